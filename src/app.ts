@@ -1,0 +1,44 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { HTTPException } from 'hono/http-exception';
+import type { AppEnv } from './http/app-env';
+import { admin } from './http/admin';
+import { ApiError, errorJson } from './http/errors';
+import { customers, sessions } from './http/sessions';
+import { webEvents } from './http/web-events';
+import { SessionsUnavailable } from './sessions/dispatch';
+
+/** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
+export const app = new OpenAPIHono<AppEnv>();
+
+app.route('/api/v1/web-events', webEvents);
+app.route('/api/v1/sessions', sessions);
+app.route('/api/v1/customers', customers);
+app.route('/api/v1/admin/sources', admin);
+
+app.openAPIRegistry.registerComponent('securitySchemes', 'sourceSecretKey', {
+  type: 'http',
+  scheme: 'bearer',
+  description: "The event source's secret key (sk_...), for partners' servers",
+});
+app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'The ADMIN_TOKEN wrangler secret, for operators',
+});
+app.doc31('/openapi.json', (c) => ({
+  openapi: '3.1.0',
+  info: { title: 'web-events', version: '1', description: 'Edge collector of customer actions: web events, sessions, event sources.' },
+  servers: [{ url: new URL(c.req.url).origin }],
+}));
+app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'web-events API' }));
+app.get('/', (c) => c.json({ name: 'web-events', openapi: '/openapi.json', docs: '/docs' }));
+
+app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+app.onError((error, c) => {
+  if (error instanceof ApiError) return errorJson(c, error);
+  if (error instanceof SessionsUnavailable) return errorJson(c, new ApiError(503, 'unavailable', `${error.message}; retry: stored events are deduplicated`, undefined, { 'Retry-After': '1' }));
+  if (error instanceof HTTPException && error.status < 500) return errorJson(c, new ApiError(error.status, 'bad_request', error.message));
+  console.error(JSON.stringify({ message: 'unhandled error', path: c.req.path, error: String(error), stack: error instanceof Error ? error.stack : undefined }));
+  return errorJson(c, new ApiError(500, 'internal_error', 'internal error'));
+});

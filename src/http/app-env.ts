@@ -1,0 +1,17 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { EventSource } from '../storage/sources';
+import { invalid } from './errors';
+
+/** Hono's environment for every sub-app: the bindings, and the source a key authenticated. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { source: EventSource };
+}
+
+/** A sub-app whose validation failures throw the one error shape. */
+export const newApp = () =>
+  new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw invalid(result.error, `invalid ${result.target}`);
+    },
+  });

@@ -1,0 +1,40 @@
+import { createMiddleware } from 'hono/factory';
+import { safeEqual } from '../sources/keys';
+import { sourceBySecretKey } from '../sources/lookup';
+import type { EventSource } from '../storage/sources';
+import type { AppEnv } from './app-env';
+import { ApiError } from './errors';
+
+const bearer = (header: string | undefined) => header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+const challenge = { 'WWW-Authenticate': 'Bearer' };
+
+/** Refuses an unknown or deactivated source with the reason. */
+export function usableSource(source: EventSource | null, what: string): EventSource {
+  if (!source) throw new ApiError(401, 'invalid_key', `the ${what} does not belong to any event source`, undefined, challenge);
+  if (!source.active) throw new ApiError(403, 'source_inactive', `event source ${source.id} is deactivated`);
+  return source;
+}
+
+/** Partner REST API: the source's secret key as `Authorization: Bearer sk_...`. */
+export const secretKeyAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const key = bearer(c.req.header('authorization'));
+  if (!key) throw new ApiError(401, 'missing_key', 'send the source secret key as Authorization: Bearer sk_...', undefined, challenge);
+  c.set('source', usableSource(await sourceBySecretKey(c.env.DB, key), 'secret key'));
+  await next();
+});
+
+/** Operators: the ADMIN_TOKEN wrangler secret as a Bearer token. */
+export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const expected = c.env.ADMIN_TOKEN;
+  if (!expected) throw new ApiError(403, 'admin_disabled', 'the admin API is off: set the ADMIN_TOKEN secret');
+  const token = bearer(c.req.header('authorization'));
+  if (!token || !safeEqual(token, expected)) {
+    throw new ApiError(401, 'invalid_admin_token', 'send the admin token as Authorization: Bearer <ADMIN_TOKEN>', undefined, challenge);
+  }
+  await next();
+});
+
+/** A key reads and writes only its own source's data. */
+export function ownSource(source: EventSource, sourceId: string): void {
+  if (source.id !== sourceId) throw new ApiError(403, 'foreign_source', `this key belongs to source ${source.id}, not ${sourceId}`);
+}

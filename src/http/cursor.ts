@@ -1,0 +1,16 @@
+import { ApiError } from './errors';
+
+/** Opaque pagination cursors: base64url of a JSON array of the keyset position. */
+export const encodeCursor = (position: readonly string[] | null) =>
+  position ? btoa(JSON.stringify(position)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') : null;
+
+export function decodeCursor<T extends string[]>(cursor: string | undefined, length: T['length']): T | undefined {
+  if (!cursor) return undefined;
+  try {
+    const value: unknown = JSON.parse(atob(cursor.replace(/-/g, '+').replace(/_/g, '/')));
+    if (Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'string')) return value as T;
+  } catch {
+    // fall through to the refusal
+  }
+  throw new ApiError(400, 'invalid_cursor', 'cursor: not a cursor this API returned', [{ path: 'cursor', message: 'invalid' }]);
+}

@@ -1,0 +1,56 @@
+import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** The one error shape of every endpoint (DESIGN §4). */
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi('Error');
+export type ErrorDetail = { path: string; message: string };
+
+/** A refusal the caller can act on; the app's error handler turns it into the error shape. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+export const errorJson = (c: Context, e: ApiError) =>
+  c.json({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } }, e.status, e.headers);
+
+/** zod issues as error details: which field, and why. */
+export function zodDetails(error: z.ZodError, prefix = ''): ErrorDetail[] {
+  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)', message: i.message }));
+}
+
+export const invalid = (error: z.ZodError, where: string) => {
+  const details = zodDetails(error);
+  return new ApiError(400, 'invalid_request', `${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+};
+
+/** Error responses for an OpenAPI route description. */
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s] ?? 'Error', content: { 'application/json': { schema: ErrorBody } } }]),
+  );
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'The request is malformed: the details say which field and why',
+  401: 'No key, or a key that is not valid',
+  403: 'The key is valid but may not do this',
+  404: 'Not found',
+  409: 'Conflict',
+  413: 'The body is larger than allowed',
+};

@@ -1,0 +1,75 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { LIMITS } from '../events/limits';
+import { EventInput, EventName, Identifier, Timestamp, WebEvent } from '../events/schema';
+import { ingestBatch, IngestResult } from '../sessions/dispatch';
+import { listWebEvents, type Cursor } from '../storage/records';
+import { newApp } from './app-env';
+import { secretKeyAuth } from './auth';
+import { readJson } from './body';
+import { decodeCursor, encodeCursor } from './cursor';
+import { errorResponses, invalid } from './errors';
+
+/** The envelope is checked as a whole; each event is validated on its own, so one bad event rejects only itself. */
+const Batch = z.object({ events: z.array(z.unknown()).min(1).max(LIMITS.batchEvents) });
+export const BatchResults = z.object({ results: z.array(IngestResult) }).openapi('BatchResults');
+
+const postRoute = createRoute({
+  method: 'post',
+  path: '/',
+  summary: 'Send a batch of web events',
+  description: `Up to ${LIMITS.batchEvents} events and 1 MB. One result per event, in input order: \`accepted\`, \`duplicate\` (same event_id seen before) or \`rejected\` with the field and the reason. Good events are stored even when others in the batch are rejected.`,
+  security: [{ sourceSecretKey: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: z.object({ events: z.array(EventInput).max(LIMITS.batchEvents) }) } } } },
+  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413) },
+});
+
+const ListQuery = z.object({
+  session_id: Identifier.optional(),
+  customer_id: z.string().min(1).max(128).optional(),
+  name: EventName.optional(),
+  from: Timestamp.optional().openapi({ description: 'occurred_at at or after' }),
+  to: Timestamp.optional().openapi({ description: 'occurred_at before' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().optional().openapi({ description: 'next_cursor of the previous page' }),
+});
+
+const listRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'List stored web events',
+  description: 'Events the collector has written to D1 (within seconds of their arrival), in occurred_at order, filtered, with cursor pagination.',
+  security: [{ sourceSecretKey: [] }],
+  request: { query: ListQuery },
+  responses: {
+    200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ events: z.array(WebEvent), next_cursor: z.string().nullable() }) } } },
+    ...errorResponses(400, 401, 403),
+  },
+});
+
+const iso = (t: string | undefined) => (t ? new Date(t).toISOString() : undefined);
+
+export const webEvents = newApp();
+webEvents.use(secretKeyAuth);
+
+webEvents.openAPIRegistry.registerPath(postRoute);
+webEvents.post('/', async (c) => {
+  const batch = Batch.safeParse(await readJson(c.req.raw));
+  if (!batch.success) throw invalid(batch.error, 'invalid batch');
+  // The partner's server is not the customer's device: an API event's device is what it says.
+  const results = await ingestBatch(c.env, c.get('source'), batch.data.events, { channel: 'api', receivedAt: Date.now() });
+  return c.json({ results }, 200);
+});
+
+webEvents.openapi(listRoute, async (c) => {
+  const q = c.req.valid('query');
+  const page = await listWebEvents(c.env.DB, c.get('source').id, {
+    sessionId: q.session_id,
+    customerId: q.customer_id,
+    name: q.name,
+    from: iso(q.from),
+    to: iso(q.to),
+    after: decodeCursor<Cursor>(q.cursor, 3),
+    limit: q.limit,
+  });
+  return c.json({ events: page.events, next_cursor: encodeCursor(page.next) }, 200);
+});

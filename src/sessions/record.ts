@@ -1,0 +1,102 @@
+import { z } from '@hono/zod-openapi';
+import { CHANNELS, type WebEvent } from '../events/schema';
+
+export const DEANONYMIZED_BY = ['login', 'registration', 'event', 'campaign_link'] as const;
+export type DeanonymizedBy = (typeof DEANONYMIZED_BY)[number];
+
+/** The session record (DESIGN §3), the same live in the session object and in D1. */
+export const SessionRecord = z
+  .object({
+    source_id: z.string(),
+    session_id: z.string(),
+    channel: z.enum(CHANNELS),
+    customer_id: z.string().nullable(),
+    status: z.enum(['open', 'closed']),
+    started_at: z.string(),
+    last_event_at: z.string(),
+    closed_at: z.string().nullable(),
+    event_count: z.number().int(),
+    landing_url: z.string().nullable(),
+    referrer: z.string().nullable(),
+    utm: z.record(z.string(), z.string()).nullable(),
+    user_agent: z.string().nullable(),
+    country: z.string().nullable(),
+    deanonymized_at: z.string().nullable(),
+    deanonymized_by: z.enum(DEANONYMIZED_BY).nullable(),
+    identity_conflicts: z.number().int(),
+  })
+  .openapi('Session');
+export type SessionRecord = z.infer<typeof SessionRecord>;
+
+/** How an event that names a customer de-anonymizes its session. */
+export function deanonymizedBy(eventName: string): DeanonymizedBy {
+  if (eventName === 'user_login') return 'login';
+  if (eventName === 'user_registration') return 'registration';
+  return 'event';
+}
+
+/** The customer an event is attributed to: its own, else its session's (rule 5). */
+export const attribute = (event: WebEvent, session: SessionRecord): WebEvent =>
+  event.customer_id || !session.customer_id ? event : { ...event, customer_id: session.customer_id };
+
+const text = (v: unknown) => (typeof v === 'string' && v ? v : null);
+
+function utmOf(event: WebEvent): Record<string, string> | null {
+  const utm = Object.entries(event.params ?? {}).filter(([k, v]) => k.startsWith('utm_') && typeof v === 'string');
+  return utm.length ? (Object.fromEntries(utm) as Record<string, string>) : null;
+}
+
+/** A new session record, opened by its first event. */
+export function openSession(event: WebEvent): SessionRecord {
+  return {
+    source_id: event.source_id,
+    session_id: event.session_id,
+    channel: event.channel,
+    customer_id: null,
+    status: 'open',
+    started_at: event.occurred_at,
+    last_event_at: event.occurred_at,
+    closed_at: null,
+    event_count: 0,
+    landing_url: null,
+    referrer: null,
+    utm: null,
+    user_agent: null,
+    country: null,
+    deanonymized_at: null,
+    deanonymized_by: null,
+    identity_conflicts: 0,
+  };
+}
+
+/**
+ * Adds one stored event to the record: counts, time bounds, and the landing facts, which come
+ * from the earliest event that has them (an out-of-order event can still be the landing).
+ */
+export function addToRecord(record: SessionRecord, event: WebEvent): void {
+  const earliest = event.occurred_at < record.started_at;
+  record.event_count += 1;
+  if (earliest) record.started_at = event.occurred_at;
+  if (event.occurred_at > record.last_event_at) record.last_event_at = event.occurred_at;
+  const take = (current: unknown) => earliest || current === null;
+  if (event.page?.url && take(record.landing_url)) {
+    record.landing_url = event.page.url;
+    record.referrer = text(event.page.referrer);
+  }
+  const utm = utmOf(event);
+  if (utm && take(record.utm)) record.utm = utm;
+  const ua = text(event.device?.user_agent);
+  if (ua && take(record.user_agent)) record.user_agent = ua;
+  const country = text(event.geo?.country);
+  if (country && take(record.country)) record.country = country;
+}
+
+/** When the session closes for inactivity (rule 3). */
+export const closesAt = (record: SessionRecord, timeoutS: number) => Date.parse(record.last_event_at) + timeoutS * 1000;
+
+/** When a session still anonymous is deleted (rule 7); never for a de-anonymized one. */
+export const expiresAt = (record: SessionRecord, retentionDays: number) =>
+  record.customer_id ? Infinity : Date.parse(record.last_event_at) + retentionDays * 86_400_000;
+
+/** Delay before the next D1 write after `attempts` failures: exponential, capped at 5 minutes. */
+export const flushBackoffMs = (attempts: number) => Math.min(1000 * 2 ** attempts, 300_000);

@@ -1,0 +1,22 @@
+const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+
+const randomKey = (prefix: string, bytes: number) => `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(bytes)))}`;
+
+/** A public key (tracker, SDK): safe to put in a page. */
+export const newPublicKey = () => randomKey('pk', 18);
+/** A secret key (partner REST API): shown once, stored only as its hash. */
+export const newSecretKey = () => randomKey('sk', 32);
+
+/** SHA-256 hex; the secret keys are random, so a fast hash is enough to make the stored value useless. */
+export async function hashSecret(secret: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Compares two strings in time independent of where they differ. */
+export function safeEqual(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  return x.byteLength === y.byteLength && crypto.subtle.timingSafeEqual(x, y);
+}

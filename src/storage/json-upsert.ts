@@ -1,0 +1,32 @@
+/**
+ * One statement that upserts any number of rows passed as a single JSON array parameter, so a
+ * batch stays within D1's 100 bound parameters whatever its size (DESIGN §5). The columns are
+ * fixed names from this module, never input.
+ */
+export function jsonUpsertSql(table: string, columns: readonly string[], key: readonly string[]): string {
+  const values = columns.map((c) => `json_extract(value, '$.${c}')`).join(', ');
+  const updates = columns
+    .filter((c) => !key.includes(c))
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ');
+  return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates}`;
+}
+
+/** Splits rows into JSON arrays of at most `maxBytes` characters each (D1 caps one value at 2 MB). */
+export function jsonChunks(rows: readonly unknown[], maxBytes = 900_000): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let size = 2;
+  for (const row of rows) {
+    const json = JSON.stringify(row);
+    if (current.length && size + json.length + 1 > maxBytes) {
+      chunks.push(`[${current.join(',')}]`);
+      current = [];
+      size = 2;
+    }
+    current.push(json);
+    size += json.length + 1;
+  }
+  if (current.length) chunks.push(`[${current.join(',')}]`);
+  return chunks;
+}

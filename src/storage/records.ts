@@ -1,0 +1,137 @@
+import type { WebEvent } from '../events/schema';
+import type { SessionRecord } from '../sessions/record';
+import { jsonChunks, jsonUpsertSql } from './json-upsert';
+
+/** A web event as the session object hands it to D1: attributed, with its arrival order. */
+export type EventRow = WebEvent & { arrival: number };
+
+const EVENT_COLUMNS = [
+  'source_id', 'session_id', 'event_id', 'channel', 'customer_id', 'name', 'occurred_at', 'received_at',
+  'seq', 'arrival', 'context', 'params', 'page', 'device', 'geo', 'flags',
+] as const;
+const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
+
+const SESSION_COLUMNS = [
+  'source_id', 'session_id', 'channel', 'customer_id', 'status', 'started_at', 'last_event_at', 'closed_at',
+  'event_count', 'landing_url', 'referrer', 'utm', 'user_agent', 'country', 'deanonymized_at', 'deanonymized_by',
+  'identity_conflicts',
+] as const;
+
+const UPSERT_EVENTS = jsonUpsertSql('web_events', EVENT_COLUMNS, ['source_id', 'session_id', 'event_id']);
+const UPSERT_SESSION = jsonUpsertSql('sessions', SESSION_COLUMNS, ['source_id', 'session_id']);
+
+/**
+ * Writes a session record and its changed events in one D1 batch (one transaction). Upserts
+ * keyed by (source, session, event), so writing the same records twice changes nothing.
+ */
+export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[]): Promise<void> {
+  const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([session]))];
+  for (const chunk of jsonChunks(events)) statements.push(db.prepare(UPSERT_EVENTS).bind(chunk));
+  await db.batch(statements);
+}
+
+type Row = Record<string, unknown>;
+
+function parseJsonColumns<T>(row: Row, columns: readonly string[]): T {
+  const out: Row = { ...row };
+  for (const c of columns) out[c] = typeof row[c] === 'string' ? JSON.parse(row[c]) : null;
+  return out as T;
+}
+
+/** D1 row to web event: JSON columns parsed, the storage-only `arrival` dropped. */
+export function toWebEvent(row: Row): WebEvent {
+  const { arrival: _arrival, ...event } = parseJsonColumns<Row>(row, EVENT_JSON_COLUMNS);
+  return event as WebEvent;
+}
+
+export const toSessionRecord = (row: Row): SessionRecord => parseJsonColumns<SessionRecord>(row, ['utm']);
+
+export interface WebEventFilter {
+  sessionId?: string;
+  customerId?: string;
+  name?: string;
+  from?: string;
+  to?: string;
+  after?: Cursor;
+  limit: number;
+}
+
+/** Keyset position in (occurred_at, session_id, event_id) order. */
+export type Cursor = [occurredAt: string, sessionId: string, eventId: string];
+
+/** A source's events in time order, filtered, one page at a time. */
+export async function listWebEvents(db: D1Database, sourceId: string, f: WebEventFilter) {
+  const where = ['source_id = ?'];
+  const binds: unknown[] = [sourceId];
+  const add = (clause: string, ...values: unknown[]) => {
+    where.push(clause);
+    binds.push(...values);
+  };
+  if (f.sessionId) add('session_id = ?', f.sessionId);
+  if (f.customerId) add('customer_id = ?', f.customerId);
+  if (f.name) add('name = ?', f.name);
+  if (f.from) add('occurred_at >= ?', f.from);
+  if (f.to) add('occurred_at < ?', f.to);
+  if (f.after) add('(occurred_at, session_id, event_id) > (?, ?, ?)', ...f.after);
+  const { results } = await db
+    .prepare(`SELECT * FROM web_events WHERE ${where.join(' AND ')} ORDER BY occurred_at, session_id, event_id LIMIT ?`)
+    .bind(...binds, f.limit + 1)
+    .all<Row>();
+  const events = results.slice(0, f.limit).map(toWebEvent);
+  const last = events.at(-1);
+  const next: Cursor | null = results.length > f.limit && last ? [last.occurred_at, last.session_id, last.event_id] : null;
+  return { events, next };
+}
+
+/** A session's events from D1, in session order (occurred_at, seq, arrival). */
+export async function sessionEventsFromD1(db: D1Database, sourceId: string, sessionId: string): Promise<WebEvent[]> {
+  const { results } = await db
+    .prepare('SELECT * FROM web_events WHERE source_id = ? AND session_id = ? ORDER BY occurred_at, seq NULLS LAST, arrival')
+    .bind(sourceId, sessionId)
+    .all<Row>();
+  return results.map(toWebEvent);
+}
+
+export async function sessionFromD1(db: D1Database, sourceId: string, sessionId: string): Promise<SessionRecord | null> {
+  const row = await db.prepare('SELECT * FROM sessions WHERE source_id = ? AND session_id = ?').bind(sourceId, sessionId).first<Row>();
+  return row ? toSessionRecord(row) : null;
+}
+
+/** A customer's sessions on one source, the most recent first. */
+export async function customerSessions(db: D1Database, sourceId: string, customerId: string, limit: number, before?: [string, string]) {
+  const after = before ? 'AND (last_event_at, session_id) < (?, ?)' : '';
+  const { results } = await db
+    .prepare(`SELECT * FROM sessions WHERE source_id = ? AND customer_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
+    .bind(sourceId, customerId, ...(before ?? []), limit + 1)
+    .all<Row>();
+  const sessions = results.slice(0, limit).map(toSessionRecord);
+  const last = sessions.at(-1);
+  const next: [string, string] | null = results.length > limit && last ? [last.last_event_at, last.session_id] : null;
+  return { sessions, next };
+}
+
+/**
+ * Deletes sessions still anonymous whose last event is before `cutoff`, with their events, a
+ * bounded chunk of sessions per batch so no statement runs long. Returns the sessions deleted.
+ */
+export async function purgeAnonymousSessions(db: D1Database, cutoff: string, chunk = 100, maxChunks = 50): Promise<number> {
+  // Re-checked inside the batch: a session linked to a customer meanwhile is kept.
+  const keys = `SELECT source_id, session_id FROM sessions WHERE customer_id IS NULL AND (source_id, session_id) IN
+    (SELECT json_extract(value, '$.source_id'), json_extract(value, '$.session_id') FROM json_each(?1))`;
+  let deleted = 0;
+  for (let i = 0; i < maxChunks; i++) {
+    const { results } = await db
+      .prepare('SELECT source_id, session_id FROM sessions WHERE customer_id IS NULL AND last_event_at < ? LIMIT ?')
+      .bind(cutoff, chunk)
+      .all<Row>();
+    if (!results.length) break;
+    const json = JSON.stringify(results);
+    await db.batch([
+      db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${keys})`).bind(json),
+      db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${keys})`).bind(json),
+    ]);
+    deleted += results.length;
+    if (results.length < chunk) break;
+  }
+  return deleted;
+}
