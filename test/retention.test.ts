@@ -1,0 +1,67 @@
+import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import worker from '../src/index';
+import { describe, expect, it } from 'vitest';
+import { openSession, addToRecord } from '../src/sessions/record';
+import { normalizeEvent } from '../src/events/normalize';
+import { writeSession } from '../src/storage/records';
+import { createSource, event, postEvents, unique } from './fixtures/api';
+import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+
+const DAY = 24 * 60;
+
+/** Writes a session to D1 through the storage module, as a session object's flush would. */
+async function seedD1(sourceId: string, ageDays: number, customerId: string | null) {
+  const sessionId = unique('old');
+  const n = normalizeEvent(event(sessionId, 'page_view', -ageDays * DAY, customerId ? { customer_id: customerId } : {}), {
+    sourceId,
+    channel: 'api',
+    receivedAt: Date.now(),
+  });
+  if (!n.ok) throw new Error(n.error.message);
+  const record = openSession(n.event);
+  addToRecord(record, n.event);
+  record.customer_id = customerId;
+  await writeSession(env.DB, record, [{ ...n.event, arrival: 1 }]);
+  return sessionId;
+}
+
+describe('retention', () => {
+  it('the cron deletes anonymous sessions 60 days after their last event, with their events; the rest stay', async () => {
+    const sourceId = unique('src');
+    const oldAnonymous = await seedD1(sourceId, 61, null);
+    const oldCustomer = await seedD1(sourceId, 61, 'cust-1');
+    const youngAnonymous = await seedD1(sourceId, 59, null);
+
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '17 3 * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+
+    expect(await d1Session(sourceId, oldAnonymous)).toBeNull();
+    const events = await env.DB.prepare('SELECT session_id FROM web_events WHERE source_id = ?').bind(sourceId).all<{ session_id: string }>();
+    expect(events.results.map((r) => r.session_id).sort()).toEqual([oldCustomer, youngAnonymous].sort());
+    expect(await d1Session(sourceId, oldCustomer)).not.toBeNull();
+    expect(await d1Session(sourceId, youngAnonymous)).not.toBeNull();
+  });
+
+  it('a session object deletes its own storage when an anonymous session passes retention', async () => {
+    const source = await createSource();
+    const anonymous = unique('s');
+    const identified = unique('s');
+    const young = unique('s');
+    await postEvents(source.secret_key, [
+      event(anonymous, 'page_view', -61 * DAY),
+      event(identified, 'user_login', -61 * DAY, { customer_id: 'cust-7' }),
+      event(young, 'page_view', -59 * DAY),
+    ]);
+    for (const id of [anonymous, identified]) await runAlarm(source.id, id);
+
+    expect((await readSession(source.id, anonymous, source.secret_key)).status).toBe(404);
+    const left = await runInDurableObject(sessionStub(source.id, anonymous), (_instance, state) =>
+      state.storage.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM state) AS n').one().n,
+    );
+    expect(left).toBe(0);
+    expect((await readSession(source.id, identified, source.secret_key)).body.session.customer_id).toBe('cust-7');
+    expect((await readSession(source.id, young, source.secret_key)).body.session.event_count).toBe(1);
+  });
+});
