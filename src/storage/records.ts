@@ -5,10 +5,12 @@ import { jsonChunks, jsonUpsertSql } from './json-upsert';
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
 export type EventRow = WebEvent & { arrival: number };
 
+// In the order of the WebEvent object, so rows read back in the same shape as live reads.
 const EVENT_COLUMNS = [
-  'source_id', 'session_id', 'event_id', 'channel', 'customer_id', 'name', 'occurred_at', 'received_at',
-  'seq', 'arrival', 'context', 'params', 'page', 'device', 'geo', 'flags',
+  'event_id', 'source_id', 'channel', 'session_id', 'customer_id', 'name', 'occurred_at', 'received_at',
+  'seq', 'context', 'params', 'page', 'device', 'geo', 'flags', 'arrival',
 ] as const;
+const SELECT_EVENTS = `SELECT ${EVENT_COLUMNS.join(', ')} FROM web_events`;
 const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
 
 const SESSION_COLUMNS = [
@@ -74,27 +76,13 @@ export async function listWebEvents(db: D1Database, sourceId: string, f: WebEven
   if (f.to) add('occurred_at < ?', f.to);
   if (f.after) add('(occurred_at, session_id, event_id) > (?, ?, ?)', ...f.after);
   const { results } = await db
-    .prepare(`SELECT * FROM web_events WHERE ${where.join(' AND ')} ORDER BY occurred_at, session_id, event_id LIMIT ?`)
+    .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY occurred_at, session_id, event_id LIMIT ?`)
     .bind(...binds, f.limit + 1)
     .all<Row>();
   const events = results.slice(0, f.limit).map(toWebEvent);
   const last = events.at(-1);
   const next: Cursor | null = results.length > f.limit && last ? [last.occurred_at, last.session_id, last.event_id] : null;
   return { events, next };
-}
-
-/** A session's events from D1, in session order (occurred_at, seq, arrival). */
-export async function sessionEventsFromD1(db: D1Database, sourceId: string, sessionId: string): Promise<WebEvent[]> {
-  const { results } = await db
-    .prepare('SELECT * FROM web_events WHERE source_id = ? AND session_id = ? ORDER BY occurred_at, seq NULLS LAST, arrival')
-    .bind(sourceId, sessionId)
-    .all<Row>();
-  return results.map(toWebEvent);
-}
-
-export async function sessionFromD1(db: D1Database, sourceId: string, sessionId: string): Promise<SessionRecord | null> {
-  const row = await db.prepare('SELECT * FROM sessions WHERE source_id = ? AND session_id = ?').bind(sourceId, sessionId).first<Row>();
-  return row ? toSessionRecord(row) : null;
 }
 
 /** A customer's sessions on one source, the most recent first. */
