@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppEnv } from './http/app-env';
 import { admin } from './http/admin';
 import { ApiError, errorJson } from './http/errors';
+import { segments } from './http/segments';
 import { customers, sessions } from './http/sessions';
 import { webEvents } from './http/web-events';
 import { SessionsUnavailable } from './sessions/dispatch';
@@ -15,6 +16,7 @@ app.route('/api/v1/web-events', webEvents);
 app.route('/api/v1/sessions', sessions);
 app.route('/api/v1/customers', customers);
 app.route('/api/v1/admin/sources', admin);
+app.route('/api/v1/segments', segments);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'sourceSecretKey', {
   type: 'http',

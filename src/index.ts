@@ -1,11 +1,20 @@
 import { app } from './app';
 import { purgeExpiredSessions } from './retention/purge';
+import { refreshAllSegments } from './segments/refresh';
+
+/** The cron jobs by schedule, as in wrangler.toml's [triggers]; another schedule (a local test run) runs both. */
+const CRON_JOBS: Record<string, (env: Env, now: number) => Promise<unknown>> = {
+  '17 3 * * *': purgeExpiredSessions,
+  '47 */6 * * *': refreshAllSegments,
+};
 
 export { SessionObject } from './sessions/session-object';
 
 export default {
   fetch: app.fetch,
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(purgeExpiredSessions(env, controller.scheduledTime));
+    const job = CRON_JOBS[controller.cron];
+    const jobs = job ? [job] : Object.values(CRON_JOBS);
+    ctx.waitUntil(Promise.all(jobs.map((run) => run(env, controller.scheduledTime))));
   },
 } satisfies ExportedHandler<Env>;

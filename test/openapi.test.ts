@@ -14,6 +14,8 @@ describe('API description', () => {
         '/api/v1/customers/{customer_id}/sessions',
         '/api/v1/admin/sources',
         '/api/v1/admin/sources/{id}/rotate-keys',
+        '/api/v1/segments/preview',
+        '/api/v1/segments/{id}/export',
       ]),
     );
     expect(Object.keys(doc.paths['/api/v1/web-events']!)).toEqual(expect.arrayContaining(['get', 'post']));

@@ -23,14 +23,22 @@ export const secretKeyAuth = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+const isAdminToken = (token: string | undefined, expected: string | undefined) => !!token && !!expected && safeEqual(token, expected);
+
 /** Operators: the ADMIN_TOKEN wrangler secret as a Bearer token. */
 export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
-  const expected = c.env.ADMIN_TOKEN;
-  if (!expected) throw new ApiError(403, 'admin_disabled', 'the admin API is off: set the ADMIN_TOKEN secret');
-  const token = bearer(c.req.header('authorization'));
-  if (!token || !safeEqual(token, expected)) {
+  if (!c.env.ADMIN_TOKEN) throw new ApiError(403, 'admin_disabled', 'the admin API is off: set the ADMIN_TOKEN secret');
+  if (!isAdminToken(bearer(c.req.header('authorization')), c.env.ADMIN_TOKEN)) {
     throw new ApiError(401, 'invalid_admin_token', 'send the admin token as Authorization: Bearer <ADMIN_TOKEN>', undefined, challenge);
   }
+  await next();
+});
+
+/** A source's secret key (scope: that source) or the admin token (scope: every source). */
+export const scopedAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const key = bearer(c.req.header('authorization'));
+  if (!key) throw new ApiError(401, 'missing_key', 'send a source secret key (or the admin token) as Authorization: Bearer ...', undefined, challenge);
+  c.set('scope', isAdminToken(key, c.env.ADMIN_TOKEN) ? null : usableSource(await sourceBySecretKey(c.env.DB, key), 'secret key').id);
   await next();
 });
 

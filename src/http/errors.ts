@@ -30,9 +30,25 @@ export class ApiError extends Error {
 export const errorJson = (c: Context, e: ApiError) =>
   c.json({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } }, e.status, e.headers);
 
+type Issue = z.ZodError['issues'][number];
+
+/**
+ * A union's failure names the branch the caller most likely meant (the one with the fewest
+ * issues, then the deepest), rather than a bare "invalid input" at the union.
+ */
+function flatten(issue: Issue, base: PropertyKey[]): { path: PropertyKey[]; message: string }[] {
+  const path = [...base, ...issue.path];
+  if (issue.code !== 'invalid_union' || !issue.errors.length) return [{ path, message: issue.message }];
+  const depth = (branch: Issue[]) => Math.max(...branch.map((i) => i.path.length));
+  const best = issue.errors.reduce((a, b) => (b.length < a.length || (b.length === a.length && depth(b) > depth(a)) ? b : a));
+  return best.flatMap((i) => flatten(i, path));
+}
+
 /** zod issues as error details: which field, and why. */
 export function zodDetails(error: z.ZodError, prefix = ''): ErrorDetail[] {
-  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)', message: i.message }));
+  return error.issues
+    .flatMap((i) => flatten(i, []))
+    .map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)', message: i.message }));
 }
 
 export const invalid = (error: z.ZodError, where: string) => {

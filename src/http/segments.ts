@@ -1,0 +1,110 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { compileSegment } from '../segments/compile';
+import { SegmentDefinition } from '../segments/definition';
+import { recompute } from '../segments/refresh';
+import { deleteSegment, getSegment, insertSegment, listSegments, previewSegment, type Segment } from '../storage/segments';
+import { newApp } from './app-env';
+import { scopedAuth } from './auth';
+import { ApiError, errorResponses } from './errors';
+import { exportMembers, membersPage } from './segment-export';
+
+const SegmentJson = z
+  .object({
+    id: z.string(),
+    source_id: z.string().nullable(),
+    name: z.string(),
+    definition: SegmentDefinition,
+    member_count: z.number().int().nullable(),
+    computed_at: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi('Segment');
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+const security: Record<string, string[]>[] = [{ sourceSecretKey: [] }, { adminToken: [] }];
+const IdParam = z.object({ id: z.string().regex(/^seg_[A-Za-z0-9_-]{1,64}$/, 'not a segment id') });
+const PAGE = 100;
+
+const routes = {
+  preview: createRoute({
+    method: 'post', path: '/preview', summary: 'Count a segment definition without saving it', security,
+    request: { body: { required: true, ...json(z.object({ definition: SegmentDefinition })) } },
+    responses: { 200: { description: `The count and the first ${PAGE} customer ids`, ...json(z.object({ count: z.number().int(), customer_ids: z.array(z.string()) })) }, ...errorResponses(400, 401, 403) },
+  }),
+  create: createRoute({
+    method: 'post', path: '/', summary: 'Save a segment (computed at once)', security,
+    request: { body: { required: true, ...json(z.object({ name: z.string().min(1).max(200), definition: SegmentDefinition })) } },
+    responses: { 201: { description: 'The segment', ...json(SegmentJson) }, ...errorResponses(400, 401, 403) },
+  }),
+  list: createRoute({ method: 'get', path: '/', summary: 'List segments', security, responses: { 200: { description: 'Segments in the scope of the key', ...json(z.object({ segments: z.array(SegmentJson) })) }, ...errorResponses(401) } }),
+  get: createRoute({ method: 'get', path: '/{id}', summary: 'Read a segment', security, request: { params: IdParam }, responses: { 200: { description: 'The segment', ...json(SegmentJson) }, ...errorResponses(401, 404) } }),
+  remove: createRoute({ method: 'delete', path: '/{id}', summary: 'Delete a segment', security, request: { params: IdParam }, responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 404) } }),
+  refresh: createRoute({ method: 'post', path: '/{id}/refresh', summary: 'Recompute a segment now', security, request: { params: IdParam }, responses: { 200: { description: 'The recomputed segment', ...json(SegmentJson) }, ...errorResponses(401, 404) } }),
+  customers: createRoute({
+    method: 'get', path: '/{id}/customers', summary: "A page of a segment's customers", security,
+    request: { params: IdParam, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(PAGE), cursor: z.string().max(200).optional() }) },
+    responses: { 200: { description: 'Customer ids in ascending order', ...json(z.object({ customer_ids: z.array(z.string()), next_cursor: z.string().nullable() })) }, ...errorResponses(400, 401, 404) },
+  }),
+  export: createRoute({
+    method: 'get', path: '/{id}/export', summary: 'Stream every member (NDJSON or CSV)', security,
+    request: { params: IdParam, query: z.object({ format: z.enum(['ndjson', 'csv']).default('ndjson') }) },
+    responses: { 200: { description: 'One customer per line, ascending customer_id', content: { 'application/x-ndjson': { schema: z.string() }, 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 401, 404) },
+  }),
+};
+
+export const segments = newApp();
+segments.use(scopedAuth);
+
+async function found(db: D1Database, id: string, scope: string | null): Promise<Segment> {
+  const segment = await getSegment(db, id, scope);
+  if (!segment) throw new ApiError(404, 'segment_not_found', `no segment ${id}`);
+  return segment;
+}
+
+const asJson = (s: Segment) => ({ ...s, definition: SegmentDefinition.parse(s.definition) });
+
+segments.openapi(routes.preview, async (c) => {
+  const compiled = compileSegment(c.req.valid('json').definition, c.get('scope'), Date.now());
+  return c.json(await previewSegment(c.env.DB, compiled, PAGE), 200);
+});
+
+segments.openapi(routes.create, async (c) => {
+  const body = c.req.valid('json');
+  const segment: Segment = {
+    id: `seg_${crypto.randomUUID().replace(/-/g, '')}`,
+    source_id: c.get('scope'),
+    name: body.name,
+    definition: body.definition,
+    member_count: null,
+    computed_at: null,
+    created_at: new Date().toISOString(),
+  };
+  await insertSegment(c.env.DB, segment);
+  return c.json(asJson(await recompute(c.env.DB, segment)), 201);
+});
+
+segments.openapi(routes.list, async (c) => c.json({ segments: (await listSegments(c.env.DB, c.get('scope'))).map(asJson) }, 200));
+
+segments.openapi(routes.get, async (c) => c.json(asJson(await found(c.env.DB, c.req.valid('param').id, c.get('scope'))), 200));
+
+segments.openapi(routes.remove, async (c) => {
+  const segment = await found(c.env.DB, c.req.valid('param').id, c.get('scope'));
+  await deleteSegment(c.env.DB, segment.id);
+  return c.body(null, 204);
+});
+
+segments.openapi(routes.refresh, async (c) => {
+  const segment = await found(c.env.DB, c.req.valid('param').id, c.get('scope'));
+  return c.json(asJson(await recompute(c.env.DB, segment)), 200);
+});
+
+segments.openapi(routes.customers, async (c) => {
+  const segment = await found(c.env.DB, c.req.valid('param').id, c.get('scope'));
+  const { limit, cursor } = c.req.valid('query');
+  return c.json(await membersPage(c.env.DB, segment.id, limit, cursor), 200);
+});
+
+segments.openapi(routes.export, async (c) => {
+  const segment = await found(c.env.DB, c.req.valid('param').id, c.get('scope'));
+  return exportMembers(c.env.DB, segment, c.req.valid('query').format);
+});

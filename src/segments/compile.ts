@@ -1,0 +1,106 @@
+import { FIELD_PATH, type CustomerFilter, type EventCondition, type FieldCondition, type SegmentNode } from './definition';
+
+/**
+ * A segment as one SQL query returning `customer_id`s. Every value, field paths included, goes
+ * into a single JSON parameter (?1) read with `json_extract(?1, '$[i]')`, so any definition
+ * stays within D1's 100 bound parameters and nothing from the caller is pasted into the SQL.
+ */
+export interface CompiledSegment {
+  sql: string;
+  values: unknown[];
+}
+
+const DAY_MS = 86_400_000;
+
+class Query {
+  readonly values: unknown[] = [];
+  constructor(
+    readonly scope: string | null,
+    readonly now: number,
+  ) {}
+
+  /** A placeholder for one value. */
+  v(value: unknown): string {
+    this.values.push(value);
+    return `json_extract(?1, '$[${this.values.length - 1}]')`;
+  }
+
+  daysAgo(days: number): string {
+    return this.v(new Date(this.now - days * DAY_MS).toISOString());
+  }
+
+  scoped(column = 'source_id'): string {
+    return this.scope === null ? '' : ` AND ${column} = ${this.v(this.scope)}`;
+  }
+
+  /** Every identified customer in scope: the set `not` and zero counts subtract from. */
+  universe(): string {
+    return `SELECT DISTINCT customer_id FROM sessions WHERE customer_id IS NOT NULL${this.scoped()}`;
+  }
+}
+
+const COLUMNS: Record<string, string> = { context: 'context', params: 'params', page: 'page' };
+
+function field(q: Query, c: FieldCondition): string {
+  const [, column = 'context', path = ''] = FIELD_PATH.exec(c.field) ?? [];
+  const target = `json_extract(${COLUMNS[column]}, ${q.v(`$.${path}`)})`;
+  switch (c.op) {
+    case 'exists':
+      return `${target} IS NOT NULL`;
+    case 'in':
+      return `${target} IN (SELECT value FROM json_each(?1, '$[${q.values.push(c.value) - 1}]'))`;
+    case 'contains':
+      return `instr(${target}, ${q.v(String(c.value))}) > 0`;
+    default:
+      return `${target} ${{ eq: '=', neq: '!=', gt: '>', gte: '>=', lt: '<', lte: '<=' }[c.op]} ${q.v(c.value)}`;
+  }
+}
+
+/** HAVING for the count; null when the condition also admits customers with no such event. */
+function countClause(q: Query, count: EventCondition['count']): { having: string; zeroAllowed: boolean } {
+  if (!count || count.gte !== undefined) {
+    const n = count?.gte ?? 1;
+    return { having: `count(*) >= ${q.v(Math.max(n, 1))}`, zeroAllowed: n === 0 };
+  }
+  if (count.eq !== undefined) return { having: `count(*) = ${q.v(count.eq)}`, zeroAllowed: count.eq === 0 };
+  return { having: `count(*) <= ${q.v(count.lte)}`, zeroAllowed: true };
+}
+
+function eventCondition(q: Query, c: EventCondition): string {
+  const where = [`customer_id IS NOT NULL`, `name = ${q.v(c.event)}`];
+  if (c.source_id) where.push(`source_id = ${q.v(c.source_id)}`);
+  if (c.within_days !== undefined) where.push(`occurred_at >= ${q.daysAgo(c.within_days)}`);
+  if (c.from) where.push(`occurred_at >= ${q.v(new Date(c.from).toISOString())}`);
+  if (c.to) where.push(`occurred_at < ${q.v(new Date(c.to).toISOString())}`);
+  for (const f of c.where ?? []) where.push(field(q, f));
+  const { having, zeroAllowed } = countClause(q, c.count);
+  const recency: string[] = [];
+  if (c.last_within_days !== undefined) recency.push(`max(occurred_at) >= ${q.daysAgo(c.last_within_days)}`);
+  if (c.last_before_days !== undefined) recency.push(`max(occurred_at) < ${q.daysAgo(c.last_before_days)}`);
+  const select = (cond: string) => `SELECT customer_id FROM web_events WHERE ${where.join(' AND ')}${q.scoped()} GROUP BY customer_id HAVING ${cond}`;
+  // "At most 2 views" includes those with none: everyone in scope but the ones with more.
+  if (zeroAllowed && recency.length === 0) return `${q.universe()} EXCEPT ${select(`NOT (${having})`)}`;
+  return select([having, ...recency].join(' AND '));
+}
+
+function customerFilter(q: Query, f: CustomerFilter): string {
+  if ('identified' in f) return q.universe();
+  return `SELECT DISTINCT customer_id FROM sessions WHERE customer_id IS NOT NULL AND source_id = ${q.v(f.has_session_from)}${q.scoped()}`;
+}
+
+const wrap = (sql: string) => `SELECT customer_id FROM (${sql})`;
+
+function node(q: Query, n: SegmentNode): string {
+  if ('all' in n) return n.all.map((c) => wrap(node(q, c))).join(' INTERSECT ');
+  if ('any' in n) return n.any.map((c) => wrap(node(q, c))).join(' UNION ');
+  if ('not' in n) return `${q.universe()} EXCEPT ${wrap(node(q, n.not))}`;
+  if ('event' in n) return eventCondition(q, n);
+  return customerFilter(q, n);
+}
+
+/** Compiles a validated definition; `scope` limits it to one source (a source key's view). */
+export function compileSegment(definition: SegmentNode, scope: string | null, now: number): CompiledSegment {
+  const q = new Query(scope, now);
+  const sql = wrap(node(q, definition));
+  return { sql, values: q.values };
+}

@@ -1,0 +1,72 @@
+import type { CompiledSegment } from '../segments/compile';
+
+/** A saved segment as the API shows it. */
+export interface Segment {
+  id: string;
+  source_id: string | null;
+  name: string;
+  definition: unknown;
+  member_count: number | null;
+  computed_at: string | null;
+  created_at: string;
+}
+
+type SegmentRow = Omit<Segment, 'definition'> & { definition: string };
+const toSegment = (row: SegmentRow): Segment => ({ ...row, definition: JSON.parse(row.definition) as unknown });
+
+const members = (c: CompiledSegment) => `WITH members(customer_id) AS (${c.sql})`;
+
+/** The count and the first customers of a definition, without saving anything. */
+export async function previewSegment(db: D1Database, c: CompiledSegment, limit: number) {
+  const values = JSON.stringify(c.values);
+  const [count, first] = await db.batch<{ n?: number; customer_id?: string }>([
+    db.prepare(`${members(c)} SELECT count(*) AS n FROM members`).bind(values),
+    db.prepare(`${members(c)} SELECT customer_id FROM members ORDER BY customer_id LIMIT ${Math.trunc(limit)}`).bind(values),
+  ]);
+  return { count: count?.results[0]?.n ?? 0, customer_ids: (first?.results ?? []).map((r) => String(r.customer_id)) };
+}
+
+export async function insertSegment(db: D1Database, s: Segment): Promise<void> {
+  await db
+    .prepare('INSERT INTO segments (id, source_id, name, definition, member_count, computed_at, created_at) VALUES (?, ?, ?, ?, NULL, NULL, ?)')
+    .bind(s.id, s.source_id, s.name, JSON.stringify(s.definition), s.created_at)
+    .run();
+}
+
+/** Segments visible in a scope: one source's, or every one (scope null, the admin's view). */
+export async function listSegments(db: D1Database, scope: string | null): Promise<Segment[]> {
+  const stmt = scope === null
+    ? db.prepare('SELECT * FROM segments ORDER BY created_at, id')
+    : db.prepare('SELECT * FROM segments WHERE source_id = ? ORDER BY created_at, id').bind(scope);
+  return (await stmt.all<SegmentRow>()).results.map(toSegment);
+}
+
+export async function getSegment(db: D1Database, id: string, scope: string | null): Promise<Segment | null> {
+  const row = await db.prepare('SELECT * FROM segments WHERE id = ? AND (?2 IS NULL OR source_id = ?2)').bind(id, scope).first<SegmentRow>();
+  return row ? toSegment(row) : null;
+}
+
+export async function deleteSegment(db: D1Database, id: string): Promise<void> {
+  await db.batch([db.prepare('DELETE FROM segment_members WHERE segment_id = ?').bind(id), db.prepare('DELETE FROM segments WHERE id = ?').bind(id)]);
+}
+
+/** Recomputes the members table of a segment in one transaction; returns the new count. */
+export async function refreshSegment(db: D1Database, id: string, c: CompiledSegment, now: string): Promise<number> {
+  const values = JSON.stringify(c.values);
+  await db.batch([
+    db.prepare('DELETE FROM segment_members WHERE segment_id = ?2').bind(values, id),
+    db.prepare(`${members(c)} INSERT INTO segment_members (segment_id, customer_id) SELECT ?2, customer_id FROM members`).bind(values, id),
+    db.prepare('UPDATE segments SET member_count = (SELECT count(*) FROM segment_members WHERE segment_id = ?2), computed_at = ?3 WHERE id = ?2').bind(values, id, now),
+  ]);
+  const row = await db.prepare('SELECT member_count FROM segments WHERE id = ?').bind(id).first<{ member_count: number }>();
+  return row?.member_count ?? 0;
+}
+
+/** One page of a computed segment's members, in customer_id order, after a cursor. */
+export async function segmentMembers(db: D1Database, id: string, limit: number, after?: string): Promise<string[]> {
+  const { results } = await db
+    .prepare('SELECT customer_id FROM segment_members WHERE segment_id = ? AND customer_id > ? ORDER BY customer_id LIMIT ?')
+    .bind(id, after ?? '', limit)
+    .all<{ customer_id: string }>();
+  return results.map((r) => r.customer_id);
+}
