@@ -16,14 +16,16 @@ const toSegment = (row: SegmentRow): Segment => ({ ...row, definition: JSON.pars
 
 const members = (c: CompiledSegment) => `WITH members(customer_id) AS (${c.sql})`;
 
-/** The count and the first customers of a definition, without saving anything. */
+/** The count and the first customers of a definition, without saving anything: one query, the set computed once. */
 export async function previewSegment(db: D1Database, c: CompiledSegment, limit: number) {
-  const values = JSON.stringify(c.values);
-  const [count, first] = await db.batch<{ n?: number; customer_id?: string }>([
-    db.prepare(`${members(c)} SELECT count(*) AS n FROM members`).bind(values),
-    db.prepare(`${members(c)} SELECT customer_id FROM members ORDER BY customer_id LIMIT ${Math.trunc(limit)}`).bind(values),
-  ]);
-  return { count: count?.results[0]?.n ?? 0, customer_ids: (first?.results ?? []).map((r) => String(r.customer_id)) };
+  const { results } = await db
+    .prepare(
+      `WITH members(customer_id) AS MATERIALIZED (${c.sql})
+       SELECT (SELECT count(*) FROM members) AS n, customer_id FROM members ORDER BY customer_id LIMIT ${Math.trunc(limit)}`,
+    )
+    .bind(JSON.stringify(c.values))
+    .all<{ n: number; customer_id: string }>();
+  return { count: results[0]?.n ?? 0, customer_ids: results.map((r) => r.customer_id) };
 }
 
 export async function insertSegment(db: D1Database, s: Segment): Promise<void> {
