@@ -5,19 +5,26 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'));
   return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: './wrangler.toml' },
-        miniflare: {
-          // Test-only bindings: the migrations for the setup file, and the secrets .dev.vars holds locally.
-          bindings: { TEST_MIGRATIONS: migrations, ADMIN_TOKEN: 'test-admin-token', LINK_SIGNING_KEY: 'test-link-signing-key' },
-        },
-      }),
-    ],
     test: {
-      include: ['test/**/*.test.ts'],
-      exclude: ['test/e2e/**'],
-      setupFiles: ['./test/apply-migrations.ts'],
+      projects: [
+        {
+          // The worker, inside workerd, against real local D1 and Durable Objects.
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: './wrangler.toml' },
+              miniflare: {
+                // Test-only bindings: the migrations for the setup file, and the secrets .dev.vars holds locally.
+                bindings: { TEST_MIGRATIONS: migrations, ADMIN_TOKEN: 'test-admin-token', LINK_SIGNING_KEY: 'test-link-signing-key' },
+              },
+            }),
+          ],
+          test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['./test/apply-migrations.ts'] },
+        },
+        {
+          // Node-side: the tracker's logic and build, and the browser end-to-end tests.
+          test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000 },
+        },
+      ],
     },
   };
 });

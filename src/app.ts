@@ -6,6 +6,7 @@ import { admin } from './http/admin';
 import { ApiError, errorJson } from './http/errors';
 import { segments } from './http/segments';
 import { customers, sessions } from './http/sessions';
+import { tracker } from './http/tracker';
 import { webEvents } from './http/web-events';
 import { SessionsUnavailable } from './sessions/dispatch';
 
@@ -35,6 +36,7 @@ app.doc31('/openapi.json', (c) => ({
 }));
 app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'web-events API' }));
 app.get('/', (c) => c.json({ name: 'web-events', openapi: '/openapi.json', docs: '/docs' }));
+app.route('/', tracker);
 
 app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {

@@ -1,0 +1,106 @@
+import { Hono } from 'hono';
+import { isbot } from 'isbot';
+import { z } from '@hono/zod-openapi';
+import { LIMITS } from '../events/limits';
+import { ingestBatch } from '../sessions/dispatch';
+import { sourceByPublicKey } from '../sources/lookup';
+import { TRACKER_HASH, TRACKER_JS } from '../tracker/built';
+import type { AppEnv } from './app-env';
+import { usableSource } from './auth';
+import { readJson } from './body';
+import { ApiError, invalid } from './errors';
+
+/** The tracker's compact batch (src/tracker/core.ts, WireEvent): short keys, mapped to the event input here. */
+const Beacon = z.object({
+  k: z.string().min(1).max(64),
+  e: z.array(z.looseObject({})).min(1).max(LIMITS.batchEvents),
+});
+
+const wireToInput = (e: Record<string, unknown>) => ({
+  event_id: e.i,
+  session_id: e.s,
+  name: e.n,
+  occurred_at: typeof e.t === 'number' && Number.isFinite(e.t) ? new Date(e.t).toISOString() : e.t,
+  seq: e.q,
+  context: e.c,
+  params: e.p,
+  customer_id: e.cu,
+  page: typeof e.u === 'string' ? { url: e.u, referrer: e.r } : undefined,
+});
+
+/** Bots dropped by this isolate, by source; each drop is also logged (Workers Logs count them across isolates). */
+export const botsDropped = new Map<string, number>();
+
+const GEO_FIELDS = ['country', 'region', 'city', 'timezone'] as const;
+function geoOf(request: Request): Record<string, string> | null {
+  const cf = request.cf;
+  if (!cf) return null;
+  const geo: Record<string, string> = {};
+  for (const f of GEO_FIELDS) if (typeof cf[f] === 'string' && cf[f]) geo[f] = cf[f];
+  return Object.keys(geo).length ? geo : null;
+}
+
+/** The script's paths: the configured one (default /t.js) and its versioned twin /t.<hash>.js. */
+function scriptPaths(env: Env) {
+  const path = env.TRACKER_PATH || '/t.js';
+  return { path, versioned: path.replace(/\.js$/, `.${TRACKER_HASH}.js`), beacon: path.replace(/\.js$/, '') };
+}
+
+const cors = (origin: string) => ({ 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-allow-methods': 'POST', 'access-control-max-age': '86400' });
+
+/**
+ * The browser channel: `GET /t.js` (the script) and `POST /t` (its beacons). Mounted last, on
+ * every path, because both paths come from the TRACKER_PATH var.
+ */
+export const tracker = new Hono<AppEnv>();
+
+tracker.get('*', async (c, next) => {
+  const { path, versioned } = scriptPaths(c.env);
+  const p = c.req.path;
+  if (p !== path && p !== versioned && p !== '/t.js') return next();
+  return c.body(TRACKER_JS, 200, {
+    'content-type': 'text/javascript; charset=utf-8',
+    // The versioned URL never changes content; the plain one is re-checked hourly.
+    'cache-control': p === versioned ? 'public, max-age=31536000, immutable' : 'public, max-age=3600',
+    etag: `"${TRACKER_HASH}"`,
+  });
+});
+
+tracker.options('*', async (c, next) => {
+  const origin = c.req.header('origin');
+  if (!isBeacon(c.env, c.req.path) || !origin) return next();
+  // Preflight: beacons are text/plain and need none, but a store's own fetch may ask.
+  return c.body(null, 204, { ...cors(origin), 'access-control-allow-headers': 'content-type' });
+});
+
+const isBeacon = (env: Env, p: string) => p === '/t' || p === scriptPaths(env).beacon;
+
+tracker.post('*', async (c, next) => {
+  if (!isBeacon(c.env, c.req.path)) return next();
+  const origin = c.req.header('origin');
+  const parsed = Beacon.safeParse(await readJson(c.req.raw));
+  if (!parsed.success) throw invalid(parsed.error, 'invalid beacon');
+  const source = usableSource(await sourceByPublicKey(c.env.DB, parsed.data.k), 'public key');
+  if (source.kind !== 'website') throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the tracker sends for website sources`);
+  if (!origin || !source.allowedOrigins.includes(origin)) {
+    throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for source ${source.id}`);
+  }
+  const userAgent = c.req.header('user-agent') ?? '';
+  if (isbot(userAgent)) {
+    botsDropped.set(source.id, (botsDropped.get(source.id) ?? 0) + 1);
+    console.log(JSON.stringify({ message: 'bot dropped', source: source.id, user_agent: userAgent }));
+    return c.body(null, 204, cors(origin));
+  }
+  const results = await ingestBatch(c.env, source, parsed.data.e.map(wireToInput), {
+    channel: 'tracker',
+    receivedAt: Date.now(),
+    device: userAgent ? { user_agent: userAgent } : null,
+    geo: geoOf(c.req.raw),
+  });
+  const rejected = results.flatMap((r, i) => (r.error ? r.error.details.map((d) => ({ path: `e.${i}.${d.path}`, message: d.message })) : []));
+  if (rejected.length) {
+    // The good events beside them are stored; the tracker drops a 4xx batch rather than retrying it.
+    throw new ApiError(400, 'invalid_events', `${rejected.length} event(s) rejected, the others stored`, rejected, cors(origin));
+  }
+  return c.body(null, 204, cors(origin));
+});
