@@ -21,8 +21,9 @@ export default defineConfig(async () => {
           test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['./test/apply-migrations.ts'] },
         },
         {
-          // Node-side: the tracker's logic and build, and the browser end-to-end tests.
-          test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000 },
+          // Node-side: the tracker's logic and build, and the browser end-to-end tests (a real
+          // browser on a shared 2-core machine: a failed run is retried once before it counts).
+          test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000, retry: 1 },
         },
       ],
     },

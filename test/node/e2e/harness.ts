@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+
+const root = path.resolve(import.meta.dirname, '../../..');
+const wranglerBin = path.join(root, 'node_modules/wrangler/bin/wrangler.js');
+export const ADMIN_TOKEN = 'e2e-admin-token';
+
+function run(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [wranglerBin, ...args], { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+
+/** The collector as `npm start` runs it (wrangler dev, local D1 and Durable Objects), on its own port and state. */
+export async function startCollector() {
+  const persist = mkdtempSync(path.join(tmpdir(), 'we-e2e-'));
+  const port = await freePort();
+  const migrate = run(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { CI: 'true' });
+  const code = await new Promise<number | null>((r) => migrate.on('exit', r));
+  if (code !== 0) throw new Error('migrations failed');
+  const dev = run(['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--var', `ADMIN_TOKEN:${ADMIN_TOKEN}`, '--var', 'FLUSH_DELAY_S:1'], {});
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${log}`)), 90_000);
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes('Ready on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    dev.stdout?.on('data', onData);
+    dev.stderr?.on('data', onData);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    async stop() {
+      dev.kill('SIGTERM');
+      await new Promise((r) => dev.on('exit', r));
+      rmSync(persist, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The storefront: the fixture page with the snippet, on its own origin. */
+export async function startShop(collector: string, attrs = '') {
+  const template = readFileSync(path.join(import.meta.dirname, 'fixtures/shop.html'), 'utf8').replace('__COLLECTOR__', collector).replace('__ATTRS__', attrs);
+  // The source is made once the shop's origin is known, so its key is set afterwards.
+  let key = '';
+  const server: Server = createServer((req, res) => {
+    res.writeHead(req.url?.startsWith('/shop') ? 200 : 404, { 'content-type': 'text/html' });
+    res.end(template.replace('__KEY__', key));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    setKey: (k: string) => (key = k),
+    stop: () => new Promise((r) => server.close(r)),
+  };
+}
+
+export const launch = (): Promise<Browser> =>
+  chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+
+/** Polls until `check` returns a value (the collector delivers in the background), or fails after `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
