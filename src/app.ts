@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppEnv } from './http/app-env';
 import { admin } from './http/admin';
 import { ApiError, errorJson } from './http/errors';
+import { sdk } from './http/sdk';
 import { segments } from './http/segments';
 import { customers, sessions } from './http/sessions';
 import { tracker } from './http/tracker';
@@ -18,6 +19,7 @@ app.route('/api/v1/sessions', sessions);
 app.route('/api/v1/customers', customers);
 app.route('/api/v1/admin/sources', admin);
 app.route('/api/v1/segments', segments);
+app.route('/v1/sdk', sdk);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'sourceSecretKey', {
   type: 'http',
@@ -28,6 +30,12 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
   type: 'http',
   scheme: 'bearer',
   description: 'The ADMIN_TOKEN wrangler secret, for operators',
+});
+app.openAPIRegistry.registerComponent('securitySchemes', 'sdkKey', {
+  type: 'apiKey',
+  in: 'header',
+  name: 'X-Source-Key',
+  description: "A mobile_app source's public key (pk_...), for the SDK and native apps",
 });
 app.doc31('/openapi.json', (c) => ({
   openapi: '3.1.0',
