@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppEnv } from './http/app-env';
 import { admin } from './http/admin';
 import { ApiError, errorJson } from './http/errors';
+import { clicks, links } from './http/links';
 import { sdk } from './http/sdk';
 import { segments } from './http/segments';
 import { customers, sessions } from './http/sessions';
@@ -20,6 +21,8 @@ app.route('/api/v1/customers', customers);
 app.route('/api/v1/admin/sources', admin);
 app.route('/api/v1/segments', segments);
 app.route('/v1/sdk', sdk);
+app.route('/api/v1/links', links);
+app.route('/l', clicks);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'sourceSecretKey', {
   type: 'http',

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { normalizeEvent, type Arrival, type FieldError } from '../events/normalize';
 import type { WebEvent } from '../events/schema';
+import { tokenInUrl, verifyLink } from '../links/token';
 import type { EventSource } from '../storage/sources';
 
 export const IngestResult = z
@@ -32,8 +33,9 @@ export async function ingestBatch(
 ): Promise<IngestResult[]> {
   const results: IngestResult[] = new Array(raws.length);
   const bySession = new Map<string, { indexes: number[]; events: WebEvent[] }>();
+  const from: Arrival = { ...arrival, sourceId: source.id };
   raws.forEach((raw, i) => {
-    const n = normalizeEvent(raw, { ...arrival, sourceId: source.id });
+    const n = normalizeEvent(raw, from);
     if (!n.ok) {
       results[i] = { event_id: n.eventId, status: 'rejected', error: n.error };
       return;
@@ -55,5 +57,21 @@ export async function ingestBatch(
     console.error(JSON.stringify({ message: 'session objects failed', source: source.id, errors: failed.map((f) => String(f.reason)) }));
     throw new SessionsUnavailable(`${failed.length} of ${calls.length} sessions could not store their events`);
   }
+  await linkLandings(env, source, bySession);
   return results;
+}
+
+/**
+ * Rule 6, the landing half: an event whose page URL carries a campaign link token of this
+ * source links its own session to the token's customer. Costs a substring check per session
+ * when there is no token.
+ */
+async function linkLandings(env: Env, source: EventSource, bySession: Map<string, { events: WebEvent[] }>): Promise<void> {
+  for (const [sessionId, { events }] of bySession) {
+    const token = events.map((e) => tokenInUrl(e.page?.url)).find(Boolean);
+    if (!token) continue;
+    const claims = await verifyLink(token, env.LINK_SIGNING_KEY);
+    if (claims?.src !== source.id) continue;
+    await env.SESSIONS.getByName(sessionObjectName(source.id, sessionId)).linkCustomer(claims.cus, 'campaign_link');
+  }
 }

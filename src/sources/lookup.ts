@@ -1,4 +1,4 @@
-import { findSourceByPublicKey, findSourceBySecretHash, type EventSource } from '../storage/sources';
+import { findSourceByPublicKey, findSourceBySecretHash, getSource, type EventSource } from '../storage/sources';
 import { hashSecret } from './keys';
 
 /**
@@ -31,3 +31,5 @@ export async function sourceBySecretKey(db: D1Database, secret: string) {
 export function forgetSource(id: string): void {
   for (const [key, entry] of cache) if (entry.source?.id === id || entry.source === null) cache.delete(key);
 }
+
+export const sourceById = (db: D1Database, id: string) => cached(`id:${id}`, () => getSource(db, id));

@@ -1,0 +1,97 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { signLink } from '../src/links/token';
+import { call, createSource, event, postEvents, unique } from './fixtures/api';
+import { readSession } from './fixtures/sessions';
+
+const SHOP = 'https://shop.example';
+const shop = () => createSource({ kind: 'website', allowed_origins: [SHOP] });
+
+async function makeLink(secretKey: string, body: Record<string, unknown>) {
+  const res = await call('/api/v1/links', { method: 'POST', token: secretKey, json: { campaign_id: 'cmp-1', target_url: `${SHOP}/cart?from=mail`, ...body } });
+  return { status: res.status, body: (await res.json()) as { url: string; token: string; expires_at: string; error?: { code: string } } };
+}
+
+const follow = (url: string) => call(new URL(url).pathname, { redirect: 'manual' });
+
+describe('campaign links', () => {
+  it('a click de-anonymizes the session whose event triggered the campaign, records campaign_click, and redirects with the token', async () => {
+    const source = await shop();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -3), event(sessionId, 'container_add', -2, { context: { type: 'product', id: 'p1', container: 'cart' } })]);
+    const link = await makeLink(source.secret_key, { session_id: sessionId, customer_id: 'cust-77' });
+    expect(link.status).toBe(201);
+    expect(link.body.url).toMatch(/\/l\/[\w-]+\.[\w-]+$/);
+
+    const res = await follow(link.body.url);
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(`${SHOP}/cart`);
+    expect(location.searchParams.get('from')).toBe('mail');
+    expect(location.searchParams.get('wev_link')).toBe(link.body.token);
+
+    const { body } = await readSession(source.id, sessionId, source.secret_key);
+    expect(body.session).toMatchObject({ customer_id: 'cust-77', deanonymized_by: 'campaign_link' });
+    expect(body.events.map((e) => [e.name, e.customer_id])).toEqual([['page_view', 'cust-77'], ['container_add', 'cust-77'], ['campaign_click', 'cust-77']]);
+  });
+
+  it('a tampered, expired or unsigned token changes nothing and lands on a neutral page', async () => {
+    const source = await shop();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
+    const { body: link } = await makeLink(source.secret_key, { session_id: sessionId, customer_id: 'cust-1' });
+    const [payload, signature] = link.token.split('.');
+    const forged = JSON.parse(atob(payload!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
+    const forgedPayload = btoa(JSON.stringify({ ...forged, url: 'https://evil.example/' })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+    const expired = await signLink({ src: source.id, sid: sessionId, cus: 'cust-1', cmp: 'c', url: `${SHOP}/`, exp: Math.floor(Date.now() / 1000) - 1 }, env.LINK_SIGNING_KEY);
+    for (const token of [`${forgedPayload}.${signature}`, `${payload}.${signature!.slice(0, -2)}AA`, expired, 'garbage']) {
+      const res = await call(`/l/${token}`, { redirect: 'manual' });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('location')).toBeNull();
+      expect(await res.text()).toContain('no longer valid');
+    }
+    const { body } = await readSession(source.id, sessionId, source.secret_key);
+    expect(body.session.customer_id).toBeNull();
+    expect(body.events.map((e) => e.name)).toEqual(['page_view']);
+  });
+
+  it('refuses to make a link to an origin outside the source (no open redirect)', async () => {
+    const source = await shop();
+    const res = await makeLink(source.secret_key, { customer_id: 'c', target_url: 'https://evil.example/phish' });
+    expect(res.status).toBe(400);
+    expect(res.body.error!.code).toBe('target_not_allowed');
+  });
+
+  it("the landing page's next event links the visitor's current session; another source's token does not", async () => {
+    const source = await shop();
+    const other = await createSource({ kind: 'website', allowed_origins: [SHOP] });
+    const { body: link } = await makeLink(source.secret_key, { session_id: unique('mailed'), customer_id: 'cust-3' });
+    const { body: foreign } = await makeLink(other.secret_key, { customer_id: 'cust-x' });
+
+    // What the tracker sends on the landing page: the page URL, with the token in it.
+    const visitor = unique('s');
+    const landing = `${SHOP}/cart?from=mail&wev_link=${link.token}`;
+    await postEvents(source.secret_key, [event(visitor, 'page_view', 0, { page: { url: landing } })]);
+    const { body } = await readSession(source.id, visitor, source.secret_key);
+    expect(body.session).toMatchObject({ customer_id: 'cust-3', deanonymized_by: 'campaign_link' });
+
+    const stranger = unique('s');
+    await postEvents(source.secret_key, [event(stranger, 'page_view', 0, { page: { url: `${SHOP}/?wev_link=${foreign.token}` } })]);
+    expect((await readSession(source.id, stranger, source.secret_key)).body.session.customer_id).toBeNull();
+  });
+
+  it('a mailing link (customer, no session) records the click and its landing identifies the visitor', async () => {
+    const source = await shop();
+    const { body: link } = await makeLink(source.secret_key, { customer_id: 'cust-mail' });
+    const res = await follow(link.url);
+    expect(res.status).toBe(302);
+    const landing = res.headers.get('location')!;
+    const visitor = unique('s');
+    await postEvents(source.secret_key, [event(visitor, 'page_view', 0, { page: { url: landing } })]);
+    const { body } = await readSession(source.id, visitor, source.secret_key);
+    expect(body.session).toMatchObject({ customer_id: 'cust-mail', deanonymized_by: 'campaign_link' });
+    // The click itself lives in a session of its own, one per link.
+    const click = await readSession(source.id, `click.${link.token.slice(-24)}`, source.secret_key);
+    expect(click.body.events.map((e) => [e.name, e.customer_id])).toEqual([['campaign_click', 'cust-mail']]);
+  });
+});
