@@ -25,6 +25,9 @@ export type Normalized = { ok: true; event: WebEvent } | { ok: false; eventId: s
 
 const IDENTIFYING_EVENTS = new Set(['user_login', 'user_registration']);
 
+/** Whether a string is over `limit` bytes as UTF-8; encodes only when it could be (a UTF-16 unit is at most 3 bytes). */
+const overBytes = (text: string, limit: number) => text.length * 3 > limit && new TextEncoder().encode(text).byteLength > limit;
+
 const refuse = (raw: unknown, path: string, message: string): Normalized => ({
   ok: false,
   eventId: typeof raw === 'object' && raw !== null && 'event_id' in raw && typeof raw.event_id === 'string' ? raw.event_id : null,
@@ -47,7 +50,7 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
 
   const context = normalizeContext(input.name, input.context);
   if (!context.ok) return refuse(raw, context.path, context.message);
-  if (context.context && new TextEncoder().encode(JSON.stringify(context.context)).byteLength > LIMITS.contextBytes) {
+  if (context.context && overBytes(JSON.stringify(context.context), LIMITS.contextBytes)) {
     return refuse(raw, 'context', `at most ${LIMITS.contextBytes} bytes serialized`);
   }
   if (IDENTIFYING_EVENTS.has(input.name) && !input.customer_id) {

@@ -17,6 +17,14 @@ export async function readJson(request: Request, limit: number = LIMITS.requestB
   if (encoding === 'gzip') stream = stream.pipeThrough(new DecompressionStream('gzip'));
   else if (encoding && encoding !== 'identity') throw new ApiError(415, 'unsupported_encoding', `Content-Encoding ${encoding} is not supported: send gzip or none`);
 
+  // A body framed by its Content-Length (checked above) cannot grow past it: read it natively.
+  // Chunked or compressed bodies are counted as they stream in.
+  if (!encoding && request.headers.has('content-length')) {
+    const text = await readText(request.text());
+    if (text.length > limit / 3 && new TextEncoder().encode(text).byteLength > limit) throw tooLarge();
+    return parse(text);
+  }
+
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -35,7 +43,18 @@ export async function readJson(request: Request, limit: number = LIMITS.requestB
     bytes.set(c, offset);
     offset += c.byteLength;
   }
-  const text = new TextDecoder().decode(bytes);
+  return parse(new TextDecoder().decode(bytes));
+}
+
+async function readText(text: Promise<string>): Promise<string> {
+  try {
+    return await text;
+  } catch {
+    throw new ApiError(400, 'invalid_body', 'the body could not be read');
+  }
+}
+
+function parse(text: string): unknown {
   if (!text.trim()) throw new ApiError(400, 'invalid_json', 'the body is empty: expected JSON');
   try {
     return JSON.parse(text) as unknown;

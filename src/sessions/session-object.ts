@@ -45,6 +45,12 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS events_by_change ON events (changed);
 `;
 const SESSION_ORDER = 'ORDER BY occurred_at, seq NULLS LAST, arrival';
+const INSERT_EVENT = 'INSERT INTO events (event_id, occurred_at, seq, arrival, changed, body) VALUES (?, ?, ?, ?, ?, ?)';
+const INSERT_EVENTS = `INSERT INTO events (event_id, occurred_at, seq, arrival, changed, body)
+  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)`;
+
+/** A row of the events table, in INSERT_EVENT's column order. */
+type EventRow = [eventId: string, occurredAt: string, seq: number | null, arrival: number, changed: number, body: string];
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -55,6 +61,8 @@ export class SessionObject extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   private readonly settings = tunables(this.env);
   private state: State | null = null;
+  /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
+  private armed: number | null | undefined = undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -70,22 +78,34 @@ export class SessionObject extends DurableObject<Env> {
     const now = Date.now();
     if (this.state && now >= expiresAt(this.state.record, this.settings.retentionDays)) await this.purge();
     const statuses: IngestStatus[] = [];
+    const known = this.knownEventIds(events);
+    const rows: EventRow[] = [];
     for (const event of events) {
-      const known = this.sql.exec('SELECT 1 FROM events WHERE event_id = ?', event.event_id).toArray().length > 0;
-      if (known) {
+      if (known.has(event.event_id)) {
         statuses.push('duplicate');
         continue;
       }
+      known.add(event.event_id); // a repeat later in the same batch is a duplicate too
       this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushAttempts: 0, flushAt: null, arrivals: 0, alarmAt: null };
-      this.place(this.state, event, now);
+      rows.push(this.place(this.state, event, now));
       statuses.push('accepted');
     }
-    if (this.state && statuses.includes('accepted')) {
+    this.insertEvents(rows);
+    if (this.state && rows.length) {
       this.state.timeoutS = timeoutS;
       this.scheduleFlush(this.state, now);
       await this.save();
     }
     return statuses;
+  }
+
+  /** The ids of a batch already stored here: one query for the whole batch (json_each costs more for one). */
+  private knownEventIds(events: readonly WebEvent[]): Set<string> {
+    const rows =
+      events.length === 1
+        ? this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id = ?', events[0]!.event_id)
+        : this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))', JSON.stringify(events.map((e) => e.event_id)));
+    return new Set(rows.toArray().map((r) => r.event_id));
   }
 
   /** Links the session to a customer from outside its events (a campaign link, rule 6). */
@@ -107,6 +127,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    this.armed = undefined; // a running alarm is no longer armed
     const state = this.state;
     if (!state) return;
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
@@ -122,7 +143,8 @@ export class SessionObject extends DurableObject<Env> {
     await this.save();
   }
 
-  private place(state: State, event: WebEvent, now: number): void {
+  /** Applies one new event to the session; returns its row, which `insertEvents` stores. */
+  private place(state: State, event: WebEvent, now: number): EventRow {
     const record = state.record;
     const flags = [...event.flags];
     if (record.status === 'closed') {
@@ -144,10 +166,17 @@ export class SessionObject extends DurableObject<Env> {
     addToRecord(record, stored);
     state.arrivals += 1;
     state.counter += 1;
-    this.sql.exec(
-      'INSERT INTO events (event_id, occurred_at, seq, arrival, changed, body) VALUES (?, ?, ?, ?, ?, ?)',
-      stored.event_id, stored.occurred_at, stored.seq, state.arrivals, state.counter, JSON.stringify(stored),
-    );
+    return [stored.event_id, stored.occurred_at, stored.seq, state.arrivals, state.counter, JSON.stringify(stored)];
+  }
+
+  /**
+   * Stores a batch's new rows in one statement (one JSON parameter) rather than one per event.
+   * Rows placed before a `markAllChanged` of the same batch keep their own, lower `changed`: still
+   * above `flushed`, so the next flush writes them all the same.
+   */
+  private insertEvents(rows: readonly EventRow[]): void {
+    if (rows.length === 1) this.sql.exec(INSERT_EVENT, ...rows[0]!);
+    else if (rows.length > 1) this.sql.exec(INSERT_EVENTS, JSON.stringify(rows));
   }
 
   /** Rule 5: the first customer links the session and every event of it, before and after. */
@@ -200,14 +229,24 @@ export class SessionObject extends DurableObject<Env> {
     );
     state.alarmAt = Number.isFinite(due) ? due : null;
     this.sql.exec('INSERT OR REPLACE INTO state (id, body) VALUES (1, ?)', JSON.stringify(state));
-    if (Number.isFinite(due)) await this.ctx.storage.setAlarm(due);
-    else await this.ctx.storage.deleteAlarm();
+    // Most events leave the due time as it was (the flush already pending): skip that storage write.
+    const at = state.alarmAt;
+    if (at === this.armed) return;
+    this.armed = at;
+    try {
+      if (at !== null) await this.ctx.storage.setAlarm(at);
+      else await this.ctx.storage.deleteAlarm();
+    } catch (error) {
+      this.armed = undefined;
+      throw error;
+    }
   }
 
   /** Rule 7: an anonymous session past retention leaves nothing behind in this object. */
   private async purge(): Promise<void> {
     await this.ctx.storage.deleteAll();
     this.state = null;
+    this.armed = undefined;
     this.migrate();
   }
 

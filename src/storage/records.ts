@@ -75,8 +75,11 @@ export async function listWebEvents(db: D1Database, sourceId: string, f: WebEven
   if (f.from) add('occurred_at >= ?', f.from);
   if (f.to) add('occurred_at < ?', f.to);
   if (f.after) add('(occurred_at, session_id, event_id) > (?, ?, ?)', ...f.after);
+  // With a session, its primary-key prefix finds its few rows; without the `+`, SQLite (D1 keeps
+  // no ANALYZE statistics) picks the (source_id, occurred_at) index for the order and reads the whole source.
+  const order = f.sessionId ? '+occurred_at' : 'occurred_at';
   const { results } = await db
-    .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY occurred_at, session_id, event_id LIMIT ?`)
+    .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY ${order}, session_id, event_id LIMIT ?`)
     .bind(...binds, f.limit + 1)
     .all<Row>();
   const events = results.slice(0, f.limit).map(toWebEvent);
