@@ -1,0 +1,121 @@
+// The measured scenarios, one small entry each. A scenario says which worker it loads, how many
+// events one request carries, which session pool it draws from (scenarios of one source share
+// their sessions, so their objects), and how to build a request for a session
+// (`request(ctx, session, ids, now)`); load.mjs calls it for every request, lag.mjs for the D1-lag
+// markers. `available(root)` is false while the endpoint does not exist in src/ yet (the bench
+// then reports it as not measured). `optional` scenarios run only when BENCH_ONLY names them.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+const PAGES = ['/', '/c/mugs', '/p/sku-1', '/p/sku-2', '/cart', '/search?q=mug'];
+
+/** One web event in the shared input shape (DESIGN §4), varied by its index in the request. */
+export function sampleEvent(i, session, id, now) {
+  const base = { event_id: id, session_id: session, occurred_at: now, seq: i };
+  const page = { url: `https://shop.example${PAGES[i % PAGES.length]}`, referrer: i === 0 ? 'https://search.example/' : null, title: 'Bench shop' };
+  switch (i % 4) {
+    case 1:
+      return { ...base, name: 'product_view', page, context: { type: 'product', id: `sku-${i}`, name: 'Mug', price: 9.5, currency: 'EUR', in_stock: true } };
+    case 2:
+      return { ...base, name: 'container_add', page, context: { type: 'product', id: `sku-${i}`, price: 9.5, currency: 'EUR', container: 'cart', quantity: 1 } };
+    case 3:
+      return { ...base, name: 'product_rated', page, context: { type: 'product', id: `sku-${i}` }, params: { rating: 4, section: 'reviews' } };
+    default:
+      return { ...base, name: 'page_view', page };
+  }
+}
+
+const eventsFor = (n, session, ids, now) => Array.from({ length: n }, (_, i) => sampleEvent(i, session, ids(), now));
+const json = { 'content-type': 'application/json' };
+const exists = (root, file) => existsSync(path.join(root, file));
+
+/** REST: `POST /api/v1/web-events` with the partner source's secret key. */
+const rest = (n) => ({
+  worker: 'ours',
+  events: n,
+  source: 'server',
+  pool: 'partner',
+  available: (root) => exists(root, 'src/http/web-events.ts'),
+  request: (ctx, session, ids, now) => ({
+    method: 'POST',
+    path: '/api/v1/web-events',
+    headers: { ...json, authorization: `Bearer ${ctx.sources.server.secret_key}` },
+    body: JSON.stringify({ events: eventsFor(n, session, ids, now) }),
+  }),
+});
+
+/**
+ * Tracker beacon: `POST /t`, a `text/plain` JSON batch (no preflight) from an allowed origin, in
+ * the tracker's compact wire form (src/tracker/core.ts, src/http/tracker.ts): `{k: public key,
+ * e: [{i, s, n, t (ms), q, u, r, c, p}]}`, with a browser's user agent (bots are dropped unstored).
+ */
+const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
+const wire = (e) => ({ i: e.event_id, s: e.session_id, n: e.name, t: Date.parse(e.occurred_at), q: e.seq, u: e.page.url, r: e.page.referrer ?? undefined, c: e.context, p: e.params });
+const beacon = (n) => ({
+  worker: 'ours',
+  events: n,
+  source: 'website',
+  pool: 'web',
+  available: (root) => exists(root, 'src/http/tracker.ts'),
+  request: (ctx, session, ids, now) => ({
+    method: 'POST',
+    path: '/t',
+    headers: { 'content-type': 'text/plain;charset=UTF-8', origin: ctx.origin, 'user-agent': CHROME },
+    body: JSON.stringify({ k: ctx.sources.website.public_key, e: eventsFor(n, session, ids, now).map(wire) }),
+  }),
+});
+
+/** SDK: `POST /v1/sdk/events` with `X-Source-Key: <public key>` and `{device?, events}` (DESIGN §4). */
+const sdk = (n) => ({
+  worker: 'ours',
+  events: n,
+  source: 'mobile_app',
+  pool: 'app',
+  available: (root) => exists(root, 'src/http/sdk.ts'),
+  request: (ctx, session, ids, now) => ({
+    method: 'POST',
+    path: '/v1/sdk/events',
+    headers: { ...json, 'x-source-key': ctx.sources.mobile_app.public_key },
+    body: JSON.stringify({ device: { platform: 'ios', app_version: '3.2.1', os_version: '18.1' }, events: eventsFor(n, session, ids, now) }),
+  }),
+});
+
+export const SCENARIOS = [
+  {
+    key: 'floor0',
+    label: 'floor 0: bare worker, 204',
+    worker: 'floor0',
+    events: 1,
+    pool: 'floor0',
+    floor: true,
+    available: () => true,
+    request: (ctx, session, ids, now) => ({ method: 'POST', path: '/', headers: json, body: JSON.stringify(sampleEvent(0, session, ids(), now)) }),
+  },
+  {
+    key: 'floor1',
+    label: 'floor 1: worker → DO → 1 SQLite insert',
+    worker: 'floor1',
+    events: 1,
+    pool: 'floor1',
+    floor: true,
+    available: () => true,
+    request: (ctx, session, ids, now) => ({ method: 'POST', path: '/', headers: json, body: JSON.stringify(sampleEvent(0, session, ids(), now)) }),
+  },
+  {
+    key: 'floor1x100',
+    label: 'floor 1, 100 events per request',
+    worker: 'floor1',
+    events: 100,
+    pool: 'floor1',
+    floor: true,
+    available: () => true,
+    request: (ctx, session, ids, now) => ({ method: 'POST', path: '/', headers: json, body: JSON.stringify({ events: eventsFor(100, session, ids, now) }) }),
+  },
+  { key: 'beacon1', label: 'tracker beacon, 1 event', ...beacon(1) },
+  { key: 'beacon20', label: 'tracker beacon, 20 events', ...beacon(20) },
+  { key: 'rest100', label: 'REST batch, 100 events', ...rest(100) },
+  { key: 'sdk20', label: 'SDK batch, 20 events', ...sdk(20) },
+  { key: 'rest1', label: 'REST, 1 event', optional: true, ...rest(1) },
+];
+
+export const byKey = (key) => SCENARIOS.find((s) => s.key === key);

@@ -1,0 +1,123 @@
+// The workerd side of `npm run bench`: one Miniflare (one workerd process) running floor 0, floor 1
+// and our bundled worker, each on its own direct socket (no Miniflare entry worker or dev proxy in
+// the request path). Started by ingest.mjs under `taskset -c 0`, so workerd, its child, inherits
+// core 0. Prints one `READY {...}` line, then answers JSON-line commands on stdin until stdin ends.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
+
+const config = JSON.parse(process.argv[2]);
+const root = path.resolve(import.meta.dirname, '../..');
+const floors = path.join(import.meta.dirname, 'floors');
+const direct = [{ host: '127.0.0.1', port: 0 }];
+
+const mf = new Miniflare(
+  convertV4MiniflareOptions({
+    resourcePersistencePath: config.persistDir,
+    logRequests: false,
+    ...(config.inspectorPort ? { inspectorPort: config.inspectorPort } : {}),
+    workers: [
+      {
+        name: 'ours',
+        modules: true,
+        modulesRoot: config.bundleDir,
+        scriptPath: path.join(config.bundleDir, 'index.js'),
+        compatibilityDate: config.compatibilityDate,
+        compatibilityFlags: config.compatibilityFlags,
+        d1Databases: { DB: 'bench' },
+        durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true, unsafePreventEviction: true } },
+        bindings: { ...config.vars, ADMIN_TOKEN: config.adminToken, LINK_SIGNING_KEY: 'bench-link-signing-key' },
+        unsafeDirectSockets: direct,
+      },
+      { name: 'floor0', modules: true, scriptPath: path.join(floors, 'floor0.js'), compatibilityDate: config.compatibilityDate, unsafeDirectSockets: direct },
+      {
+        name: 'floor1',
+        modules: true,
+        scriptPath: path.join(floors, 'floor1.js'),
+        compatibilityDate: config.compatibilityDate,
+        durableObjects: { FLOOR_SESSIONS: { className: 'FloorSession', useSQLite: true, unsafePreventEviction: true } },
+        unsafeDirectSockets: direct,
+      },
+    ],
+  }),
+);
+
+/** workerd is a child of this process (Miniflare spawns it): its pid, to read its CPU time. */
+function workerdPid() {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [, comm, rest] = stat.match(/^\d+ \((.*)\) (.*)$/s);
+      const ppid = Number(rest.split(' ')[1]);
+      if (ppid === process.pid && comm.startsWith('workerd')) return Number(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return null;
+}
+
+async function migrate() {
+  const db = await mf.getD1Database('DB', 'ours');
+  for (const file of readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).sort()) {
+    const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
+    for (const stmt of sql.split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+  }
+}
+
+async function createSource(base, body) {
+  const res = await fetch(new URL('/api/v1/admin/sources', base), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${config.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`creating source ${body.id}: ${res.status} ${await res.text()}`);
+  const source = await res.json();
+  return { id: source.id, public_key: source.public_key, secret_key: source.secret_key };
+}
+
+const commands = {
+  async d1count() {
+    const db = await mf.getD1Database('DB', 'ours');
+    // Rows are only inserted during a run, so the largest rowid counts them without a scan.
+    const row = await db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM web_events').first();
+    return { n: row.n };
+  },
+};
+
+try {
+  await mf.ready;
+  const urls = {
+    floor0: String(await mf.unsafeGetDirectURL('floor0')),
+    floor1: String(await mf.unsafeGetDirectURL('floor1')),
+    ours: String(await mf.unsafeGetDirectURL('ours')),
+  };
+  await migrate();
+  const origin = config.origin;
+  const sources = {
+    website: await createSource(urls.ours, { id: 'bench-web', name: 'Bench shop', kind: 'website', allowed_origins: [origin] }),
+    mobile_app: await createSource(urls.ours, { id: 'bench-app', name: 'Bench app', kind: 'mobile_app' }),
+    server: await createSource(urls.ours, { id: 'bench-partner', name: 'Bench partner', kind: 'server' }),
+  };
+  process.stdout.write(`READY ${JSON.stringify({ urls, sources, workerdPid: workerdPid() })}\n`);
+} catch (error) {
+  console.error(error);
+  await mf.dispose().catch(() => {});
+  process.exit(1);
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', async (line) => {
+  const { id, cmd } = JSON.parse(line);
+  try {
+    process.stdout.write(`REPLY ${JSON.stringify({ id, ok: true, result: await commands[cmd]() })}\n`);
+  } catch (error) {
+    process.stdout.write(`REPLY ${JSON.stringify({ id, ok: false, error: String(error) })}\n`);
+  }
+});
+lines.on('close', async () => {
+  await mf.dispose();
+  process.exit(0);
+});
