@@ -10,15 +10,22 @@ export default defineConfig(async () => {
         {
           // The worker, inside workerd, against real local D1 and Durable Objects.
           plugins: [
-            cloudflareTest({
+            cloudflareTest(({ inject }) => ({
               wrangler: { configPath: './wrangler.toml' },
               miniflare: {
-                // Test-only bindings: the migrations for the setup file, and the secrets .dev.vars holds locally.
-                bindings: { TEST_MIGRATIONS: migrations, ADMIN_TOKEN: 'test-admin-token', LINK_SIGNING_KEY: 'test-link-signing-key' },
+                // Test-only bindings: the migrations for the setup file, the secrets .dev.vars holds
+                // locally, the webhook receiver's URL, and immediate webhook retries.
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  ADMIN_TOKEN: 'test-admin-token',
+                  LINK_SIGNING_KEY: 'test-link-signing-key',
+                  RECEIVER_URL: inject('receiverUrl'),
+                  TRIGGER_RETRY_BASE_S: '0',
+                },
               },
-            }),
+            })),
           ],
-          test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['./test/apply-migrations.ts'] },
+          test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['./test/apply-migrations.ts'], globalSetup: ['./test/fixtures/receiver.ts'] },
         },
         {
           // Node-side: the tracker's logic and build, and the browser end-to-end tests (a real

@@ -9,6 +9,7 @@ import { sdk } from './http/sdk';
 import { segments } from './http/segments';
 import { customers, sessions } from './http/sessions';
 import { tracker } from './http/tracker';
+import { triggers } from './http/triggers';
 import { webEvents } from './http/web-events';
 import { SessionsUnavailable } from './sessions/dispatch';
 
@@ -18,6 +19,7 @@ export const app = new OpenAPIHono<AppEnv>();
 app.route('/api/v1/web-events', webEvents);
 app.route('/api/v1/sessions', sessions);
 app.route('/api/v1/customers', customers);
+app.route('/api/v1/admin/sources', triggers);
 app.route('/api/v1/admin/sources', admin);
 app.route('/api/v1/segments', segments);
 app.route('/v1/sdk', sdk);

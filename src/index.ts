@@ -1,6 +1,8 @@
 import { app } from './app';
 import { purgeExpiredSessions } from './retention/purge';
 import { refreshAllSegments } from './segments/refresh';
+import { deliverTriggers, recordDeadTriggers } from './triggers/deliver';
+import type { TriggerMessage } from './triggers/session-triggers';
 
 /** The cron jobs by schedule, as in wrangler.toml's [triggers]; another schedule (a local test run) runs both. */
 const CRON_JOBS: Record<string, (env: Env, now: number) => Promise<unknown>> = {
@@ -17,4 +19,8 @@ export default {
     const jobs = job ? [job] : Object.values(CRON_JOBS);
     ctx.waitUntil(Promise.all(jobs.map((run) => run(env, controller.scheduledTime))));
   },
-} satisfies ExportedHandler<Env>;
+  async queue(batch, env) {
+    if (batch.queue.endsWith('-dlq')) await recordDeadTriggers(batch, env);
+    else await deliverTriggers(batch, env);
+  },
+} satisfies ExportedHandler<Env, TriggerMessage>;

@@ -3,6 +3,7 @@ import { normalizeEvent, type Arrival, type FieldError } from '../events/normali
 import type { WebEvent } from '../events/schema';
 import { tokenInUrl, verifyLink } from '../links/token';
 import type { EventSource } from '../storage/sources';
+import { rulesOf } from '../triggers/lookup';
 
 export const IngestResult = z
   .object({
@@ -45,9 +46,10 @@ export async function ingestBatch(
     group.events.push(n.event);
     bySession.set(n.event.session_id, group);
   });
+  const rules = bySession.size ? await rulesOf(env.DB, source.id) : [];
   const calls = [...bySession].map(async ([sessionId, group]) => {
     const stub = env.SESSIONS.getByName(sessionObjectName(source.id, sessionId));
-    const statuses = await stub.ingest(group.events, source.sessionTimeoutS);
+    const statuses = await stub.ingest(group.events, source.sessionTimeoutS, rules);
     statuses.forEach((status, j) => {
       results[group.indexes[j]!] = { event_id: group.events[j]!.event_id, status };
     });

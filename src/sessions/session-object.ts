@@ -2,6 +2,8 @@ import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
 import type { WebEvent } from '../events/schema';
 import { writeSession } from '../storage/records';
+import type { ActiveRule } from '../triggers/rules';
+import { fireDue, newTriggerState, nextWatch, onClose, onEvent, type TriggerState } from '../triggers/session-triggers';
 import {
   addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession,
   type DeanonymizedBy, type SessionRecord,
@@ -27,6 +29,8 @@ interface State {
   arrivals: number;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
+  /** Campaign triggers of this session (absent in rows written before triggers existed). */
+  triggers?: TriggerState;
 }
 
 const SCHEMA_VERSION = 1;
@@ -74,7 +78,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Stores a batch of this session's events (already normalized), one status per event. */
-  async ingest(events: WebEvent[], timeoutS: number): Promise<IngestStatus[]> {
+  async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
     if (this.state && now >= expiresAt(this.state.record, this.settings.retentionDays)) await this.purge();
     const statuses: IngestStatus[] = [];
@@ -88,10 +92,16 @@ export class SessionObject extends DurableObject<Env> {
       known.add(event.event_id); // a repeat later in the same batch is a duplicate too
       this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushAttempts: 0, flushAt: null, arrivals: 0, alarmAt: null };
       rows.push(this.place(this.state, event, now));
+      if (rules.length || this.state.triggers?.rules.length) {
+        const triggers = (this.state.triggers ??= newTriggerState());
+        triggers.rules = rules;
+        onEvent(triggers, event, this.state.record, now);
+      }
       statuses.push('accepted');
     }
     this.insertEvents(rows);
     if (this.state && rows.length) {
+      await this.sendTriggers(this.state);
       this.state.timeoutS = timeoutS;
       this.scheduleFlush(this.state, now);
       await this.save();
@@ -138,6 +148,11 @@ export class SessionObject extends DurableObject<Env> {
       state.record.closed_at = new Date(closeAt).toISOString();
       state.counter += 1;
       state.flushAt = state.flushAttempts ? state.flushAt : now;
+      if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.has(name));
+    }
+    if (state.triggers) {
+      fireDue(state.triggers, state.record, now);
+      await this.sendTriggers(state);
     }
     if (state.counter > state.flushed && state.flushAt !== null && now >= state.flushAt) await this.flush(state, now);
     await this.save();
@@ -226,6 +241,9 @@ export class SessionObject extends DurableObject<Env> {
       state.counter > state.flushed && state.flushAt !== null ? state.flushAt : Infinity,
       state.record.status === 'open' ? closesAt(state.record, state.timeoutS) : Infinity,
       expiresAt(state.record, this.settings.retentionDays),
+      state.triggers ? nextWatch(state.triggers) : Infinity,
+      // Fired triggers the queue did not take: try again shortly.
+      state.triggers?.outbox.length ? Date.now() + 10_000 : Infinity,
     );
     state.alarmAt = Number.isFinite(due) ? due : null;
     this.sql.exec('INSERT OR REPLACE INTO state (id, body) VALUES (1, ?)', JSON.stringify(state));
@@ -240,6 +258,22 @@ export class SessionObject extends DurableObject<Env> {
       this.armed = undefined;
       throw error;
     }
+  }
+
+  /** Puts fired triggers on the queue; what fails stays in the outbox for the alarm to retry. */
+  private async sendTriggers(state: State): Promise<void> {
+    const outbox = state.triggers?.outbox;
+    if (!outbox?.length) return;
+    try {
+      await this.env.TRIGGERS.sendBatch(outbox.map((body) => ({ body })));
+      state.triggers!.outbox = [];
+    } catch (error) {
+      console.error(JSON.stringify({ message: 'trigger enqueue failed', waiting: outbox.length, error: String(error) }));
+    }
+  }
+
+  private has(name: string): boolean {
+    return this.sql.exec("SELECT 1 FROM events WHERE body ->> '$.name' = ? LIMIT 1", name).toArray().length > 0;
   }
 
   /** Rule 7: an anonymous session past retention leaves nothing behind in this object. */

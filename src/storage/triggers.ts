@@ -1,0 +1,56 @@
+import { TriggerDefinition, type ActiveRule } from '../triggers/rules';
+
+/** A trigger rule as stored; `secret` signs its webhooks. */
+export interface TriggerRule {
+  id: string;
+  source_id: string;
+  name: string;
+  definition: TriggerDefinition;
+  webhook_url: string;
+  secret: string;
+  active: boolean;
+  created_at: string;
+}
+
+interface RuleRow extends Omit<TriggerRule, 'definition' | 'active'> {
+  definition: string;
+  active: number;
+}
+
+const toRule = (row: RuleRow): TriggerRule => ({ ...row, definition: TriggerDefinition.parse(JSON.parse(row.definition)), active: row.active === 1 });
+
+export async function insertRule(db: D1Database, r: TriggerRule): Promise<void> {
+  await db
+    .prepare('INSERT INTO trigger_rules (id, source_id, name, definition, webhook_url, secret, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    .bind(r.id, r.source_id, r.name, JSON.stringify(r.definition), r.webhook_url, r.secret, r.active ? 1 : 0, r.created_at)
+    .run();
+}
+
+export async function listRules(db: D1Database, sourceId: string): Promise<TriggerRule[]> {
+  const { results } = await db.prepare('SELECT * FROM trigger_rules WHERE source_id = ? ORDER BY created_at, id').bind(sourceId).all<RuleRow>();
+  return results.map(toRule);
+}
+
+export async function getRule(db: D1Database, id: string): Promise<TriggerRule | null> {
+  const row = await db.prepare('SELECT * FROM trigger_rules WHERE id = ?').bind(id).first<RuleRow>();
+  return row ? toRule(row) : null;
+}
+
+export async function deactivateRule(db: D1Database, sourceId: string, id: string): Promise<boolean> {
+  const { meta } = await db.prepare('UPDATE trigger_rules SET active = 0 WHERE id = ? AND source_id = ?').bind(id, sourceId).run();
+  return meta.changes === 1;
+}
+
+/** The active rules of a source as the session objects need them (no webhook, no secret). */
+export async function activeRules(db: D1Database, sourceId: string): Promise<ActiveRule[]> {
+  const { results } = await db.prepare('SELECT id, definition FROM trigger_rules WHERE source_id = ? AND active = 1 ORDER BY id').bind(sourceId).all<{ id: string; definition: string }>();
+  return results.map((r) => ({ id: r.id, definition: TriggerDefinition.parse(JSON.parse(r.definition)) }));
+}
+
+/** A delivery that exhausted its retries; kept once per idempotency key. */
+export async function recordDeadLetter(db: D1Database, ruleId: string, key: string, payload: string): Promise<void> {
+  await db
+    .prepare('INSERT INTO trigger_dead_letters (idempotency_key, rule_id, payload, failed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    .bind(key, ruleId, payload, new Date().toISOString())
+    .run();
+}

@@ -1,0 +1,111 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { signature } from '../src/triggers/deliver';
+import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { runAlarm, sessionStub } from './fixtures/sessions';
+
+interface Received {
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function createTrigger(sourceId: string, definition: unknown, hook: string) {
+  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` } });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; secret: string };
+}
+
+const received = async (hook: string) => (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as Received[];
+
+/** Polls the receiver (the queue consumer delivers in the background) until `count` arrived. */
+async function waitForWebhooks(hook: string, count: number, ms = 20_000): Promise<Received[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const got = await received(hook);
+    if (got.length >= count || Date.now() > until) return got;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('campaign triggers', () => {
+  it('an event rule fires once per matching event: a signed webhook with its idempotency key', async () => {
+    const source = await createSource();
+    const hook = `/hook/ok/${unique('r')}`;
+    const rule = await createTrigger(source.id, { kind: 'event', event: 'product_view', where: [{ field: 'price', op: 'gt', value: 100 }], session: 'anonymous' }, hook);
+    const sessionId = unique('s');
+    const pricey = [1, 2].map((i) => event(sessionId, 'product_view', -i, { context: { type: 'product', id: `p${i}`, price: 150 } }));
+    const cheap = event(sessionId, 'product_view', 0, { context: { type: 'product', id: 'p3', price: 20 } });
+    await postEvents(source.secret_key, [...pricey, cheap]);
+    await postEvents(source.secret_key, [pricey[0]]); // a duplicate fires nothing
+
+    const got = await waitForWebhooks(hook, 2);
+    expect(got).toHaveLength(2);
+    expect(got.map((r) => r.headers['idempotency-key']).sort()).toEqual(pricey.map((e) => `${rule.id}:${e.event_id}`).sort());
+    for (const r of got) expect(r.headers['x-webevents-signature']).toBe(await signature(rule.secret, r.body));
+    const payload = JSON.parse(got[0]!.body) as { rule: { id: string }; source_id: string; session: { id: string; anonymous: boolean }; events: { context: { price: number } }[] };
+    expect(payload).toMatchObject({ rule: { id: rule.id }, source_id: source.id, session: { id: sessionId, anonymous: true } });
+    expect(payload.events[0]!.context.price).toBe(150);
+  });
+
+  it('a receiver answering 500 gets retries; after the limit the message is in the dead-letter queue', async () => {
+    const source = await createSource();
+    const hook = `/hook/fail/${unique('r')}`;
+    const rule = await createTrigger(source.id, { kind: 'event', event: 'search' }, hook);
+    const e = event(unique('s'), 'search', 0, { context: { type: 'search', query: 'mug' } });
+    await postEvents(source.secret_key, [e]);
+    const key = `${rule.id}:${e.event_id}`;
+    const until = Date.now() + 40_000;
+    let dead: { rule_id: string } | null = null;
+    while (!dead && Date.now() < until) {
+      dead = await env.DB.prepare('SELECT rule_id FROM trigger_dead_letters WHERE idempotency_key = ?').bind(key).first<{ rule_id: string }>();
+      if (!dead) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(dead).toEqual({ rule_id: rule.id });
+    // The first delivery and its 5 retries (max_retries in wrangler.toml), all with the same key.
+    const attempts = await received(hook);
+    expect(attempts).toHaveLength(6);
+    expect(new Set(attempts.map((a) => a.headers['idempotency-key']))).toEqual(new Set([key]));
+  }, 60_000);
+
+  it('lost cart: fires N minutes after the last container_add, not when order_complete came in time', async () => {
+    const source = await createSource();
+    const hook = `/hook/ok/${unique('r')}`;
+    const rule = await createTrigger(source.id, { kind: 'absence', after: 'container_add', missing: 'order_complete', within_minutes: 20 }, hook);
+    const lost = unique('s');
+    const add = event(lost, 'container_add', -2, { context: { type: 'product', id: 'p1', container: 'cart' } });
+    await postEvents(source.secret_key, [event(lost, 'container_add', -5, { context: { type: 'product', id: 'p0', container: 'cart' } }), add]);
+    const bought = unique('s');
+    await postEvents(source.secret_key, [
+      event(bought, 'container_add', -5, { context: { type: 'product', id: 'p1', container: 'cart' } }),
+      event(bought, 'order_complete', -1, { context: { type: 'order', id: 'o1' } }),
+    ]);
+
+    await runAlarm(source.id, lost); // the flush
+    expect(await received(hook)).toEqual([]);
+    await runAlarm(source.id, lost); // 20 minutes after the last container_add
+    const got = await waitForWebhooks(hook, 1);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.headers['idempotency-key']).toBe(`${rule.id}:${source.id}:${lost}`);
+    expect((JSON.parse(got[0]!.body) as { events: { event_id: string }[] }).events[0]!.event_id).toBe(add.event_id);
+
+    await runAlarm(source.id, bought);
+    await runAlarm(source.id, bought);
+    const watching = await runInDurableObject(sessionStub(source.id, bought), (_o, state) =>
+      state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
+    );
+    const triggers = (JSON.parse(watching) as { triggers: { watches: object; fired: string[]; outbox: unknown[] } }).triggers;
+    expect(triggers).toMatchObject({ watches: {}, fired: [], outbox: [] });
+  });
+
+  it('refuses a malformed rule and lists the rules without their secrets', async () => {
+    const source = await createSource();
+    const bad = await call(`/api/v1/admin/sources/${source.id}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 'x', definition: { kind: 'absence', after: 'container_add', missing: 'order_complete' }, webhook_url: 'https://hooks.example/x' } });
+    expect(bad.status).toBe(400);
+    await createTrigger(source.id, { kind: 'event', event: 'search' }, '/hook/ok/list');
+    const list = (await (await call(`/api/v1/admin/sources/${source.id}/triggers`, { token: ADMIN_TOKEN })).json()) as { triggers: Record<string, unknown>[] };
+    expect(list.triggers).toHaveLength(1);
+    expect(list.triggers[0]!.secret).toBeUndefined();
+    expect((await call(`/api/v1/admin/sources/${source.id}/triggers`, { token: source.secret_key })).status).toBe(401);
+  });
+});
