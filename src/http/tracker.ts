@@ -28,9 +28,6 @@ const wireToInput = (e: Record<string, unknown>) => ({
   page: typeof e.u === 'string' ? { url: e.u, referrer: e.r } : undefined,
 });
 
-/** Bots dropped by this isolate, by source; each drop is also logged (Workers Logs count them across isolates). */
-export const botsDropped = new Map<string, number>();
-
 const GEO_FIELDS = ['country', 'region', 'city', 'timezone'] as const;
 function geoOf(request: Request): Record<string, string> | null {
   const cf = request.cf;
@@ -87,7 +84,7 @@ tracker.post('*', async (c, next) => {
   }
   const userAgent = c.req.header('user-agent') ?? '';
   if (isbot(userAgent)) {
-    botsDropped.set(source.id, (botsDropped.get(source.id) ?? 0) + 1);
+    // Counted where every isolate's count meets: one structured log line per drop (Workers Logs).
     console.log(JSON.stringify({ message: 'bot dropped', source: source.id, user_agent: userAgent }));
     return c.body(null, 204, cors(origin));
   }
