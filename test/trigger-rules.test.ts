@@ -51,6 +51,16 @@ describe('trigger rules, pure', () => {
     expect(nextWatch(cancelled)).toBe(Infinity);
   });
 
+  it('a wait whose rule was removed ends without firing', () => {
+    const t = newTriggerState();
+    t.rules = [{ id: 'r', definition: { kind: 'absence', after: 'product_view', missing: 'container_add', within_minutes: 30, session: 'any' } }];
+    const session = openSession(ev('x', 0));
+    onEvent(t, ev('product_view', 0, { id: 'a' }), session, at);
+    t.rules = [];
+    fireDue(t, session, at + 31 * 60_000);
+    expect([t.outbox, nextWatch(t)]).toEqual([[], Infinity]);
+  });
+
   it('session closed without order_complete', () => {
     const t = newTriggerState();
     t.rules = [{ id: 'c', definition: { kind: 'absence', after: 'session_close', missing: 'order_complete', session: 'any' } }];

@@ -56,11 +56,12 @@ function fire(t: TriggerState, id: string, record: SessionRecord, events: WebEve
 
 /** Absence rules whose wait ran out fire (if the session is in the state they ask for). */
 export function fireDue(t: TriggerState, record: SessionRecord, now: number): void {
-  for (const { id, definition: rule } of t.rules) {
-    const watch = t.watches[id];
-    if (!watch || watch.due > now) continue;
+  for (const [id, watch] of Object.entries(t.watches)) {
+    if (watch.due > now) continue;
     delete t.watches[id];
-    if (!t.fired.includes(id) && sessionStateMatches(rule.session, record)) fire(t, id, record, [watch.anchor], now);
+    // A rule removed since the wait began fires nothing.
+    const rule = t.rules.find((r) => r.id === id)?.definition;
+    if (rule && !t.fired.includes(id) && sessionStateMatches(rule.session, record)) fire(t, id, record, [watch.anchor], now);
   }
 }
 
