@@ -80,37 +80,27 @@ const sdk = (n) => ({
   }),
 });
 
+/** A reference worker: one event as the body, or `{events}` for a batch. */
+const floor = (key, label, worker, n) => ({
+  key,
+  label,
+  worker,
+  events: n,
+  pool: worker,
+  floor: true,
+  available: () => true,
+  request: (ctx, session, ids, now) => ({
+    method: 'POST',
+    path: '/',
+    headers: json,
+    body: JSON.stringify(n === 1 ? sampleEvent(0, session, ids(), now) : { events: eventsFor(n, session, ids, now) }),
+  }),
+});
+
 export const SCENARIOS = [
-  {
-    key: 'floor0',
-    label: 'floor 0: bare worker, 204',
-    worker: 'floor0',
-    events: 1,
-    pool: 'floor0',
-    floor: true,
-    available: () => true,
-    request: (ctx, session, ids, now) => ({ method: 'POST', path: '/', headers: json, body: JSON.stringify(sampleEvent(0, session, ids(), now)) }),
-  },
-  {
-    key: 'floor1',
-    label: 'floor 1: worker → DO → 1 SQLite insert',
-    worker: 'floor1',
-    events: 1,
-    pool: 'floor1',
-    floor: true,
-    available: () => true,
-    request: (ctx, session, ids, now) => ({ method: 'POST', path: '/', headers: json, body: JSON.stringify(sampleEvent(0, session, ids(), now)) }),
-  },
-  {
-    key: 'floor1x100',
-    label: 'floor 1, 100 events per request',
-    worker: 'floor1',
-    events: 100,
-    pool: 'floor1',
-    floor: true,
-    available: () => true,
-    request: (ctx, session, ids, now) => ({ method: 'POST', path: '/', headers: json, body: JSON.stringify({ events: eventsFor(100, session, ids, now) }) }),
-  },
+  floor('floor0', 'floor 0: bare worker, 204', 'floor0', 1),
+  floor('floor1', 'floor 1: worker → DO → 1 SQLite insert', 'floor1', 1),
+  floor('floor1x100', 'floor 1, 100 events per request', 'floor1', 100),
   { key: 'beacon1', label: 'tracker beacon, 1 event', ...beacon(1) },
   { key: 'beacon20', label: 'tracker beacon, 20 events', ...beacon(20) },
   { key: 'rest100', label: 'REST batch, 100 events', ...rest(100) },
