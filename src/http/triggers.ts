@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { randomHex } from '../encoding';
 import { getSource } from '../storage/sources';
 import { deactivateRule, insertRule, listRules, type TriggerRule } from '../storage/triggers';
 import { forgetRules } from '../triggers/lookup';
@@ -50,7 +51,6 @@ const routes = {
 };
 
 const toJson = ({ secret, ...rule }: TriggerRule, showSecret = false) => ({ ...rule, ...(showSecret ? { secret } : {}) });
-const randomHex = (bytes: number) => [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 /** `/api/v1/admin/sources/{id}/triggers`: operators manage what fires campaigns. */
 export const triggers = newApp();

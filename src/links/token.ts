@@ -1,3 +1,5 @@
+import { base64url, fromBase64url, hmacSha256 } from '../encoding';
+
 /**
  * Campaign link tokens: `base64url(payload).base64url(HMAC-SHA256(payload))`, signed with the
  * LINK_SIGNING_KEY secret, expiring. The payload says everything a click needs, so following a
@@ -22,16 +24,13 @@ export interface LinkClaims {
 export const LINK_PARAM = 'wev_link';
 
 const enc = new TextEncoder();
-const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-const unb64url = (text: string) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
 
-const hmacKey = (secret: string, usage: 'sign' | 'verify') =>
-  crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [usage]);
+// crypto.subtle.verify compares in constant time.
+const verifyKey = (secret: string) => crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
 
 export async function signLink(claims: LinkClaims, secret: string): Promise<string> {
-  const payload = b64url(enc.encode(JSON.stringify(claims)));
-  const signature = await crypto.subtle.sign('HMAC', await hmacKey(secret, 'sign'), enc.encode(payload));
-  return `${payload}.${b64url(new Uint8Array(signature))}`;
+  const payload = base64url(enc.encode(JSON.stringify(claims)));
+  return `${payload}.${base64url(new Uint8Array(await hmacSha256(secret, payload)))}`;
 }
 
 /** The claims of a genuine, unexpired token; null for anything else (tampered, expired, garbage). */
@@ -39,9 +38,9 @@ export async function verifyLink(token: string, secret: string, now = Date.now()
   const [payload, signature, extra] = token.split('.');
   if (!payload || !signature || extra !== undefined || !secret) return null;
   try {
-    const genuine = await crypto.subtle.verify('HMAC', await hmacKey(secret, 'verify'), unb64url(signature), enc.encode(payload));
+    const genuine = await crypto.subtle.verify('HMAC', await verifyKey(secret), fromBase64url(signature), enc.encode(payload));
     if (!genuine) return null;
-    const claims = JSON.parse(new TextDecoder().decode(unb64url(payload))) as LinkClaims;
+    const claims = JSON.parse(new TextDecoder().decode(fromBase64url(payload))) as LinkClaims;
     return typeof claims.exp === 'number' && claims.exp * 1000 > now ? claims : null;
   } catch {
     return null;

@@ -1,4 +1,4 @@
-const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+import { base64url, hex } from '../encoding';
 
 const randomKey = (prefix: string, bytes: number) => `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(bytes)))}`;
 
@@ -10,7 +10,7 @@ export const newSecretKey = () => randomKey('sk', 32);
 /** SHA-256 hex; the secret keys are random, so a fast hash is enough to make the stored value useless. */
 export async function hashSecret(secret: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return hex(digest);
 }
 
 /** Compares two strings in time independent of where they differ. */

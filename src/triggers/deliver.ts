@@ -1,12 +1,11 @@
+import { hex, hmacSha256 } from '../encoding';
 import { getRule, recordDeadLetter } from '../storage/triggers';
 import type { TriggerMessage } from './session-triggers';
 
-const hex = (buf: ArrayBuffer) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 /** `sha256=<hex HMAC-SHA256(secret, body)>`, the signature header a receiver checks. */
 export async function signature(secret: string, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  return `sha256=${hex(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(body)))}`;
+  return `sha256=${hex(await hmacSha256(secret, body))}`;
 }
 
 /** Retry delay: 10 s doubling per attempt, capped at 10 minutes (the TRIGGER_RETRY_BASE_S var scales it). */
