@@ -30,7 +30,7 @@ export default defineConfig(async () => {
         {
           // Node-side: the tracker's logic and build, and the browser end-to-end tests (a real
           // browser on a shared 2-core machine: a failed run is retried once before it counts).
-          test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000, retry: 1 },
+          test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000 },
         },
       ],
     },

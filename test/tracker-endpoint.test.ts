@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TRACKER_HASH } from '../src/tracker/built';
 import { call, createSource, unique } from './fixtures/api';
 import { readSession } from './fixtures/sessions';
@@ -11,11 +11,12 @@ const wire = (sessionId: string, n: string, extra: Record<string, unknown> = {})
   i: crypto.randomUUID(), s: sessionId, n, t: Date.now() - 1000, q: 1, u: `${ORIGIN}/p/1`, ...extra,
 });
 
-function beacon(body: unknown, headers: Record<string, string> = {}) {
+function beacon(body: unknown, headers: Record<string, string> = {}, init: RequestInit = {}) {
   return call('/t', {
     method: 'POST',
     body: typeof body === 'string' ? body : JSON.stringify(body),
     headers: { 'content-type': 'text/plain;charset=UTF-8', origin: ORIGIN, 'user-agent': CHROME, ...headers },
+    ...init,
   });
 }
 
@@ -29,6 +30,33 @@ describe('POST /t, the tracker beacon', () => {
     const { body } = await readSession(source.id, sessionId, source.secret_key);
     expect(body.events[0]).toMatchObject({ channel: 'tracker', name: 'product_view', seq: 1, context: { type: 'product', id: 'sku-1', price: 9.5 }, page: { url: `${ORIGIN}/p/1` }, device: { user_agent: CHROME } });
     expect(body.session.user_agent).toBe(CHROME);
+  });
+
+  it('takes application/json too, cuts page URLs longer than the model keeps, and adds geo from request.cf', async () => {
+    const source = await website();
+    const sessionId = unique('s');
+    const long = `${ORIGIN}/search?q=${'a'.repeat(3000)}`;
+    const cf = { country: 'DE', region: 'Berlin', city: 'Berlin', timezone: 'Europe/Berlin', colo: 'TXL' };
+    const res = await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view', { u: long })] }, { 'content-type': 'application/json' }, { cf });
+    expect(res.status).toBe(204);
+    const [event] = (await readSession(source.id, sessionId, source.secret_key)).body.events;
+    expect(event).toMatchObject({ page: { url: long.slice(0, 2048) }, geo: { country: 'DE', region: 'Berlin', city: 'Berlin', timezone: 'Europe/Berlin' } });
+    expect(event).not.toHaveProperty('geo.colo');
+  });
+
+  it('answers a preflight with CORS only for an allowed origin of the source named by ?k=', async () => {
+    const source = await website();
+    const preflight = (origin: string, query: string) =>
+      call(`/t${query}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    const allowed = await preflight(ORIGIN, `?k=${source.public_key}`);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(allowed.headers.get('access-control-allow-headers')).toBe('content-type');
+    for (const res of [await preflight('https://evil.example', `?k=${source.public_key}`), await preflight(ORIGIN, ''), await preflight(ORIGIN, '?k=pk_unknown')]) {
+      expect(res.status).toBe(403);
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
+    }
   });
 
   it('refuses a wrong origin, an unknown key, a server source, a malformed or oversized body, storing nothing', async () => {
@@ -46,6 +74,7 @@ describe('POST /t, the tracker beacon', () => {
     ];
     for (const [res, status, code] of cases) {
       expect(res.status).toBe(status);
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
     }
     expect((await readSession(source.id, sessionId, source.secret_key)).status).toBe(404);
@@ -61,15 +90,23 @@ describe('POST /t, the tracker beacon', () => {
     expect((await readSession(source.id, sessionId, source.secret_key)).body.session.event_count).toBe(1);
   });
 
-  it('drops known bots without storing them', async () => {
+  it('drops known bots without storing them, and counts each drop as one "bot dropped" log line', async () => {
     const source = await website();
     const sessionId = unique('s');
-    const res = await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view')] }, { 'user-agent': 'Googlebot/2.1 (+http://www.google.com/bot.html)' });
-    expect(res.status).toBe(204);
+    const log = vi.spyOn(console, 'log');
+    try {
+      const googlebot = 'Googlebot/2.1 (+http://www.google.com/bot.html)';
+      const res = await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view')] }, { 'user-agent': googlebot });
+      expect(res.status).toBe(204);
+      const drops = log.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('"bot dropped"'));
+      expect(drops.map((line) => JSON.parse(line) as unknown)).toEqual([{ message: 'bot dropped', source: source.id, user_agent: googlebot }]);
+    } finally {
+      log.mockRestore();
+    }
     expect((await readSession(source.id, sessionId, source.secret_key)).status).toBe(404);
   });
 
-  it('serves the script, and a versioned URL cached for a year', async () => {
+  it('serves the script, a versioned URL cached for a year, and 304 to a browser that has it', async () => {
     const plain = await call('/t.js');
     expect(plain.status).toBe(200);
     expect(plain.headers.get('content-type')).toMatch(/javascript/);
@@ -77,5 +114,7 @@ describe('POST /t, the tracker beacon', () => {
     const versioned = await call(`/t.${TRACKER_HASH}.js`);
     expect(versioned.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(await versioned.text()).toBe(await plain.text());
+    const again = await call('/t.js', { headers: { 'if-none-match': plain.headers.get('etag')! } });
+    expect(again.status).toBe(304);
   });
 });

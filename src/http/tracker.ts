@@ -16,6 +16,9 @@ const Beacon = z.object({
   e: z.array(z.looseObject({})).min(1).max(LIMITS.batchEvents),
 });
 
+/** Browsers allow longer URLs than the event model keeps: the tracker's are cut, not refused. */
+const cut = (url: unknown) => (typeof url === 'string' ? url.slice(0, 2048) : url);
+
 const wireToInput = (e: Record<string, unknown>) => ({
   event_id: e.i,
   session_id: e.s,
@@ -25,7 +28,7 @@ const wireToInput = (e: Record<string, unknown>) => ({
   context: e.c,
   params: e.p,
   customer_id: e.cu,
-  page: typeof e.u === 'string' ? { url: e.u, referrer: e.r } : undefined,
+  page: typeof e.u === 'string' ? { url: cut(e.u), referrer: cut(e.r) } : undefined,
 });
 
 /** isbot's pattern is long and user agents repeat: remember the verdicts (bounded). */
@@ -54,6 +57,8 @@ function scriptPaths(env: Env) {
   return { path, versioned: path.replace(/\.js$/, `.${TRACKER_HASH}.js`), beacon: path.replace(/\.js$/, '') };
 }
 
+const isBeacon = (env: Env, p: string) => p === '/t' || p === scriptPaths(env).beacon;
+
 const cors = (origin: string) => ({ 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-allow-methods': 'POST', 'access-control-max-age': '86400' });
 
 /**
@@ -66,22 +71,28 @@ tracker.get('*', async (c, next) => {
   const { path, versioned } = scriptPaths(c.env);
   const p = c.req.path;
   if (p !== path && p !== versioned && p !== '/t.js') return next();
-  return c.body(TRACKER_JS, 200, {
+  const headers = {
     'content-type': 'text/javascript; charset=utf-8',
     // The versioned URL never changes content; the plain one is re-checked hourly.
     'cache-control': p === versioned ? 'public, max-age=31536000, immutable' : 'public, max-age=3600',
     etag: `"${TRACKER_HASH}"`,
-  });
+  };
+  if (c.req.header('if-none-match')?.includes(headers.etag)) return c.body(null, 304, headers);
+  return c.body(TRACKER_JS, 200, headers);
 });
 
 tracker.options('*', async (c, next) => {
+  if (!isBeacon(c.env, c.req.path)) return next();
+  // Preflight: the tracker's text/plain beacons need none, but a store's own application/json
+  // fetch asks. The body (and its key) is not sent yet, so the key comes in the query
+  // (`/t?k=PUBLIC_KEY`): CORS is granted to that source's allowed origins alone.
   const origin = c.req.header('origin');
-  if (!isBeacon(c.env, c.req.path) || !origin) return next();
-  // Preflight: beacons are text/plain and need none, but a store's own fetch may ask.
+  const source = await sourceByPublicKey(c.env.DB, c.req.query('k') ?? '');
+  if (!origin || source?.kind !== 'website' || !source.active || !source.allowedOrigins.includes(origin)) {
+    throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for key ${c.req.query('k') ?? '(none: add ?k=PUBLIC_KEY)'}`);
+  }
   return c.body(null, 204, { ...cors(origin), 'access-control-allow-headers': 'content-type' });
 });
-
-const isBeacon = (env: Env, p: string) => p === '/t' || p === scriptPaths(env).beacon;
 
 tracker.post('*', async (c, next) => {
   if (!isBeacon(c.env, c.req.path)) return next();

@@ -1,136 +1,160 @@
+import { BATCH_MS, beaconUrl, MAX_BODY, MAX_QUEUE, OFF_KEY, QUEUE_KEY, utm, type PageWindow, type ScriptTag } from './wire';
+
+const bytes = (s: string) => new Blob([s]).size;
+
 /**
- * The tracker's logic, free of browser globals so it can be tested anywhere: the browser entry
- * (browser.ts) passes a `Host` made of the real cookie, localStorage, fetch and sendBeacon.
+ * Starts the tracker on a page: `window.webevents` becomes the real function, the stub's queued
+ * calls are replayed, automatic page views are sent, and what waits is flushed when the page is
+ * hidden or left. Everything it touches comes from `w` (the real window, or a test's fake) and
+ * the global clock and timers (tests fake them). Nothing it does may throw into the page.
  */
-
-/** One event on the wire (POST /t): short keys, because every byte ships to every storefront. */
-export interface WireEvent {
-  i: string; // event_id
-  s: string; // session_id
-  n: string; // name
-  t: number; // occurred_at, ms since the epoch
-  q: number; // seq in the session
-  u: string; // page URL
-  r?: string; // referrer
-  c?: unknown; // context
-  p?: unknown; // params
-  cu?: string; // customer_id
-}
-
-export interface Host {
-  now(): number;
-  uuid(): string;
-  cookie(): string;
-  setCookie(value: string, maxAgeS: number): void;
-  load(key: string): string | null;
-  save(key: string, value: string | null): void;
-  /** Resolves to the HTTP status, 0 when the network failed, -1 when handed to sendBeacon. */
-  send(body: string, unloading: boolean): Promise<number>;
-  page(): { u: string; r?: string };
-  later(fn: () => void, ms: number): void;
-}
-
-export interface Options {
-  key: string;
-  /** Session cookie lifetime, renewed by every action. */
-  lifetimeS: number;
-  /** Automatic user_visit at session start (and page_view, wired by the entry). */
-  auto: boolean;
-}
-
-export const QUEUE_KEY = '_we_q';
-export const OFF_KEY = '_we_off';
-/** Events kept for retry at most; the oldest go first. */
-export const MAX_QUEUE = 200;
-/** A batch stays under the 64 KB keepalive / sendBeacon budget. */
-export const MAX_BODY = 60_000;
-export const BATCH_MS = 1000;
-
-export function createTracker(h: Host, o: Options) {
-  let pending: WireEvent[] = [];
+export function install(w: PageWindow, script: ScriptTag) {
+  const d = w.document;
+  const attr = (name: string) => script.getAttribute('data-' + name);
+  const endpoint = beaconUrl(script.src);
+  const auto = attr('auto') != 'false';
   let sending = false;
   let scheduled = false;
-  try {
-    pending = JSON.parse(h.load(QUEUE_KEY) || '[]') as WireEvent[];
-  } catch {
-    pending = [];
-  }
-  const persist = () => {
-    pending = pending.slice(-MAX_QUEUE);
-    h.save(QUEUE_KEY, pending.length ? JSON.stringify(pending) : null);
-  };
-  const session = () => h.cookie().split('|');
-  const end = () => h.setCookie('', 0);
 
-  function track(name: string, context?: unknown, params?: unknown, customer?: string) {
-    if (h.load(OFF_KEY)) return;
-    let [sid, seq, cus = ''] = session();
+  // The queue lives in storage, not in memory: every page and tab of the store shares it, so
+  // what one page could not deliver the next one sends. (A browser that blocks the store's
+  // storage blocks its cookies too: the tracker then sends nothing, as there is no session.)
+  const load = (k: string) => {
+    try {
+      return w.localStorage.getItem(k);
+    } catch {
+      return null;
+    }
+  };
+  const save = (k: string, v: string | null) => {
+    try {
+      v == null ? w.localStorage.removeItem(k) : w.localStorage.setItem(k, v);
+    } catch {
+      // full or blocked: these events are lost, the page goes on
+    }
+  };
+  // Never saved empty: keep() removes the key instead.
+  const queue = () => load(QUEUE_KEY)?.split('\n') || [];
+  const keep = (events: string[]) => save(QUEUE_KEY, events.slice(-MAX_QUEUE).join('\n') || null);
+
+  // The cookie `_we` (COOKIE): `session id|last seq|customer id`; a customer id may hold a '|' itself.
+  const session = () => {
+    const [sid, seq, ...cus] = decodeURIComponent(d.cookie.match(/(?:^|; )_we=([^;]*)/)?.[1] || '').split('|');
+    return [sid, seq, cus.join('|')];
+  };
+  const setCookie = (v: string, maxAgeS: number) => {
+    d.cookie = `_we=${encodeURIComponent(v)};max-age=${maxAgeS};path=/;samesite=lax${w.location.protocol == 'https:' ? ';secure' : ''}`;
+  };
+  const end = () => setCookie('', 0);
+  // A secure context (https, or localhost) has randomUUID; on plain http every command fails, quietly.
+  const uuid = () => w.crypto.randomUUID();
+
+  function track(name: unknown, context?: unknown, params?: unknown, customer?: string) {
+    if (load(OFF_KEY)) return;
+    let [sid, seq, cus] = session();
     let n = Number(seq) || 0;
     const fresh = !sid;
     if (fresh) {
-      sid = h.uuid();
+      sid = uuid();
       n = 0;
       cus = '';
     }
-    const page = h.page();
-    const push = (name: string, c?: unknown, p?: unknown, cu?: string) =>
-      pending.push({ i: h.uuid(), s: sid!, n: name, t: h.now(), q: ++n, ...page, c, p, cu });
-    if (fresh && o.auto && name != 'user_visit') push('user_visit', undefined, utm(page.u));
-    push(name, context, params, customer);
-    h.setCookie([sid, n, customer || cus].join('|'), o.lifetimeS);
-    persist();
+    const page = { u: w.location.href, r: d.referrer || undefined };
+    const events = queue();
+    // Serialized now: the context is a snapshot of this moment, and one that cannot be
+    // serialized (a cycle) throws here, into the wrapped call, not into a later flush.
+    const add = (n_: unknown, c?: unknown, p?: unknown, cu?: string) => {
+      const e = JSON.stringify({ i: uuid(), s: sid, n: n_, t: Date.now(), q: ++n, ...page, c, p, cu });
+      if (bytes(e) < MAX_BODY) events.push(e);
+    };
+    if (fresh && auto && name != 'user_visit') add('user_visit', undefined, utm(page.u));
+    add(name, context, params, customer);
+    setCookie([sid, n, customer || cus].join('|'), (Number(attr('session-minutes')) || 60) * 60);
+    keep(events);
     if (!scheduled) {
       scheduled = true;
-      h.later(() => flush(false), BATCH_MS);
+      setTimeout(() => flush(false), BATCH_MS);
     }
   }
 
-  /** Sends what waits, a budget-sized batch at a time; keeps it until the collector answered. */
+  /**
+   * Sends what waits, a batch of at most MAX_BODY bytes at a time, and keeps it until the
+   * collector answered. Throws nothing (timers and listeners call it): sendBeacon and fetch
+   * fail by their result.
+   */
   function flush(unloading: boolean) {
     scheduled = false;
-    if (!pending.length || (sending && !unloading)) return;
+    const events = queue();
+    if (!events.length || (sending && !unloading)) return;
     let size = 0;
-    const batch = pending.filter((e) => (size += JSON.stringify(e).length + 1) < MAX_BODY);
+    const batch = events.filter((e) => (size += bytes(e) + 1) <= MAX_BODY); // never empty: each event is smaller
+    const body = `{"k":${JSON.stringify(attr('source'))},"e":[${batch.join()}]}`;
+    // When leaving, a beacon; its fate is unknown, so the batch stays queued: the next page
+    // sends it again and the collector drops what it already has (by event_id).
+    if (unloading && w.navigator.sendBeacon(endpoint, body)) return;
+    // In the page, fetch: it tells whether the collector took the batch.
     sending = true;
-    h.send(JSON.stringify({ k: o.key, e: batch }), unloading).then((status) => {
-      sending = false;
-      // Delivered, or refused for good (a 4xx other than 429): no retry. Otherwise kept for later.
-      if ((status > 199 && status < 300) || (status > 399 && status < 500 && status != 429)) {
-        pending = pending.filter((e) => !batch.includes(e));
-        persist();
-        if (pending.length) flush(false);
-      }
-    });
+    w.fetch(endpoint, { method: 'POST', body, keepalive: true }).then(
+      ({ status }) => {
+        sending = false;
+        // Delivered, or refused for good (a 4xx other than 429): no retry. A 429 or 5xx stays.
+        if (status > 199 && status < 500 && status != 429) {
+          keep(queue().filter((e) => !batch.includes(e)));
+          flush(false);
+        }
+      },
+      () => (sending = false), // the network failed: kept for later
+    );
   }
 
-  function identify(name: string, customer: string) {
-    const cus = session()[2];
-    // A login as another customer than the session's starts a new session.
-    if (cus && cus != customer) end();
-    track(name, undefined, undefined, customer);
-  }
-
-  function command(cmd: string, a?: unknown, b?: unknown, c?: unknown) {
-    if (cmd == 'event') track(String(a), b, c);
-    else if (cmd == 'login' || cmd == 'register') identify(cmd == 'login' ? 'user_login' : 'user_registration', String(a));
-    else if (cmd == 'logout') {
-      flush(false);
+  /** One call of `webevents(cmd, ...)`. */
+  function command(...[cmd, a, b, c]: unknown[]) {
+    if (cmd == 'event') track(a, b, c);
+    else if ((cmd == 'login' || cmd == 'register') && a) {
+      // A login as another customer than the session's starts a new session.
+      const cus = session()[2];
+      if (cus && cus != a) end();
+      track(cmd == 'login' ? 'user_login' : 'user_registration', undefined, undefined, String(a));
+    } else if (cmd == 'logout') end();
+    else if (cmd == 'optout') {
+      save(OFF_KEY, '1');
+      save(QUEUE_KEY, null);
       end();
-    } else if (cmd == 'optout') {
-      h.save(OFF_KEY, '1');
-      pending = [];
-      persist();
-    } else if (cmd == 'optin') h.save(OFF_KEY, null);
+    } else if (cmd == 'optin') save(OFF_KEY, null);
   }
 
-  return { command, flush };
-}
+  const run = (args: ArrayLike<unknown>) => {
+    try {
+      command(...Array.from(args));
+    } catch {
+      // never into the page
+    }
+  };
+  const queued = Array.from(w.webevents?.q || []);
+  w.webevents = (...args) => run(args);
 
-/** The utm_* parameters of the landing URL, as params of user_visit. */
-export function utm(url: string): Record<string, string> | undefined {
-  let out: Record<string, string> | undefined;
-  new URL(url).searchParams.forEach((v, k) => {
-    if (k.startsWith('utm_')) (out ||= {})[k] = v;
-  });
-  return out;
+  let viewed = '';
+  const view = () => {
+    // One page view per URL: routers may push the URL they are already on.
+    if (auto && viewed != (viewed = w.location.href)) run(['event', 'page_view']);
+  };
+  // The stub's calls in order, after the automatic page view; consent given or refused before
+  // the script loaded applies before it, though.
+  let consent = 0;
+  queued.forEach((args, i) => /^opt/.test(String(args[0])) && (consent = i + 1));
+  queued.slice(0, consent).forEach(run);
+  view();
+  queued.slice(consent).forEach(run);
+
+  const push = w.history.pushState;
+  w.history.pushState = (...args) => {
+    push.apply(w.history, args);
+    view();
+  };
+  w.addEventListener('popstate', view);
+  const leave = () => flush(true);
+  w.addEventListener('pagehide', leave);
+  d.addEventListener('visibilitychange', () => d.visibilityState == 'hidden' && leave());
+  // At once: what an earlier page could not deliver, and this page's first events.
+  flush(false);
 }

@@ -10,8 +10,21 @@ const root = path.resolve(import.meta.dirname, '../../..');
 const wranglerBin = path.join(root, 'node_modules/wrangler/bin/wrangler.js');
 export const ADMIN_TOKEN = 'e2e-admin-token';
 
+/** wrangler in its own process group, so stopping it stops workerd too; and never outlives the test run. */
 function run(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [wranglerBin, ...args], { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [wranglerBin, ...args], { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const kill = () => stopGroup(child, 'SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
+  return child;
+}
+
+function stopGroup(child: ChildProcess, signal: NodeJS.Signals) {
+  try {
+    if (child.pid && child.exitCode === null) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
 }
 
 const freePort = () =>
@@ -35,6 +48,7 @@ export async function startCollector() {
     const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${log}`)), 90_000);
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
+      if (process.env.E2E_DEBUG) process.stdout.write(chunk); // E2E_DEBUG=1: the collector's own log
       if (log.includes('Ready on')) {
         clearTimeout(timer);
         resolve();
@@ -47,8 +61,11 @@ export async function startCollector() {
   return {
     url,
     async stop() {
-      dev.kill('SIGTERM');
-      await new Promise((r) => dev.on('exit', r));
+      if (dev.exitCode === null) {
+        const exited = new Promise((r) => dev.once('exit', r));
+        stopGroup(dev, 'SIGTERM');
+        await exited;
+      }
       rmSync(persist, { recursive: true, force: true });
     },
   };
@@ -72,10 +89,17 @@ export async function startShop(collector: string, attrs = '') {
   };
 }
 
+/**
+ * Headless Chromium says so in its user agent, and the collector drops bots: browse as a person's
+ * Chrome. Set on the browser itself, not only per context: a beacon sent while a page unloads
+ * leaves from the browser process, which a context's override does not reach.
+ */
+export const HUMAN_CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
+
 export const launch = (): Promise<Browser> =>
   chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', `--user-agent=${HUMAN_CHROME}`],
   });
 
 /** Polls until `check` returns a value (the collector delivers in the background), or fails after `ms`. */

@@ -7,8 +7,6 @@ interface Session {
   events: { event_id: string; name: string; customer_id: string | null; seq: number; channel: string }[];
 }
 
-const HUMAN_CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
-
 let collector: Awaited<ReturnType<typeof startCollector>>;
 let browser: Browser;
 const stops: (() => Promise<unknown>)[] = [];
@@ -35,8 +33,8 @@ async function storefront(attrs = '') {
   });
   const source = (await res.json()) as { id: string; public_key: string; secret_key: string };
   shop.setKey(source.public_key);
-  // Headless Chromium says so in its user agent, and the collector drops bots: browse as a person's Chrome.
-  const context = await browser.newContext({ userAgent: HUMAN_CHROME });
+  // A person's Chrome, by its user agent (see launch): the collector drops headless browsers as bots.
+  const context = await browser.newContext();
   return { source, shop, context };
 }
 
@@ -53,6 +51,12 @@ const waitFor = (sourceId: string, sessionId: string, secret: string, count: num
     return s && s.events.length >= count ? s : undefined;
   });
 
+/** Opens the shop page and waits until the tracker has taken over from the stub. */
+async function openShop(page: Page, url: string) {
+  await page.goto(url);
+  await page.waitForFunction(() => typeof (window as unknown as { webevents: { q?: unknown } }).webevents.q === 'undefined');
+}
+
 const click = async (page: Page, ...ids: string[]) => {
   for (const id of ids) await page.click(`#${id}`);
 };
@@ -61,8 +65,7 @@ describe('the tracker in a real browser', () => {
   it('an anonymous visit, then a login: every event in order, all attributed to the customer', async () => {
     const { source, shop, context } = await storefront();
     const page = await context.newPage();
-    await page.goto(`${shop.origin}/shop?utm_source=mail`);
-    await page.waitForFunction(() => typeof (window as unknown as { webevents: { q?: unknown } }).webevents.q === 'undefined');
+    await openShop(page, `${shop.origin}/shop?utm_source=mail`);
     await click(page, 'view-1', 'view-2', 'add', 'login', 'view-1');
     const sessionId = await sessionIdOf(context);
     const s = await waitFor(source.id, sessionId, source.secret_key, 8);
@@ -76,10 +79,11 @@ describe('the tracker in a real browser', () => {
   it('after the cookie expires, the next action starts a new session', async () => {
     const { source, shop, context } = await storefront('data-session-minutes="0.05" data-auto="false"');
     const page = await context.newPage();
-    await page.goto(`${shop.origin}/shop`);
+    await openShop(page, `${shop.origin}/shop`);
     await click(page, 'view-1');
     const first = await sessionIdOf(context);
-    await page.waitForTimeout(3500); // the 3-second cookie runs out
+    // The 3-second cookie runs out (the browser's own clock decides).
+    await page.waitForFunction(() => !document.cookie.includes('_we='), undefined, { timeout: 15_000, polling: 250 });
     await click(page, 'view-2');
     const second = await sessionIdOf(context);
     expect(second).not.toBe(first);
@@ -92,14 +96,14 @@ describe('the tracker in a real browser', () => {
     const { source, shop, context } = await storefront('data-auto="false"');
     await context.route(`${collector.url}/t`, (route) => route.abort('internetdisconnected'));
     const page = await context.newPage();
-    await page.goto(`${shop.origin}/shop`);
+    await openShop(page, `${shop.origin}/shop`);
     await click(page, 'view-1', 'add');
-    await page.waitForFunction(() => JSON.parse(localStorage.getItem('_we_q') ?? '[]').length === 3);
+    await page.waitForFunction(() => (localStorage.getItem('_we_q') ?? '').split('\n').length === 3);
     const sessionId = await sessionIdOf(context);
     await page.goto('about:blank'); // leaving tries a beacon, which is blocked too
     await context.unroute(`${collector.url}/t`);
     const next = await context.newPage();
-    await next.goto(`${shop.origin}/shop`); // the next page delivers what waited
+    await openShop(next, `${shop.origin}/shop`); // the next page delivers what waited
     // What waited, then the next page's own category view; each exactly once.
     await waitFor(source.id, sessionId, source.secret_key, 4);
     await next.waitForFunction(() => localStorage.getItem('_we_q') === null);
@@ -110,10 +114,23 @@ describe('the tracker in a real browser', () => {
     await context.close();
   });
 
+  it('a page closed right after an action still delivers it', async () => {
+    const { source, shop, context } = await storefront('data-auto="false"');
+    const page = await context.newPage();
+    await openShop(page, `${shop.origin}/shop`);
+    const sessionId = await sessionIdOf(context);
+    await click(page, 'add');
+    // Closed before the 1 s batch timer: pagehide hands the batch to sendBeacon.
+    await page.close({ runBeforeUnload: true });
+    const s = await waitFor(source.id, sessionId, source.secret_key, 2);
+    expect(s.events.map((e) => e.name)).toEqual(['category_view', 'container_add']);
+    await context.close();
+  });
+
   it('a page left right after an action still delivers it', async () => {
     const { source, shop, context } = await storefront('data-auto="false"');
     const page = await context.newPage();
-    await page.goto(`${shop.origin}/shop`);
+    await openShop(page, `${shop.origin}/shop`);
     await page.evaluate(() => (window as unknown as { webevents: (...a: unknown[]) => void }).webevents('event', 'order_complete', { order: { id: 'o-1', total: 19 } }));
     const sessionId = await sessionIdOf(context);
     // Off to another site before the 1 s batch timer: pagehide hands the batch to sendBeacon.
