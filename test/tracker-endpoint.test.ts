@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { TRACKER_HASH } from '../src/tracker/built';
 import { call, createSource, unique } from './fixtures/api';
-import { readSession } from './fixtures/sessions';
+import { d1Events, readSession, runAlarm } from './fixtures/sessions';
 
 const ORIGIN = 'https://shop.example';
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
@@ -88,6 +88,21 @@ describe('POST /t, the tracker beacon', () => {
     const body = (await res.json()) as { error: { details: { path: string }[] } };
     expect(body.error.details[0]!.path).toBe('e.1.context.product.id');
     expect((await readSession(source.id, sessionId, source.secret_key)).body.session.event_count).toBe(1);
+  });
+
+  it('stores a retry that reaches a closed session flagged late, and leaves the session closed (rule 4)', async () => {
+    const source = await website();
+    const sessionId = unique('s');
+    await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view', { t: Date.now() - 7200_000 })] });
+    await runAlarm(source.id, sessionId); // overdue: closes the session (an hour after that page view) and flushes it
+    const retried = wire(sessionId, 'product_view', { t: Date.now() - 7100_000, q: 2, c: { product: { id: 'sku-1' } } });
+    expect((await beacon({ k: source.public_key, e: [retried] })).status).toBe(204);
+
+    const live = (await readSession(source.id, sessionId, source.secret_key)).body;
+    expect(live.session).toMatchObject({ status: 'closed', event_count: 2 });
+    expect(live.events.map((e) => [e.name, e.flags])).toEqual([['page_view', []], ['product_view', ['late']]]);
+    await runAlarm(source.id, sessionId);
+    expect((await d1Events(source.id, sessionId)).map((e) => JSON.parse(e.flags) as string[])).toEqual([[], ['late']]);
   });
 
   it('drops known bots without storing them, and counts each drop as one "bot dropped" log line', async () => {

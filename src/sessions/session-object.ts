@@ -8,6 +8,7 @@ import {
   addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession,
   type DeanonymizedBy, type SessionRecord,
 } from './record';
+import { migrateStorage } from './storage-schema';
 
 export type IngestStatus = 'accepted' | 'duplicate';
 export interface SessionView {
@@ -19,10 +20,14 @@ export interface SessionView {
 interface State {
   record: SessionRecord;
   timeoutS: number;
-  /** Bumped by every change; rows carry the value of their last change. */
+  /** Bumped by every change. */
   counter: number;
   /** The counter value D1 holds everything up to. */
   flushed: number;
+  /** D1 holds the events up to this arrival (absent in rows of schema v1: every event is written again once). */
+  flushedArrivals?: number;
+  /** The counter value of the last change to every event (a customer linked, a reopening): above `flushed`, the next flush writes them all. */
+  rewriteAt?: number;
   flushAttempts: number;
   /** When the next D1 write is due (ms), null when nothing waits. */
   flushAt: number | null;
@@ -33,28 +38,8 @@ interface State {
   triggers?: TriggerState;
 }
 
-const SCHEMA_VERSION = 1;
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT PRIMARY KEY,
-    occurred_at TEXT NOT NULL,
-    seq INTEGER,
-    arrival INTEGER NOT NULL,
-    changed INTEGER NOT NULL,
-    body TEXT NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS events_in_order ON events (occurred_at, seq, arrival);
-  CREATE INDEX IF NOT EXISTS events_by_change ON events (changed);
-`;
-const SESSION_ORDER = 'ORDER BY occurred_at, seq NULLS LAST, arrival';
-const INSERT_EVENT = 'INSERT INTO events (event_id, occurred_at, seq, arrival, changed, body) VALUES (?, ?, ?, ?, ?, ?)';
-const INSERT_EVENTS = `INSERT INTO events (event_id, occurred_at, seq, arrival, changed, body)
-  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)`;
-
-/** A row of the events table, in INSERT_EVENT's column order. */
-type EventRow = [eventId: string, occurredAt: string, seq: number | null, arrival: number, changed: number, body: string];
+const SESSION_ORDER = "ORDER BY body ->> '$.occurred_at', body ->> '$.seq' NULLS LAST, arrival";
+const INSERT_EVENT = 'INSERT OR IGNORE INTO events (arrival, event_id, body) VALUES (?, ?, ?)';
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -71,7 +56,7 @@ export class SessionObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
-      this.migrate();
+      migrateStorage(this.sql);
       const row = this.sql.exec<{ body: string }>('SELECT body FROM state WHERE id = 1').toArray()[0];
       this.state = row ? (JSON.parse(row.body) as State) : null;
     });
@@ -82,16 +67,17 @@ export class SessionObject extends DurableObject<Env> {
     const now = Date.now();
     if (this.state && now >= expiresAt(this.state.record, this.settings.retentionDays)) await this.purge();
     const statuses: IngestStatus[] = [];
-    const known = this.knownEventIds(events);
-    const rows: EventRow[] = [];
+    let accepted = 0;
     for (const event of events) {
-      if (known.has(event.event_id)) {
+      // The unique event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
+      const arrival = (this.state?.arrivals ?? 0) + 1;
+      if (!this.sql.exec(INSERT_EVENT, arrival, event.event_id, JSON.stringify(event)).rowsWritten) {
         statuses.push('duplicate');
         continue;
       }
-      known.add(event.event_id); // a repeat later in the same batch is a duplicate too
-      this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushAttempts: 0, flushAt: null, arrivals: 0, alarmAt: null };
-      rows.push(this.place(this.state, event, now));
+      accepted += 1;
+      this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushedArrivals: 0, flushAttempts: 0, flushAt: null, arrivals: 0, alarmAt: null };
+      this.place(this.state, event, arrival, now);
       if (rules.length || this.state.triggers?.rules.length) {
         const triggers = (this.state.triggers ??= newTriggerState());
         triggers.rules = rules;
@@ -99,23 +85,13 @@ export class SessionObject extends DurableObject<Env> {
       }
       statuses.push('accepted');
     }
-    this.insertEvents(rows);
-    if (this.state && rows.length) {
+    if (this.state && accepted) {
       await this.sendTriggers(this.state);
       this.state.timeoutS = timeoutS;
       this.scheduleFlush(this.state, now);
       await this.save();
     }
     return statuses;
-  }
-
-  /** The ids of a batch already stored here: one query for the whole batch (json_each costs more for one). */
-  private knownEventIds(events: readonly WebEvent[]): Set<string> {
-    const rows =
-      events.length === 1
-        ? this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id = ?', events[0]!.event_id)
-        : this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))', JSON.stringify(events.map((e) => e.event_id)));
-    return new Set(rows.toArray().map((r) => r.event_id));
   }
 
   /** Links the session to a customer from outside its events (a campaign link, rule 6). */
@@ -158,8 +134,8 @@ export class SessionObject extends DurableObject<Env> {
     await this.save();
   }
 
-  /** Applies one new event to the session; returns its row, which `insertEvents` stores. */
-  private place(state: State, event: WebEvent, now: number): EventRow {
+  /** Applies a new event, stored as it came at `arrival`, to the session; flags it gains are stored too. */
+  private place(state: State, event: WebEvent, arrival: number, now: number): void {
     const record = state.record;
     const flags = [...event.flags];
     if (record.status === 'closed') {
@@ -177,21 +153,11 @@ export class SessionObject extends DurableObject<Env> {
     } else if (event.customer_id) {
       this.identify(state, event.customer_id, deanonymizedBy(event.name), now);
     }
-    const stored: WebEvent = { ...event, flags };
+    const stored: WebEvent = flags.length === event.flags.length ? event : { ...event, flags };
+    if (stored !== event) this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(stored), arrival);
     addToRecord(record, stored);
-    state.arrivals += 1;
+    state.arrivals = arrival;
     state.counter += 1;
-    return [stored.event_id, stored.occurred_at, stored.seq, state.arrivals, state.counter, JSON.stringify(stored)];
-  }
-
-  /**
-   * Stores a batch's new rows in one statement (one JSON parameter) rather than one per event.
-   * Rows placed before a `markAllChanged` of the same batch keep their own, lower `changed`: still
-   * above `flushed`, so the next flush writes them all the same.
-   */
-  private insertEvents(rows: readonly EventRow[]): void {
-    if (rows.length === 1) this.sql.exec(INSERT_EVENT, ...rows[0]!);
-    else if (rows.length > 1) this.sql.exec(INSERT_EVENTS, JSON.stringify(rows));
   }
 
   /** Rule 5: the first customer links the session and every event of it, before and after. */
@@ -204,8 +170,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   private markAllChanged(state: State): void {
-    state.counter += 1;
-    this.sql.exec('UPDATE events SET changed = ?', state.counter);
+    state.rewriteAt = state.counter += 1;
   }
 
   private scheduleFlush(state: State, now: number): void {
@@ -216,14 +181,18 @@ export class SessionObject extends DurableObject<Env> {
   /** Writes what changed since the last write; on failure retries later with backoff, losing nothing. */
   private async flush(state: State, now: number): Promise<void> {
     const upTo = state.counter;
+    const upToArrival = state.arrivals;
+    // Every event when one change touched them all since the last write, else the new ones.
+    const after = (state.rewriteAt ?? 0) > state.flushed ? 0 : (state.flushedArrivals ?? 0);
     const rows = this.sql
-      .exec<{ body: string; arrival: number }>('SELECT body, arrival FROM events WHERE changed > ? ORDER BY arrival', state.flushed)
+      .exec<{ body: string; arrival: number }>('SELECT body, arrival FROM events WHERE arrival > ? ORDER BY arrival', after)
       .toArray();
     const record = { ...state.record };
     const events = rows.map((r) => ({ ...attribute(JSON.parse(r.body) as WebEvent, record), arrival: r.arrival }));
     try {
       await writeSession(this.env.DB, record, events);
       state.flushed = upTo;
+      state.flushedArrivals = upToArrival;
       state.flushAttempts = 0;
       state.flushAt = state.counter > upTo ? now + this.settings.flushDelayMs : null;
     } catch (error) {
@@ -246,7 +215,7 @@ export class SessionObject extends DurableObject<Env> {
       state.triggers?.outbox.length ? Date.now() + 10_000 : Infinity,
     );
     state.alarmAt = Number.isFinite(due) ? due : null;
-    this.sql.exec('INSERT OR REPLACE INTO state (id, body) VALUES (1, ?)', JSON.stringify(state));
+    this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
     const at = state.alarmAt;
     if (at === this.armed) return;
@@ -281,12 +250,6 @@ export class SessionObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.state = null;
     this.armed = undefined;
-    this.migrate();
-  }
-
-  private migrate(): void {
-    this.sql.exec(SCHEMA);
-    const row = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0];
-    if (!row) this.sql.exec('INSERT INTO schema_version (version) VALUES (?)', SCHEMA_VERSION);
+    migrateStorage(this.sql);
   }
 }

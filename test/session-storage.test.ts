@@ -1,0 +1,66 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { migrateStorage, SCHEMA_VERSION } from '../src/sessions/storage-schema';
+import { createSource, event, postEvents, unique } from './fixtures/api';
+import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
+
+const tamper = (sourceId: string, eventId: string) =>
+  env.DB.prepare("UPDATE web_events SET name = 'tampered' WHERE source_id = ? AND event_id = ?").bind(sourceId, eventId).run();
+
+describe("the session object's storage", () => {
+  it('flushes only the events D1 does not hold yet, and every event again once a customer is linked', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const first = event(sessionId, 'page_view', -3);
+    await postEvents(source.secret_key, [first, event(sessionId, 'page_view', -2)]);
+    await runAlarm(source.id, sessionId);
+    await tamper(source.id, first.event_id); // a row D1 holds: a flush that rewrote it would restore it
+
+    await postEvents(source.secret_key, [event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
+    await runAlarm(source.id, sessionId);
+    expect((await d1Events(source.id, sessionId)).map((e) => e.name)).toEqual(['tampered', 'page_view', 'search']);
+
+    await postEvents(source.secret_key, [event(sessionId, 'user_login', 0, { customer_id: 'cust-7' })]);
+    await runAlarm(source.id, sessionId);
+    const rows = await d1Events(source.id, sessionId);
+    expect(rows.map((e) => [e.name, e.customer_id])).toEqual([
+      ['page_view', 'cust-7'],
+      ['page_view', 'cust-7'],
+      ['search', 'cust-7'],
+      ['user_login', 'cust-7'],
+    ]);
+  });
+
+  it('migrates a schema v1 object: its events keep their arrival, body and deduplication', async () => {
+    const stub = sessionStub('src-migration', unique('s'));
+    const after = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec('DROP TABLE events');
+      sql.exec(`CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL, seq INTEGER, arrival INTEGER NOT NULL, changed INTEGER NOT NULL, body TEXT NOT NULL);
+        CREATE INDEX events_in_order ON events (occurred_at, seq, arrival);
+        CREATE INDEX events_by_change ON events (changed);
+        UPDATE schema_version SET version = 1;`);
+      for (const [id, arrival] of [['e-b', 2], ['e-a', 1]] as const) {
+        sql.exec('INSERT INTO events VALUES (?, ?, NULL, ?, ?, ?)', id, '2026-11-28T10:00:00.000Z', arrival, arrival, JSON.stringify({ event_id: id }));
+      }
+      migrateStorage(sql);
+      const duplicate = sql.exec('INSERT OR IGNORE INTO events (arrival, event_id, body) VALUES (3, ?, ?)', 'e-a', '{}').rowsWritten;
+      return {
+        version: sql.exec<{ version: number }>('SELECT version FROM schema_version').one().version,
+        rows: sql.exec('SELECT arrival, event_id, body FROM events ORDER BY arrival').toArray(),
+        indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL").toArray(),
+        duplicate,
+      };
+    });
+    expect(after).toEqual({
+      version: SCHEMA_VERSION,
+      rows: [
+        { arrival: 1, event_id: 'e-a', body: '{"event_id":"e-a"}' },
+        { arrival: 2, event_id: 'e-b', body: '{"event_id":"e-b"}' },
+      ],
+      indexes: [],
+      duplicate: 0,
+    });
+  });
+});
