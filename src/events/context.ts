@@ -1,21 +1,31 @@
 import { z } from '@hono/zod-openapi';
+import { fastCategory, fastContainerFields, fastOrder, fastProduct, fastSearch, type FastValidator } from './fast-validate';
 import { Category, ContainerFields, Order, Product, Search } from './schema';
+
+/** A schema and its fast twin (fast-validate.ts), which is tried first. */
+interface Validator {
+  schema: z.ZodType<Record<string, unknown>>;
+  fast: FastValidator;
+}
 
 /** What a preconfigured event requires of its context (DESIGN §2). */
 interface ContextRule {
   type: 'product' | 'category' | 'order' | 'search';
-  schema: z.ZodType<Record<string, unknown>>;
+  snapshot: Validator;
   /** Fields of the action (not of the object) that stay at the context's top level. */
-  action?: z.ZodType<Record<string, unknown>>;
+  action?: Validator;
 }
 
+const PRODUCT: Validator = { schema: Product, fast: fastProduct };
+const CONTAINER: Validator = { schema: ContainerFields, fast: fastContainerFields };
+
 const RULES: Record<string, ContextRule> = {
-  product_view: { type: 'product', schema: Product },
-  category_view: { type: 'category', schema: Category },
-  container_add: { type: 'product', schema: Product, action: ContainerFields },
-  container_remove: { type: 'product', schema: Product, action: ContainerFields },
-  search: { type: 'search', schema: Search },
-  order_complete: { type: 'order', schema: Order },
+  product_view: { type: 'product', snapshot: PRODUCT },
+  category_view: { type: 'category', snapshot: { schema: Category, fast: fastCategory } },
+  container_add: { type: 'product', snapshot: PRODUCT, action: CONTAINER },
+  container_remove: { type: 'product', snapshot: PRODUCT, action: CONTAINER },
+  search: { type: 'search', snapshot: { schema: Search, fast: fastSearch } },
+  order_complete: { type: 'order', snapshot: { schema: Order, fast: fastOrder } },
 };
 
 const NESTED_KEYS = ['product', 'category', 'order', 'search'] as const;
@@ -54,19 +64,22 @@ export function normalizeContext(name: string, raw: Record<string, unknown> | nu
   if (!rule) return { ok: true, context: { ...parts.snapshot, type: parts.type } };
   if (parts.type !== rule.type) return { ok: false, path: 'context.type', message: `must be "${rule.type}" for ${name}` };
 
-  const prefix = parts.nested ? `context.${rule.type}` : 'context';
-  const snapshot = rule.schema.safeParse(parts.snapshot);
-  if (!snapshot.success) return failure(prefix, snapshot.error);
-  let action: Record<string, unknown> = {};
-  if (rule.action) {
-    const parsed = rule.action.safeParse(parts.rest);
-    if (!parsed.success) return failure('context', parsed.error);
-    action = parsed.data;
-  }
-  return { ok: true, context: { type: rule.type, ...snapshot.data, ...action } };
+  const snapshot = validate(rule.snapshot, parts.snapshot, parts.nested ? `context.${rule.type}` : 'context');
+  if (!snapshot.ok) return snapshot;
+  const action = rule.action ? validate(rule.action, parts.rest, 'context') : { ok: true as const, data: {} };
+  if (!action.ok) return action;
+  return { ok: true, context: { type: rule.type, ...snapshot.data, ...action.data } };
 }
 
-function failure(prefix: string, error: z.ZodError): ContextResult {
+/** The fast twin's output when it is sure; otherwise zod's, which words the refusal. */
+function validate(v: Validator, raw: unknown, prefix: string): { ok: true; data: Record<string, unknown> } | Extract<ContextResult, { ok: false }> {
+  const data = v.fast(raw);
+  if (data) return { ok: true, data };
+  const parsed = v.schema.safeParse(raw);
+  return parsed.success ? { ok: true, data: parsed.data } : failure(prefix, parsed.error);
+}
+
+function failure(prefix: string, error: z.ZodError): Extract<ContextResult, { ok: false }> {
   const issue = error.issues[0];
   const path = [prefix, ...(issue?.path ?? []).map(String)].join('.');
   return { ok: false, path, message: issue?.message ?? 'invalid' };

@@ -1,5 +1,6 @@
 import type { z } from '@hono/zod-openapi';
 import { normalizeContext } from './context';
+import { fastEventInput, overBytes } from './fast-validate';
 import { LIMITS } from './limits';
 import { EventInput, type Channel, type EventFlag, type WebEvent } from './schema';
 
@@ -25,9 +26,6 @@ export type Normalized = { ok: true; event: WebEvent } | { ok: false; eventId: s
 
 const IDENTIFYING_EVENTS = new Set(['user_login', 'user_registration']);
 
-/** Whether a string is over `limit` bytes as UTF-8; encodes only when it could be (a UTF-16 unit is at most 3 bytes). */
-const overBytes = (text: string, limit: number) => text.length * 3 > limit && new TextEncoder().encode(text).byteLength > limit;
-
 const refuse = (raw: unknown, path: string, message: string): Normalized => ({
   ok: false,
   eventId: typeof raw === 'object' && raw !== null && 'event_id' in raw && typeof raw.event_id === 'string' ? raw.event_id : null,
@@ -44,9 +42,13 @@ const zodRefusal = (raw: unknown, error: z.ZodError): Normalized => {
  * event here (validation, context snapshot, clock-skew clamp, server-side enrichment).
  */
 export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
-  const parsed = EventInput.safeParse(raw);
-  if (!parsed.success) return zodRefusal(raw, parsed.error);
-  const input = parsed.data;
+  // zod only for what the fast path is unsure of: it alone words the refusal.
+  let input = fastEventInput(raw);
+  if (!input) {
+    const parsed = EventInput.safeParse(raw);
+    if (!parsed.success) return zodRefusal(raw, parsed.error);
+    input = parsed.data;
+  }
 
   const context = normalizeContext(input.name, input.context);
   if (!context.ok) return refuse(raw, context.path, context.message);
