@@ -83,10 +83,10 @@ describe('POST /t, the tracker beacon', () => {
   it('keeps the good events of a batch beside a bad one, and says which field of which event', async () => {
     const source = await website();
     const sessionId = unique('s');
-    const res = await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view'), wire(sessionId, 'product_view', { c: { product: {} } })] });
+    const res = await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view'), wire(sessionId, 'product_view', { c: { product: {} } }), 'not an event'] });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { details: { path: string }[] } };
-    expect(body.error.details[0]!.path).toBe('e.1.context.product.id');
+    expect(body.error.details.map((d) => d.path)).toEqual(['e.1.context.product.id', 'e.2.(event)']);
     expect((await readSession(source.id, sessionId, source.secret_key)).body.session.event_count).toBe(1);
   });
 

@@ -65,7 +65,9 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
     occurredAt = arrival.receivedAt;
     flags.push('clock_skew');
   }
-  const device = arrival.device || input.device ? { ...arrival.device, ...input.device } : null;
+  // Without facts of its own, an event shares the request's device object: a batch's events go to
+  // their session object in one RPC, whose serializer then copies it once.
+  const device = input.device ? { ...arrival.device, ...input.device } : (arrival.device ?? null);
 
   return {
     ok: true,

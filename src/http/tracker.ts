@@ -13,13 +13,14 @@ import { ApiError, invalid } from './errors';
 /** The tracker's compact batch (src/tracker/core.ts, WireEvent): short keys, mapped to the event input here. */
 const Beacon = z.object({
   k: z.string().min(1).max(64),
-  e: z.array(z.looseObject({})).min(1).max(LIMITS.batchEvents),
+  // Each event is checked on its own (normalizeEvent): one that is not even an object rejects only itself.
+  e: z.array(z.unknown()).min(1).max(LIMITS.batchEvents),
 });
 
 /** Browsers allow longer URLs than the event model keeps: the tracker's are cut, not refused. */
 const cut = (url: unknown) => (typeof url === 'string' ? url.slice(0, 2048) : url);
 
-const wireToInput = (e: Record<string, unknown>) => ({
+const fromWire = (e: Record<string, unknown>) => ({
   event_id: e.i,
   session_id: e.s,
   name: e.n,
@@ -30,6 +31,9 @@ const wireToInput = (e: Record<string, unknown>) => ({
   customer_id: e.cu,
   page: typeof e.u === 'string' ? { url: cut(e.u), referrer: cut(e.r) } : undefined,
 });
+
+/** An element that is not an object goes on as it is, for normalizeEvent to refuse. */
+const wireToInput = (e: unknown) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? fromWire(e as Record<string, unknown>) : e);
 
 /** isbot's pattern is long and user agents repeat: remember the verdicts (bounded). */
 const botVerdicts = new Map<string, boolean>();
