@@ -32,6 +32,22 @@ describe("the session object's storage", () => {
     ]);
   });
 
+  it('numbers arrivals from its rows, not from the state row: events stored without a state save are not taken for duplicates', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]);
+    // As if an earlier request had stored an event and lost its state write.
+    await runInDurableObject(sessionStub(source.id, sessionId), (_instance, state) => {
+      state.storage.sql.exec('INSERT INTO events (event_id, body) VALUES (?, ?)', 'orphan', JSON.stringify({ event_id: 'orphan' }));
+    });
+    const { body } = await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
+    expect(body.results.map((r) => r.status)).toEqual(['accepted']);
+    const arrivals = await runInDurableObject(sessionStub(source.id, sessionId), (_instance, state) =>
+      state.storage.sql.exec<{ arrival: number }>('SELECT arrival FROM events ORDER BY arrival').toArray().map((r) => r.arrival),
+    );
+    expect(arrivals).toEqual([1, 2, 3]);
+  });
+
   it('migrates a schema v1 object: its events keep their arrival, body and deduplication', async () => {
     const stub = sessionStub('src-migration', unique('s'));
     const after = await runInDurableObject(stub, (_instance, state) => {

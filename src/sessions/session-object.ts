@@ -31,7 +31,6 @@ interface State {
   flushAttempts: number;
   /** When the next D1 write is due (ms), null when nothing waits. */
   flushAt: number | null;
-  arrivals: number;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent in rows written before triggers existed). */
@@ -39,7 +38,8 @@ interface State {
 }
 
 const SESSION_ORDER = "ORDER BY body ->> '$.occurred_at', body ->> '$.seq' NULLS LAST, arrival";
-const INSERT_EVENT = 'INSERT OR IGNORE INTO events (arrival, event_id, body) VALUES (?, ?, ?)';
+// SQLite numbers the arrival (the rowid: one above the highest); a repeated event_id inserts nothing and returns no row.
+const INSERT_EVENT = 'INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival';
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -70,14 +70,14 @@ export class SessionObject extends DurableObject<Env> {
     let accepted = 0;
     for (const event of events) {
       // The unique event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
-      const arrival = (this.state?.arrivals ?? 0) + 1;
-      if (!this.sql.exec(INSERT_EVENT, arrival, event.event_id, JSON.stringify(event)).rowsWritten) {
+      const inserted = this.sql.exec<{ arrival: number }>(INSERT_EVENT, event.event_id, JSON.stringify(event)).toArray()[0];
+      if (!inserted) {
         statuses.push('duplicate');
         continue;
       }
       accepted += 1;
-      this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushedArrivals: 0, flushAttempts: 0, flushAt: null, arrivals: 0, alarmAt: null };
-      this.place(this.state, event, arrival, now);
+      this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushedArrivals: 0, flushAttempts: 0, flushAt: null, alarmAt: null };
+      this.place(this.state, event, inserted.arrival, now);
       if (rules.length || this.state.triggers?.rules.length) {
         const triggers = (this.state.triggers ??= newTriggerState());
         triggers.rules = rules;
@@ -156,7 +156,6 @@ export class SessionObject extends DurableObject<Env> {
     const stored: WebEvent = flags.length === event.flags.length ? event : { ...event, flags };
     if (stored !== event) this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(stored), arrival);
     addToRecord(record, stored);
-    state.arrivals = arrival;
     state.counter += 1;
   }
 
@@ -181,12 +180,12 @@ export class SessionObject extends DurableObject<Env> {
   /** Writes what changed since the last write; on failure retries later with backoff, losing nothing. */
   private async flush(state: State, now: number): Promise<void> {
     const upTo = state.counter;
-    const upToArrival = state.arrivals;
     // Every event when one change touched them all since the last write, else the new ones.
     const after = (state.rewriteAt ?? 0) > state.flushed ? 0 : (state.flushedArrivals ?? 0);
     const rows = this.sql
       .exec<{ body: string; arrival: number }>('SELECT body, arrival FROM events WHERE arrival > ? ORDER BY arrival', after)
       .toArray();
+    const upToArrival = rows.at(-1)?.arrival ?? after;
     const record = { ...state.record };
     const events = rows.map((r) => ({ ...attribute(JSON.parse(r.body) as WebEvent, record), arrival: r.arrival }));
     try {
