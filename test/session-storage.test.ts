@@ -1,5 +1,6 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { SessionObject } from '../src/sessions/session-object';
 import { describe, expect, it } from 'vitest';
 import { migrateStorage, SCHEMA_VERSION } from '../src/sessions/storage-schema';
 import { createSource, event, postEvents, unique } from './fixtures/api';
@@ -46,6 +47,23 @@ describe("the session object's storage", () => {
       state.storage.sql.exec<{ arrival: number }>('SELECT arrival FROM events ORDER BY arrival').toArray().map((r) => r.arrival),
     );
     expect(arrivals).toEqual([1, 2, 3]);
+  });
+
+  it('writes the state row only when more than the record changed, and a restarted object replays the events after it', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -3)]); // opens the session: the row is written
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]); // the flush is already pending: the row waits
+    await postEvents(source.secret_key, [event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' }, page: { url: 'https://shop.example/s?utm_source=x' } })]);
+    const { stored, live, restarted } = await runInDurableObject(sessionStub(source.id, sessionId), async (instance: SessionObject, state) => {
+      const row = state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one();
+      const fresh = new SessionObject(state, env);
+      await state.blockConcurrencyWhile(async () => {}); // the constructor's load has run
+      return { stored: (JSON.parse(row.body) as { record: { event_count: number } }).record, live: instance.read(), restarted: fresh.read() };
+    });
+    expect(stored.event_count).toBe(1);
+    expect(live!.session.event_count).toBe(3);
+    expect(restarted).toEqual(live);
   });
 
   it('migrates a schema v1 object: its events keep their arrival, body and deduplication', async () => {

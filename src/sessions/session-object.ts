@@ -16,12 +16,18 @@ export interface SessionView {
   events: WebEvent[];
 }
 
-/** What the object keeps beside its events; one row, rewritten on every change. */
+/**
+ * What the object keeps beside its events, in one row. The row is written when something other
+ * than the events' own effects changed; an event that only adds to the record (`addToRecord`)
+ * leaves the row behind, and the constructor replays the events after `applied` onto it.
+ */
 interface State {
   record: SessionRecord;
   timeoutS: number;
   /** Bumped by every change. */
   counter: number;
+  /** The last arrival applied to this state (absent in rows written before replay existed: all are). */
+  applied?: number;
   /** The counter value D1 holds everything up to. */
   flushed: number;
   /** D1 holds the events up to this arrival (absent in rows of schema v1: every event is written again once). */
@@ -41,6 +47,10 @@ const SESSION_ORDER = "ORDER BY body ->> '$.occurred_at', body ->> '$.seq' NULLS
 // SQLite numbers the arrival (the rowid: one above the highest); a repeated event_id inserts nothing and returns no row.
 const INSERT_EVENT = 'INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival';
 
+/** What of a state the events cannot replay: when it changes, the state row must be written. */
+const structure = (s: State) =>
+  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.flushAt}|${s.rewriteAt}|${s.applied === undefined}`;
+
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
  * inactivity and de-anonymization are never raced. Events are stored before the call returns;
@@ -59,13 +69,26 @@ export class SessionObject extends DurableObject<Env> {
       migrateStorage(this.sql);
       const row = this.sql.exec<{ body: string }>('SELECT body FROM state WHERE id = 1').toArray()[0];
       this.state = row ? (JSON.parse(row.body) as State) : null;
+      if (this.state) this.replay(this.state);
     });
+  }
+
+  /** Applies the events stored after the state row was last written: what `place` did to it that was not saved. */
+  private replay(state: State): void {
+    if (state.applied === undefined) return;
+    const rows = this.sql.exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival > ? ORDER BY arrival', state.applied);
+    for (const row of rows) {
+      addToRecord(state.record, JSON.parse(row.body) as WebEvent);
+      state.counter += 1;
+      state.applied = row.arrival;
+    }
   }
 
   /** Stores a batch of this session's events (already normalized), one status per event. */
   async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
     if (this.state && now >= expiresAt(this.state.record, this.settings.retentionDays)) await this.purge();
+    const before = this.state && structure(this.state);
     const statuses: IngestStatus[] = [];
     let accepted = 0;
     for (const event of events) {
@@ -89,7 +112,8 @@ export class SessionObject extends DurableObject<Env> {
       await this.sendTriggers(this.state);
       this.state.timeoutS = timeoutS;
       this.scheduleFlush(this.state, now);
-      await this.save();
+      // Most events only add to the record, with a flush already pending: the row can wait (replay).
+      await this.save(!before || this.state.triggers !== undefined || structure(this.state) !== before);
     }
     return statuses;
   }
@@ -157,6 +181,7 @@ export class SessionObject extends DurableObject<Env> {
     if (stored !== event) this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(stored), arrival);
     addToRecord(record, stored);
     state.counter += 1;
+    state.applied = arrival;
   }
 
   /** Rule 5: the first customer links the session and every event of it, before and after. */
@@ -201,8 +226,11 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
-  /** Persists the state row and re-arms the one alarm to the earliest due task. */
-  private async save(): Promise<void> {
+  /**
+   * Persists the state row and re-arms the one alarm to the earliest due task. Without `persist`,
+   * the row is written only when the alarm moves (what changed is replayable from the events).
+   */
+  private async save(persist = true): Promise<void> {
     const state = this.state;
     if (!state) return;
     const due = Math.min(
@@ -214,6 +242,7 @@ export class SessionObject extends DurableObject<Env> {
       state.triggers?.outbox.length ? Date.now() + 10_000 : Infinity,
     );
     state.alarmAt = Number.isFinite(due) ? due : null;
+    if (!persist && state.alarmAt === this.armed) return;
     this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
     const at = state.alarmAt;
