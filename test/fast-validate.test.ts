@@ -2,49 +2,21 @@ import { describe, expect, it } from 'vitest';
 import type { z } from '@hono/zod-openapi';
 import { fastCategory, fastContainerFields, fastEventInput, fastOrder, fastProduct, fastSearch } from '../src/events/fast-validate';
 import { Category, ContainerFields, EventInput, Order, Product, Search } from '../src/events/schema';
+import { wireToInput } from '../src/http/tracker';
+import { sampleEvent, toWire } from './bench/sample-event.mjs';
 
 type Fields = Record<string, unknown>;
 const isFields = (v: unknown): v is Fields => typeof v === 'object' && v !== null;
 const NOW = '2026-11-17T10:00:00.000Z';
 
-// The bench's event (test/bench/scenarios.mjs `sampleEvent`), copied: that module needs node:fs.
-const PAGES = ['/', '/c/mugs', '/p/sku-1', '/p/sku-2', '/cart', '/search?q=mug'];
-interface Sample extends Fields {
-  event_id: string;
-  session_id: string;
-  occurred_at: string;
-  seq: number;
-  page: { url: string; referrer: string | null; title: string };
-}
-function sampleEvent(i: number): Sample {
-  const base = { event_id: crypto.randomUUID(), session_id: 's-bench-1', occurred_at: NOW, seq: i };
-  const page = { url: `https://shop.example${PAGES[i % PAGES.length]}`, referrer: i === 0 ? 'https://search.example/' : null, title: 'Bench shop' };
-  switch (i % 4) {
-    case 1:
-      return { ...base, name: 'product_view', page, context: { type: 'product', id: `sku-${i}`, name: 'Mug', price: 9.5, currency: 'EUR', in_stock: true } };
-    case 2:
-      return { ...base, name: 'container_add', page, context: { type: 'product', id: `sku-${i}`, price: 9.5, currency: 'EUR', container: 'cart', quantity: 1 } };
-    case 3:
-      return { ...base, name: 'product_rated', page, context: { type: 'product', id: `sku-${i}` }, params: { rating: 4, section: 'reviews' } };
-    default:
-      return { ...base, name: 'page_view', page };
-  }
-}
+// The bench's events, and the tracker's wire form of them mapped as POST /t maps it (after JSON, which drops undefined).
+const beaconInput = (e: Fields) => wireToInput(JSON.parse(JSON.stringify(e))) as Fields;
+const sample = (i: number) => sampleEvent(i, 's-bench-1', crypto.randomUUID(), NOW);
 
-// A tracker beacon after the wire (JSON drops undefined), mapped as src/http/tracker.ts `wireToInput` does.
-function beaconInput(e: Fields): Fields {
-  const w = JSON.parse(JSON.stringify(e));
-  const cut = (url: unknown) => (typeof url === 'string' ? url.slice(0, 2048) : url);
-  const t = typeof w.t === 'number' && Number.isFinite(w.t) ? new Date(w.t).toISOString() : w.t;
-  const page = typeof w.u === 'string' ? { url: cut(w.u), referrer: cut(w.r) } : undefined;
-  return { event_id: w.i, session_id: w.s, name: w.n, occurred_at: t, seq: w.q, context: w.c, params: w.p, customer_id: w.cu, page };
-}
-const wire = (e: Sample) => ({ i: e.event_id, s: e.session_id, n: e.name, t: Date.parse(e.occurred_at), q: e.seq, u: e.page.url, r: e.page.referrer ?? undefined, c: e.context, p: e.params });
-
-const SAMPLES = [0, 1, 2, 3].map(sampleEvent);
+const SAMPLES = [0, 1, 2, 3].map(sample);
 const COMMON: Fields[] = [
   ...SAMPLES,
-  ...SAMPLES.map((e) => beaconInput(wire(e))),
+  ...SAMPLES.map((e) => beaconInput(toWire(e))),
   beaconInput({ i: crypto.randomUUID(), s: crypto.randomUUID(), n: 'user_visit', t: Date.now(), q: 1, u: 'https://shop.example/?utm_source=news', p: { utm_source: 'news' } }),
   beaconInput({ i: crypto.randomUUID(), s: 's-2', n: 'container_add', t: Date.now(), q: 2, u: 'https://shop.example/p/1', c: { product: { id: 'sku-1', price: 9.5 }, container: 'cart', quantity: 2 }, cu: 'c-9' }),
   // The SDK's (src/sdk/client.ts): no page, a customer, nested contexts, device facts.

@@ -32,8 +32,8 @@ const fromWire = (e: Record<string, unknown>) => ({
   page: typeof e.u === 'string' ? { url: cut(e.u), referrer: cut(e.r) } : undefined,
 });
 
-/** An element that is not an object goes on as it is, for normalizeEvent to refuse. */
-const wireToInput = (e: unknown) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? fromWire(e as Record<string, unknown>) : e);
+/** A beacon's event as the event input; an element that is not an object goes on as it is, for normalizeEvent to refuse. */
+export const wireToInput = (e: unknown) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? fromWire(e as Record<string, unknown>) : e);
 
 /** isbot's pattern is long and user agents repeat: remember the verdicts (bounded). */
 const botVerdicts = new Map<string, boolean>();

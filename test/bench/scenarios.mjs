@@ -6,24 +6,7 @@
 // then reports it as not measured). `optional` scenarios run only when BENCH_ONLY names them.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-
-const PAGES = ['/', '/c/mugs', '/p/sku-1', '/p/sku-2', '/cart', '/search?q=mug'];
-
-/** One web event in the shared input shape (DESIGN §4), varied by its index in the request. */
-export function sampleEvent(i, session, id, now) {
-  const base = { event_id: id, session_id: session, occurred_at: now, seq: i };
-  const page = { url: `https://shop.example${PAGES[i % PAGES.length]}`, referrer: i === 0 ? 'https://search.example/' : null, title: 'Bench shop' };
-  switch (i % 4) {
-    case 1:
-      return { ...base, name: 'product_view', page, context: { type: 'product', id: `sku-${i}`, name: 'Mug', price: 9.5, currency: 'EUR', in_stock: true } };
-    case 2:
-      return { ...base, name: 'container_add', page, context: { type: 'product', id: `sku-${i}`, price: 9.5, currency: 'EUR', container: 'cart', quantity: 1 } };
-    case 3:
-      return { ...base, name: 'product_rated', page, context: { type: 'product', id: `sku-${i}` }, params: { rating: 4, section: 'reviews' } };
-    default:
-      return { ...base, name: 'page_view', page };
-  }
-}
+import { sampleEvent, toWire } from './sample-event.mjs';
 
 const eventsFor = (n, session, ids, now) => Array.from({ length: n }, (_, i) => sampleEvent(i, session, ids(), now));
 const json = { 'content-type': 'application/json' };
@@ -46,11 +29,10 @@ const rest = (n) => ({
 
 /**
  * Tracker beacon: `POST /t`, a `text/plain` JSON batch (no preflight) from an allowed origin, in
- * the tracker's compact wire form (src/tracker/core.ts, src/http/tracker.ts): `{k: public key,
+ * the tracker's compact wire form (src/tracker/wire.ts, src/http/tracker.ts): `{k: public key,
  * e: [{i, s, n, t (ms), q, u, r, c, p}]}`, with a browser's user agent (bots are dropped unstored).
  */
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
-const wire = (e) => ({ i: e.event_id, s: e.session_id, n: e.name, t: Date.parse(e.occurred_at), q: e.seq, u: e.page.url, r: e.page.referrer ?? undefined, c: e.context, p: e.params });
 const beacon = (n) => ({
   worker: 'ours',
   events: n,
@@ -61,7 +43,7 @@ const beacon = (n) => ({
     method: 'POST',
     path: '/t',
     headers: { 'content-type': 'text/plain;charset=UTF-8', origin: ctx.origin, 'user-agent': CHROME },
-    body: JSON.stringify({ k: ctx.sources.website.public_key, e: eventsFor(n, session, ids, now).map(wire) }),
+    body: JSON.stringify({ k: ctx.sources.website.public_key, e: eventsFor(n, session, ids, now).map(toWire) }),
   }),
 });
 
