@@ -1,12 +1,22 @@
 /** The tunables of wrangler.toml's [vars], read as numbers with their documented defaults. */
 export function tunables(env: Env) {
-  const num = (value: string | undefined, fallback: number) => {
+  const number = (value: string | undefined, fallback: number, min: number) => {
     const n = Number(value);
-    return Number.isFinite(n) && n > 0 ? n : fallback;
+    return value !== undefined && value !== '' && Number.isFinite(n) && n >= min ? n : fallback;
   };
+  const identifiedDays = number(env.IDENTIFIED_RETENTION_DAYS, 0, 0);
   return {
-    retentionDays: num(env.ANON_RETENTION_DAYS, 60),
-    defaultSessionTimeoutS: num(env.DEFAULT_SESSION_TIMEOUT_S, 3600),
-    flushDelayMs: num(env.FLUSH_DELAY_S, 5) * 1000,
+    retention: {
+      anonymousDays: number(env.ANON_RETENTION_DAYS, 60, 1),
+      // 0: identified sessions are kept until erased.
+      identifiedDays: identifiedDays > 0 ? identifiedDays : null,
+    },
+    defaultSessionTimeoutS: number(env.DEFAULT_SESSION_TIMEOUT_S, 3600, 1),
+    flushDelayMs: number(env.FLUSH_DELAY_S, 5, 0) * 1000,
+    /** First retry delay of a failed webhook, in seconds. */
+    triggerRetryBaseS: number(env.TRIGGER_RETRY_BASE_S, 10, 0),
+    trackerPath: env.TRACKER_PATH || '/t.js',
+    /** http:// and private webhook targets: for local development only. */
+    allowInsecureWebhooks: env.ALLOW_INSECURE_WEBHOOKS === 'true',
   };
 }

@@ -1,12 +1,12 @@
 import { app } from './app';
-import { purgeExpiredSessions } from './retention/purge';
+import { purgeExpired } from './retention/purge';
 import { refreshAllSegments } from './segments/refresh';
 import { deliverTriggers, recordDeadTriggers } from './triggers/deliver';
 import type { TriggerMessage } from './triggers/session-triggers';
 
 /** The cron jobs by schedule, as in wrangler.toml's [triggers]; another schedule (a local test run) runs both. */
 const CRON_JOBS: Record<string, (env: Env, now: number) => Promise<unknown>> = {
-  '17 3 * * *': purgeExpiredSessions,
+  '17 * * * *': purgeExpired,
   '47 */6 * * *': refreshAllSegments,
 };
 

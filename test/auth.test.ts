@@ -50,9 +50,9 @@ describe('authentication', () => {
     }
   });
 
-  it('rotating keys retires the old ones at once', async () => {
+  it('rotating keys with grace_s 0 retires the old ones at once', async () => {
     const source = await createSource();
-    const rotated = await call(`/api/v1/admin/sources/${source.id}/rotate-keys`, { method: 'POST', token: ADMIN_TOKEN });
+    const rotated = await call(`/api/v1/admin/sources/${source.id}/rotate-keys`, { method: 'POST', token: ADMIN_TOKEN, json: { grace_s: 0 } });
     expect(rotated.status).toBe(200);
     const next = (await rotated.json()) as { public_key: string; secret_key: string };
     expect(next.public_key).not.toBe(source.public_key);

@@ -34,6 +34,7 @@ const EMOJI = '\u{1F600}';
 /** Values that probe each check: types, length boundaries (units and code points), NaN, signs, fractions, dates, odd objects. */
 const PROBES: unknown[] = [
   undefined, null, true, false, 0, -0, 1, -1, 0.5, 1.5, 2 ** 53 - 1, 2 ** 53, Number.MAX_VALUE, NaN, Infinity, -Infinity,
+  'f'.repeat(64), 'F'.repeat(64), '0'.repeat(63),
   '', 'a', 'EUR', 'eu', 'EURO', `${EMOJI}E`, '\uD800EU', 'cart', 'Cart', 'has space', 'sku-1', 'ü', 'a.b:c_d-e',
   ...[3, 64, 128, 512, 1024, 2048].flatMap((n) => ['x'.repeat(n), 'x'.repeat(n + 1), EMOJI.repeat(n / 2 + 1), `${'x'.repeat(n - 1)}${EMOJI}`]),
   ...TIMESTAMPS,
@@ -85,7 +86,7 @@ describe('the fast validators agree with zod', () => {
 
   it('EventInput: every field mutated, nested ones too', () => {
     const paths = [
-      'event_id', 'session_id', 'customer_id', 'name', 'occurred_at', 'seq', 'context', 'params', 'page', 'device', 'extra', '__proto__',
+      'event_id', 'session_id', 'customer_id', 'customer_hash', 'name', 'occurred_at', 'seq', 'context', 'params', 'page', 'device', 'extra', '__proto__',
       'page.url', 'page.referrer', 'page.title', 'page.extra', 'context.type', 'context.id', 'context.extra', 'params.rating', 'params.section',
       `params.${'k'.repeat(64)}`, `params.${'k'.repeat(65)}`, 'params.constructor', 'device.platform',
     ];

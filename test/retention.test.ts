@@ -10,13 +10,13 @@ import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessio
 
 const DAY = 24 * 60;
 
-/** Writes a session to D1 through the storage module, as a session object's flush would. */
-async function seedD1(sourceId: string, ageDays: number, customerId: string | null) {
+/** Writes a session to D1 through the storage module, as a session object's flush would: its event happened `ageDays` ago and arrived `receivedDaysAgo` ago. */
+async function seedD1(sourceId: string, ageDays: number, customerId: string | null, receivedDaysAgo = ageDays) {
   const sessionId = unique('old');
   const n = normalizeEvent(event(sessionId, 'page_view', -ageDays * DAY, customerId ? { customer_id: customerId } : {}), {
     sourceId,
     channel: 'api',
-    receivedAt: Date.now(),
+    receivedAt: Date.now() - receivedDaysAgo * DAY * 60_000,
   });
   if (!n.ok) throw new Error(n.error.message);
   const record = openSession(n.event);
@@ -27,24 +27,25 @@ async function seedD1(sourceId: string, ageDays: number, customerId: string | nu
 }
 
 describe('retention', () => {
-  it('the cron deletes anonymous sessions 60 days after their last event, with their events; the rest stay', async () => {
+  it('the cron deletes anonymous sessions 60 days after their last event arrived, with their events; the rest stay', async () => {
     const sourceId = unique('src');
     const oldAnonymous = await seedD1(sourceId, 61, null);
     const oldCustomer = await seedD1(sourceId, 61, 'cust-1');
     const youngAnonymous = await seedD1(sourceId, 59, null);
+    const backfilled = await seedD1(sourceId, 61, null, 0); // dated 61 days ago, received today
 
     const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '17 3 * * *' }), env, ctx);
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '17 * * * *' }), env, ctx);
     await waitOnExecutionContext(ctx);
 
     expect(await d1Session(sourceId, oldAnonymous)).toBeNull();
     const events = await env.DB.prepare('SELECT session_id FROM web_events WHERE source_id = ?').bind(sourceId).all<{ session_id: string }>();
-    expect(events.results.map((r) => r.session_id).sort()).toEqual([oldCustomer, youngAnonymous].sort());
+    expect(events.results.map((r) => r.session_id).sort()).toEqual([oldCustomer, youngAnonymous, backfilled].sort());
     expect(await d1Session(sourceId, oldCustomer)).not.toBeNull();
     expect(await d1Session(sourceId, youngAnonymous)).not.toBeNull();
   });
 
-  it('a session object deletes its own storage when an anonymous session passes retention', async () => {
+  it('a session object deletes its own storage 60 days after the last event arrived, once D1 holds it all', async () => {
     const source = await createSource();
     const anonymous = unique('s');
     const identified = unique('s');
@@ -54,6 +55,11 @@ describe('retention', () => {
       event(identified, 'user_login', -61 * DAY, { customer_id: 'cust-7' }),
       event(young, 'page_view', -59 * DAY),
     ]);
+    // Dated 61 days ago but received now: the first alarm writes D1 and closes, and the session stays.
+    for (const id of [anonymous, identified]) await runAlarm(source.id, id);
+    expect((await readSession(source.id, anonymous, source.secret_key)).status).toBe(200);
+    expect(await d1Session(source.id, anonymous)).not.toBeNull();
+    // The next alarm is the retention delete, 60 days after the arrival: run now, it acts as at that time.
     for (const id of [anonymous, identified]) await runAlarm(source.id, id);
 
     expect((await readSession(source.id, anonymous, source.secret_key)).status).toBe(404);

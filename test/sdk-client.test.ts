@@ -1,6 +1,7 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, WebEventsClient } from 'web-events/sdk';
+import { customerHash } from '../src/sources/identity';
 import { createSource, unique } from './fixtures/api';
 import { readSession } from './fixtures/sessions';
 
@@ -86,7 +87,7 @@ describe('the SDK against the real worker', () => {
     const sessionId = unique('app-owned');
     await client.setSessionId(sessionId);
     await client.event('screen_view');
-    client.identify('cust-5');
+    client.identify('cust-5', await customerHash(source.identity_secret, 'cust-5'));
     await client.event('purchase', { params: { total: 19 } });
     await client.flush();
     const { body } = await readSession(source.id, sessionId, source.secret_key);

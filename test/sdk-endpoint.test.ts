@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { customerHash } from '../src/sources/identity';
 import { call, createSource, event, unique } from './fixtures/api';
 import { d1Session, readSession, runAlarm } from './fixtures/sessions';
 
@@ -59,7 +60,8 @@ describe('POST /v1/sdk/events', () => {
     await runAlarm(source.id, sessionId); // the inactivity close, 30 minutes after the last event
     expect(await d1Session(source.id, sessionId)).toMatchObject({ status: 'closed', event_count: 2 });
 
-    const { body } = await sdkPost(source.public_key, { events: [event(sessionId, 'purchase_started', 0, { customer_id: 'cust-9' })] });
+    const proof = await customerHash(source.identity_secret, 'cust-9');
+    const { body } = await sdkPost(source.public_key, { events: [event(sessionId, 'purchase_started', 0, { customer_id: 'cust-9', customer_hash: proof })] });
     expect(body.results[0]!.status).toBe('accepted');
     const live = await readSession(source.id, sessionId, source.secret_key);
     expect(live.body.session).toMatchObject({ status: 'open', customer_id: 'cust-9', deanonymized_by: 'event', event_count: 3 });

@@ -2,7 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { SessionObject } from '../src/sessions/session-object';
 import { describe, expect, it } from 'vitest';
-import { migrateStorage, SCHEMA_VERSION } from '../src/sessions/storage-schema';
+import { SCHEMA_VERSION, SessionStorage } from '../src/sessions/session-storage';
 import { createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
 
@@ -78,7 +78,7 @@ describe("the session object's storage", () => {
       for (const [id, arrival] of [['e-b', 2], ['e-a', 1]] as const) {
         sql.exec('INSERT INTO events VALUES (?, ?, NULL, ?, ?, ?)', id, '2026-11-28T10:00:00.000Z', arrival, arrival, JSON.stringify({ event_id: id }));
       }
-      migrateStorage(sql);
+      new SessionStorage(sql).migrate();
       const duplicate = sql.exec('INSERT OR IGNORE INTO events (arrival, event_id, body) VALUES (3, ?, ?)', 'e-a', '{}').rowsWritten;
       return {
         version: sql.exec<{ version: number }>('SELECT version FROM schema_version').one().version,

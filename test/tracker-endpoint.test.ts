@@ -6,7 +6,7 @@ import { d1Events, readSession, runAlarm } from './fixtures/sessions';
 const ORIGIN = 'https://shop.example';
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
-const website = () => createSource({ kind: 'website', allowed_origins: [ORIGIN] });
+const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [ORIGIN], ...extra });
 const wire = (sessionId: string, n: string, extra: Record<string, unknown> = {}) => ({
   i: crypto.randomUUID(), s: sessionId, n, t: Date.now() - 1000, q: 1, u: `${ORIGIN}/p/1`, ...extra,
 });
@@ -33,7 +33,7 @@ describe('POST /t, the tracker beacon', () => {
   });
 
   it('takes application/json too, cuts page URLs longer than the model keeps, and adds geo from request.cf', async () => {
-    const source = await website();
+    const source = await website({ allowed_query_params: ['q'] });
     const sessionId = unique('s');
     const long = `${ORIGIN}/search?q=${'a'.repeat(3000)}`;
     const cf = { country: 'DE', region: 'Berlin', city: 'Berlin', timezone: 'Europe/Berlin', colo: 'TXL' };

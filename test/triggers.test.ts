@@ -42,7 +42,12 @@ describe('campaign triggers', () => {
     const got = await waitForWebhooks(hook, 2);
     expect(got).toHaveLength(2);
     expect(got.map((r) => r.headers['idempotency-key']).sort()).toEqual(pricey.map((e) => `${rule.id}:${e.event_id}`).sort());
-    for (const r of got) expect(r.headers['x-webevents-signature']).toBe(await signature(rule.secret, r.body));
+    for (const r of got) {
+      const header = r.headers['x-webevents-signature']!;
+      const t = Number(/^t=(\d+),v1=[0-9a-f]{64}$/.exec(header)?.[1]);
+      expect(Math.abs(t * 1000 - Date.now())).toBeLessThan(60_000);
+      expect(header).toBe(await signature(rule.secret, r.body, t * 1000));
+    }
     const payload = JSON.parse(got[0]!.body) as { rule: { id: string }; source_id: string; session: { id: string; anonymous: boolean }; events: { context: { price: number } }[] };
     expect(payload).toMatchObject({ rule: { id: rule.id }, source_id: source.id, session: { id: sessionId, anonymous: true } });
     expect(payload.events[0]!.context.price).toBe(150);
@@ -91,11 +96,13 @@ describe('campaign triggers', () => {
 
     await runAlarm(source.id, bought);
     await runAlarm(source.id, bought);
-    const watching = await runInDurableObject(sessionStub(source.id, bought), (_o, state) =>
-      state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
-    );
-    const triggers = (JSON.parse(watching) as { triggers: { watches: object; fired: string[]; outbox: unknown[] } }).triggers;
-    expect(triggers).toMatchObject({ watches: {}, fired: [], outbox: [] });
+    const { watching, outbox } = await runInDurableObject(sessionStub(source.id, bought), (_o, state) => ({
+      watching: state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
+      outbox: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n,
+    }));
+    const triggers = (JSON.parse(watching) as { triggers: { watches: object; fired: string[] } }).triggers;
+    expect(triggers).toMatchObject({ watches: {}, fired: [] });
+    expect(outbox).toBe(0);
   });
 
   it('refuses a malformed rule and lists the rules without their secrets', async () => {

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { ID_PATTERN, LIMITS, NAME_PATTERN } from './limits';
+import { HASH_PATTERN, ID_PATTERN, LIMITS, NAME_PATTERN } from './limits';
 import type { EventInput } from './schema';
 
 /*
@@ -144,10 +144,11 @@ const TYPE_DECLARED: ReadonlySet<string> = new Set(['type']);
 /** The fast twin of `EventInput`. */
 export function fastEventInput(raw: unknown): EventData | undefined {
   if (!isFields(raw)) return undefined;
-  const { event_id, session_id, customer_id, name, occurred_at, seq } = raw;
+  const { event_id, session_id, customer_id, customer_hash, name, occurred_at, seq } = raw;
   if (!isId(session_id) || !isName(name) || typeof occurred_at !== 'string' || !DATETIME.test(occurred_at)) return undefined;
   if (event_id !== undefined && !isId(event_id)) return undefined;
   if (customer_id != null && !(typeof customer_id === 'string' && customer_id.length >= 1 && customer_id.length <= 128)) return undefined;
+  if (customer_hash != null && !(typeof customer_hash === 'string' && HASH_PATTERN.test(customer_hash))) return undefined;
   if (seq != null && count(seq) === NO) return undefined;
   const ctx = raw.context == null ? raw.context : context(raw.context);
   const prm = raw.params == null ? raw.params : params(raw.params);
@@ -160,6 +161,7 @@ export function fastEventInput(raw: unknown): EventData | undefined {
   if (event_id !== undefined || 'event_id' in raw) out.event_id = event_id;
   out.session_id = session_id;
   if (customer_id !== undefined || 'customer_id' in raw) out.customer_id = customer_id;
+  if (customer_hash !== undefined || 'customer_hash' in raw) out.customer_hash = customer_hash;
   out.name = name;
   out.occurred_at = occurred_at;
   if (seq !== undefined || 'seq' in raw) out.seq = seq;

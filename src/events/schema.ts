@@ -1,11 +1,11 @@
 import { z } from '@hono/zod-openapi';
-import { ID_PATTERN, LIMITS, NAME_PATTERN } from './limits';
+import { HASH_PATTERN, ID_PATTERN, LIMITS, NAME_PATTERN } from './limits';
 
 /** The channels an event can arrive through; set by the server. */
 export const CHANNELS = ['tracker', 'sdk', 'api'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export const FLAGS = ['late', 'clock_skew', 'identity_conflict'] as const;
+export const FLAGS = ['late', 'clock_skew', 'identity_conflict', 'unverified_identity'] as const;
 export type EventFlag = (typeof FLAGS)[number];
 
 const byteLength = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).byteLength;
@@ -13,6 +13,10 @@ const byteLength = (value: unknown) => new TextEncoder().encode(JSON.stringify(v
 export const Identifier = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
 export const EventName = z.string().regex(NAME_PATTERN, 'must be 1-64 characters of a-z 0-9 _ . : -');
 export const CustomerId = z.string().min(1).max(128);
+export const CustomerHash = z
+  .string()
+  .regex(HASH_PATTERN, 'must be 64 lowercase hex characters: HMAC-SHA256 of customer_id with the source identity secret')
+  .openapi({ description: "Proves `customer_id` on the public channels (tracker, SDK): hex HMAC-SHA256 of it with the source's identity secret, made by the store's backend." });
 export const Timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' });
 
 const FlatValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
@@ -95,6 +99,7 @@ export const EventInput = z
     event_id: Identifier.optional().openapi({ description: 'Client-made UUID for idempotency; made by the server when absent.' }),
     session_id: Identifier,
     customer_id: CustomerId.nullish(),
+    customer_hash: CustomerHash.nullish(),
     name: EventName,
     occurred_at: Timestamp,
     seq: z.number().int().nonnegative().nullish(),
@@ -114,6 +119,10 @@ export const WebEvent = z
     channel: z.enum(CHANNELS),
     session_id: z.string(),
     customer_id: z.string().nullable(),
+    claimed_customer_id: z
+      .string()
+      .nullable()
+      .openapi({ description: 'A customer named on a public channel without a valid customer_hash: kept, never attributed (flag unverified_identity)' }),
     name: z.string(),
     occurred_at: z.string(),
     received_at: z.string(),

@@ -1,10 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { tunables } from '../config';
-import { hashSecret, newPublicKey, newSecretKey } from '../sources/keys';
+import { hashSecret, newIdentitySecret, newPublicKey, newSecretKey } from '../sources/keys';
 import { forgetSource } from '../sources/lookup';
-import { getSource, insertSource, listSources, SOURCE_KINDS, updateSource, type EventSource } from '../storage/sources';
+import { getSource, insertSource, listSources, rotateKeys, SOURCE_KINDS, updateSource, type EventSource } from '../storage/sources';
 import { newApp } from './app-env';
 import { adminAuth } from './auth';
+import { guardJson } from './body';
 import { ApiError, errorResponses } from './errors';
 
 /** An origin as browsers send it: scheme, host and port, nothing else. */
@@ -13,8 +14,17 @@ const Origin = z
   .refine((o) => URL.canParse(o) && new URL(o).origin === o.replace(/\/$/, ''), 'must be an origin such as https://shop.example')
   .transform((o) => new URL(o).origin);
 
-const SourceId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
+const SourceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit');
 const SessionTimeout = z.number().int().min(60).max(86_400).openapi({ description: 'Inactivity before a session closes, in seconds' });
+
+const RequireVerifiedIdentity = z.boolean().openapi({
+  description: 'Whether the tracker and SDK must send customer_hash with every customer_id (an unproven one is then refused). Default: true for website and mobile_app sources made now; sources made before verified identity existed have it false.',
+});
+const QueryParamName = z.string().regex(/^[A-Za-z0-9_.\-[\]]{1,64}$/, 'must be a query parameter name');
+const AllowedQueryParams = z
+  .array(QueryParamName)
+  .max(50)
+  .openapi({ description: 'Query parameters kept in stored page URLs besides utm_* (every other one is dropped)', example: ['q', 'page', 'variant'] });
 
 const CreateSource = z
   .object({
@@ -23,13 +33,34 @@ const CreateSource = z
     kind: z.enum(SOURCE_KINDS),
     allowed_origins: z.array(Origin).max(100).default([]).openapi({ description: 'Origins allowed to send tracker beacons', example: ['https://shop.example'] }),
     session_timeout_s: SessionTimeout.optional(),
+    require_verified_identity: RequireVerifiedIdentity.optional(),
+    allowed_query_params: AllowedQueryParams.default([]),
   })
   .openapi('CreateSource');
 
 const UpdateSource = z
-  .object({ name: z.string().min(1).max(200), allowed_origins: z.array(Origin).max(100), session_timeout_s: SessionTimeout, active: z.boolean() })
+  .object({
+    name: z.string().min(1).max(200),
+    allowed_origins: z.array(Origin).max(100),
+    session_timeout_s: SessionTimeout,
+    active: z.boolean(),
+    require_verified_identity: RequireVerifiedIdentity,
+    allowed_query_params: AllowedQueryParams,
+  })
   .partial()
   .openapi('UpdateSource');
+
+const WEEK_S = 7 * 86_400;
+const RotateKeys = z.object({
+  keys: z.array(z.enum(['public', 'secret', 'identity'])).min(1).default(['public', 'secret']),
+  grace_s: z
+    .number()
+    .int()
+    .min(0)
+    .max(90 * 86_400)
+    .default(WEEK_S)
+    .openapi({ description: 'How long the replaced public and secret keys keep working (default 7 days; 0 cuts them at once, for a leaked key). A replaced identity secret stops at once.' }),
+});
 
 const SourceJson = z
   .object({
@@ -40,13 +71,17 @@ const SourceJson = z
     public_key: z.string(),
     session_timeout_s: z.number().int(),
     active: z.boolean(),
+    require_verified_identity: z.boolean(),
+    allowed_query_params: z.array(z.string()),
+    previous_keys_expire_at: z.string().nullable().openapi({ description: 'Until when the keys the last rotation replaced keep working' }),
     created_at: z.string(),
     updated_at: z.string(),
     secret_key: z.string().optional().openapi({ description: 'Only in the answers to create and rotate-keys: D1 keeps its hash' }),
+    identity_secret: z.string().optional().openapi({ description: "Only in the answers to create and rotate-keys: the store's backend signs customer ids with it (docs/security.md)" }),
   })
   .openapi('EventSource');
 
-const toJson = (s: EventSource, secretKey?: string): z.infer<typeof SourceJson> => ({
+const toJson = (s: EventSource, shown: { secretKey?: string; identitySecret?: string } = {}): z.infer<typeof SourceJson> => ({
   id: s.id,
   name: s.name,
   kind: s.kind,
@@ -54,9 +89,13 @@ const toJson = (s: EventSource, secretKey?: string): z.infer<typeof SourceJson> 
   public_key: s.publicKey,
   session_timeout_s: s.sessionTimeoutS,
   active: s.active,
+  require_verified_identity: s.requireVerifiedIdentity,
+  allowed_query_params: s.allowedQueryParams,
+  previous_keys_expire_at: s.previousKeysExpireAt && s.previousKeysExpireAt > new Date().toISOString() ? s.previousKeysExpireAt : null,
   created_at: s.createdAt,
   updated_at: s.updatedAt,
-  ...(secretKey ? { secret_key: secretKey } : {}),
+  ...(shown.secretKey ? { secret_key: shown.secretKey } : {}),
+  ...(shown.identitySecret ? { identity_secret: shown.identitySecret } : {}),
 });
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
@@ -72,8 +111,8 @@ const routes = {
   deactivate: createRoute({ method: 'delete', path: '/{id}', summary: 'Deactivate an event source', description: 'Its keys stop working at once in this isolate and within a minute everywhere; its data stays. `PATCH {"active": true}` re-activates it.', security, request: { params: IdParam }, responses: { 200: one('The deactivated source'), ...errorResponses(401, 404) } }),
   rotate: createRoute({
     method: 'post', path: '/{id}/rotate-keys', summary: "Rotate a source's keys", security,
-    request: { params: IdParam, body: { required: false, ...json(z.object({ keys: z.array(z.enum(['public', 'secret'])).min(1).default(['public', 'secret']) })) } },
-    responses: { 200: one('The source with its new keys; the old ones stop working'), ...errorResponses(400, 401, 404) },
+    request: { params: IdParam, body: { required: false, ...json(RotateKeys) } },
+    responses: { 200: one('The source with its new keys; the replaced ones keep working until previous_keys_expire_at'), ...errorResponses(400, 401, 404) },
   }),
 };
 
@@ -83,13 +122,14 @@ async function existing(db: D1Database, id: string): Promise<EventSource> {
   return source;
 }
 
-async function save(db: D1Database, source: EventSource, secretHash?: string) {
-  await updateSource(db, source, secretHash);
+async function save(db: D1Database, source: EventSource) {
+  await updateSource(db, source);
   forgetSource(source.id);
 }
 
 export const admin = newApp();
 admin.use(adminAuth);
+admin.use(guardJson);
 
 admin.openapi(routes.create, async (c) => {
   const body = c.req.valid('json');
@@ -103,6 +143,12 @@ admin.openapi(routes.create, async (c) => {
     publicKey: newPublicKey(),
     sessionTimeoutS: body.session_timeout_s ?? tunables(c.env).defaultSessionTimeoutS,
     active: true,
+    identitySecret: newIdentitySecret(),
+    // The public channels prove customers by default; a server source is trusted by its secret key.
+    requireVerifiedIdentity: body.require_verified_identity ?? body.kind !== 'server',
+    allowedQueryParams: body.allowed_query_params,
+    previousPublicKey: null,
+    previousKeysExpireAt: null,
     createdAt: now,
     updatedAt: now,
   };
@@ -110,7 +156,7 @@ admin.openapi(routes.create, async (c) => {
     throw new ApiError(409, 'source_exists', `event source ${body.id} already exists`);
   }
   forgetSource(source.id);
-  return c.json(toJson(source, secretKey), 201);
+  return c.json(toJson(source, { secretKey, identitySecret: source.identitySecret }), 201);
 });
 
 admin.openapi(routes.list, async (c) => c.json({ sources: (await listSources(c.env.DB)).map((s) => toJson(s)) }, 200));
@@ -126,6 +172,8 @@ admin.openapi(routes.update, async (c) => {
     allowedOrigins: patch.allowed_origins ?? source.allowedOrigins,
     sessionTimeoutS: patch.session_timeout_s ?? source.sessionTimeoutS,
     active: patch.active ?? source.active,
+    requireVerifiedIdentity: patch.require_verified_identity ?? source.requireVerifiedIdentity,
+    allowedQueryParams: patch.allowed_query_params ?? source.allowedQueryParams,
     updatedAt: new Date().toISOString(),
   };
   await save(c.env.DB, next);
@@ -140,10 +188,19 @@ admin.openapi(routes.deactivate, async (c) => {
 });
 
 admin.openapi(routes.rotate, async (c) => {
-  const source = await existing(c.env.DB, c.req.valid('param').id);
-  const keys = new Set(c.req.valid('json')?.keys ?? ['public', 'secret']);
-  const secretKey = keys.has('secret') ? newSecretKey() : undefined;
-  const next = { ...source, publicKey: keys.has('public') ? newPublicKey() : source.publicKey, updatedAt: new Date().toISOString() };
-  await save(c.env.DB, next, secretKey ? await hashSecret(secretKey) : undefined);
-  return c.json(toJson(next, secretKey), 200);
+  const { id } = c.req.valid('param');
+  await existing(c.env.DB, id);
+  const { keys, grace_s } = RotateKeys.parse(c.req.valid('json') ?? {});
+  const now = Date.now();
+  const secretKey = keys.includes('secret') ? newSecretKey() : undefined;
+  await rotateKeys(c.env.DB, id, {
+    publicKey: keys.includes('public') ? newPublicKey() : undefined,
+    secretHash: secretKey ? await hashSecret(secretKey) : undefined,
+    identitySecret: keys.includes('identity') ? newIdentitySecret() : undefined,
+    graceUntil: new Date(now + grace_s * 1000).toISOString(),
+    now: new Date(now).toISOString(),
+  });
+  forgetSource(id);
+  const next = await existing(c.env.DB, id);
+  return c.json(toJson(next, { secretKey, identitySecret: keys.includes('identity') ? next.identitySecret : undefined }), 200);
 });

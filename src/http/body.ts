@@ -1,17 +1,18 @@
-import { LIMITS } from '../events/limits';
+import { createMiddleware } from 'hono/factory';
+import { LIMITS, nestsDeeper } from '../events/limits';
 import { ApiError } from './errors';
 
-const tooLarge = () => new ApiError(413, 'payload_too_large', `the body is larger than ${LIMITS.requestBytes} bytes`);
+const tooLarge = (limit: number) => new ApiError(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
 
 /**
- * Reads a JSON body no larger than the limit, counting bytes as they stream in (and before, from
- * Content-Length), then parses it. A gzip body (`Content-Encoding: gzip`) is limited after
- * decompression too, so a small bomb cannot become a large parse.
+ * Reads a body no larger than the limit, counting bytes as they stream in (and before, from
+ * Content-Length). A gzip body (`Content-Encoding: gzip`) is limited after decompression too,
+ * so a small bomb cannot become a large parse.
  */
-export async function readJson(request: Request, limit: number = LIMITS.requestBytes): Promise<unknown> {
+export async function readText(request: Request, limit: number = LIMITS.requestBytes): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? 0);
-  if (declared > limit) throw tooLarge();
-  if (!request.body) throw new ApiError(400, 'invalid_json', 'the body is empty: expected JSON');
+  if (declared > limit) throw tooLarge(limit);
+  if (!request.body) return '';
   let stream: ReadableStream<Uint8Array> = request.body;
   const encoding = request.headers.get('content-encoding')?.toLowerCase();
   if (encoding === 'gzip') stream = stream.pipeThrough(new DecompressionStream('gzip'));
@@ -20,9 +21,9 @@ export async function readJson(request: Request, limit: number = LIMITS.requestB
   // A body framed by its Content-Length (checked above) cannot grow past it: read it natively.
   // Chunked or compressed bodies are counted as they stream in.
   if (!encoding && request.headers.has('content-length')) {
-    const text = await readText(request.text());
-    if (text.length > limit / 3 && new TextEncoder().encode(text).byteLength > limit) throw tooLarge();
-    return parse(text);
+    const text = await unreadable(request.text());
+    if (text.length > limit / 3 && new TextEncoder().encode(text).byteLength > limit) throw tooLarge(limit);
+    return text;
   }
 
   const chunks: Uint8Array[] = [];
@@ -30,7 +31,7 @@ export async function readJson(request: Request, limit: number = LIMITS.requestB
   try {
     for await (const chunk of stream) {
       size += chunk.byteLength;
-      if (size > limit) throw tooLarge();
+      if (size > limit) throw tooLarge(limit);
       chunks.push(chunk);
     }
   } catch (error) {
@@ -43,10 +44,13 @@ export async function readJson(request: Request, limit: number = LIMITS.requestB
     bytes.set(c, offset);
     offset += c.byteLength;
   }
-  return parse(new TextDecoder().decode(bytes));
+  return new TextDecoder().decode(bytes);
 }
 
-async function readText(text: Promise<string>): Promise<string> {
+/** Reads and parses a JSON body within the limit (see readText). */
+export const readJson = async (request: Request, limit: number = LIMITS.requestBytes): Promise<unknown> => parse(await readText(request, limit));
+
+async function unreadable(text: Promise<string>): Promise<string> {
   try {
     return await text;
   } catch {
@@ -62,3 +66,23 @@ function parse(text: string): unknown {
     throw new ApiError(400, 'invalid_json', 'the body is not valid JSON');
   }
 }
+
+/** Bodies of the routes validated as a whole (admin, segments, links, triggers) are small. */
+const ROUTE_BODY_BYTES = 64 * 1024;
+
+/**
+ * For routes whose JSON body a zod schema validates as a whole: the body is read within a size
+ * limit and refused when nested deeper than LIMITS.bodyDepth, before a recursive schema walks it.
+ * The validator then reads the same text from the request this puts in place of the original.
+ */
+const guarded = new WeakSet<Request>();
+export const guardJson = createMiddleware(async (c, next) => {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD' || guarded.has(c.req.raw)) return next();
+  const text = await readText(c.req.raw, ROUTE_BODY_BYTES);
+  if (text.trim() && /json/i.test(c.req.header('content-type') ?? '')) {
+    if (nestsDeeper(parse(text), LIMITS.bodyDepth)) throw new ApiError(400, 'invalid_json', `the body nests deeper than ${LIMITS.bodyDepth} levels`);
+  }
+  c.req.raw = new Request(c.req.raw, { body: text });
+  guarded.add(c.req.raw);
+  await next();
+});

@@ -69,4 +69,5 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict',
   413: 'The body is larger than allowed',
+  429: 'Too many requests: retry after the Retry-After header',
 };

@@ -1,12 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { CustomerId, Identifier } from '../events/schema';
-import { LINK_PARAM, signLink, verifyLink, type LinkClaims } from '../links/token';
-import { ingestBatch, sessionObjectName } from '../sessions/dispatch';
+import { LINK_PARAM, signLink, tokenId, verifyLink, type LinkClaims } from '../links/token';
+import { ingestBatch, sessionObject } from '../sessions/dispatch';
 import { sourceById } from '../sources/lookup';
 import type { AppEnv } from './app-env';
 import { newApp } from './app-env';
 import { secretKeyAuth } from './auth';
+import { guardJson } from './body';
+import { isBot } from './bots';
+import { limitClient } from './rate-limit';
 import { ApiError, errorResponses } from './errors';
 
 const DAY_S = 86_400;
@@ -35,7 +38,7 @@ const route = createRoute({
 
 /** `POST /api/v1/links`: partners make the links their campaigns send. */
 export const links = newApp();
-links.use(secretKeyAuth);
+links.use(secretKeyAuth, guardJson);
 
 links.openapi(route, async (c) => {
   const body = c.req.valid('json');
@@ -53,23 +56,28 @@ links.openapi(route, async (c) => {
 
 const NEUTRAL_PAGE = '<!doctype html><meta charset="utf-8"><title>Link expired</title><p>This link is no longer valid.</p>';
 
-/** `GET /l/TOKEN`: a click. A bad token changes nothing and lands on a safe page. */
+/**
+ * `GET /l/TOKEN`: a click. A bad token changes nothing and lands on a safe page. A click is
+ * recorded once per token (its `campaign_click` event id comes from the token); a `HEAD` or a
+ * bot (a mail scanner following every link) is redirected without recording or linking anything.
+ */
 export const clicks = new Hono<AppEnv>();
 
 clicks.get('/:token', async (c) => {
-  const claims = await verifyLink(c.req.param('token'), c.env.LINK_SIGNING_KEY);
+  await limitClient(c.env, c.req.raw);
+  const token = c.req.param('token');
+  const claims = await verifyLink(token, c.env.LINK_SIGNING_KEY);
   const source = claims && (await sourceById(c.env.DB, claims.src));
   if (!claims || !source?.active) return c.html(NEUTRAL_PAGE, 404);
+  const target = new URL(claims.url);
+  target.searchParams.set(LINK_PARAM, token);
+  const userAgent = c.req.header('user-agent') ?? '';
+  if (c.req.method === 'HEAD' || isBot(userAgent)) return c.redirect(target.href, 302);
 
   // A mailing link names no session: its click gets a session of its own, one per link.
-  const sessionId = claims.sid ?? `click.${c.req.param('token').slice(-24)}`;
-  await ingestBatch(c.env, source, [{ session_id: sessionId, name: 'campaign_click', occurred_at: new Date().toISOString(), params: { campaign_id: claims.cmp } }], {
-    channel: 'api',
-    receivedAt: Date.now(),
-    device: c.req.header('user-agent') ? { user_agent: c.req.header('user-agent') } : null,
-  });
-  await c.env.SESSIONS.getByName(sessionObjectName(source.id, sessionId)).linkCustomer(claims.cus, 'campaign_link');
-  const target = new URL(claims.url);
-  target.searchParams.set(LINK_PARAM, c.req.param('token'));
+  const sessionId = claims.sid ?? `click.${token.slice(-24)}`;
+  const click = { event_id: `click:${(await tokenId(token)).slice(0, 40)}`, session_id: sessionId, name: 'campaign_click', occurred_at: new Date().toISOString(), params: { campaign_id: claims.cmp } };
+  const [result] = await ingestBatch(c.env, source, [click], { channel: 'api', receivedAt: Date.now(), device: userAgent ? { user_agent: userAgent } : null });
+  if (result?.status === 'accepted') await sessionObject(c.env, source.id, sessionId).linkCustomer(claims.cus, 'campaign_link');
   return c.redirect(target.href, 302);
 });

@@ -7,6 +7,7 @@ import { newApp } from './app-env';
 import { usableSource } from './auth';
 import { readJson } from './body';
 import { ApiError, errorResponses, invalid } from './errors';
+import { limitClient, limitSource } from './rate-limit';
 import { BatchResults } from './web-events';
 
 /** Device facts sent once per batch; each event's own `device` fields win. */
@@ -24,17 +25,19 @@ const route = createRoute({
   request: {
     body: { required: true, content: { 'application/json': { schema: z.object({ device: SdkDevice.optional(), events: z.array(EventInput).max(LIMITS.batchEvents) }) } } },
   },
-  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413) },
+  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413, 429) },
 });
 
 export const sdk = newApp();
 
 sdk.openAPIRegistry.registerPath(route);
 sdk.post('/events', async (c) => {
+  await limitClient(c.env, c.req.raw);
   const key = c.req.header('x-source-key');
   if (!key) throw new ApiError(401, 'missing_key', 'send the source public key in the X-Source-Key header');
   const source = usableSource(await sourceByPublicKey(c.env.DB, key), 'public key');
   if (source.kind !== 'mobile_app') throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the SDK sends for mobile_app sources`);
+  await limitSource(c.env, source.id);
   const batch = Batch.safeParse(await readJson(c.req.raw));
   if (!batch.success) throw invalid(batch.error, 'invalid batch');
   const results = await ingestBatch(c.env, source, batch.data.events, { channel: 'sdk', receivedAt: Date.now(), device: batch.data.device ?? null });

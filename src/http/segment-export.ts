@@ -11,7 +11,14 @@ export async function membersPage(db: D1Database, segmentId: string, limit: numb
 
 const EXPORT_PAGE = 500;
 
-const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+/**
+ * A CSV cell: quoted when it must be, and never a formula: a value a spreadsheet would run
+ * (starting with = + - @, a tab or a carriage return) is prefixed with a quote, as OWASP advises.
+ */
+export function csvField(value: string): string {
+  const v = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
 
 /**
  * Streams every member once, in customer_id order, reading the members table a page at a time,

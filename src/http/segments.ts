@@ -3,8 +3,9 @@ import { compileSegment } from '../segments/compile';
 import { SegmentDefinition } from '../segments/definition';
 import { recompute } from '../segments/refresh';
 import { deleteSegment, getSegment, insertSegment, listSegments, previewSegment, type Segment } from '../storage/segments';
-import { newApp } from './app-env';
+import { newApp, secretKeyOrAdmin } from './app-env';
 import { scopedAuth } from './auth';
+import { guardJson } from './body';
 import { ApiError, errorResponses } from './errors';
 import { exportMembers, membersPage } from './segment-export';
 
@@ -21,7 +22,7 @@ const SegmentJson = z
   .openapi('Segment');
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
-const security: Record<string, string[]>[] = [{ sourceSecretKey: [] }, { adminToken: [] }];
+const security = secretKeyOrAdmin;
 const IdParam = z.object({ id: z.string().regex(/^seg_[A-Za-z0-9_-]{1,64}$/, 'not a segment id') });
 const PAGE = 100;
 
@@ -53,7 +54,7 @@ const routes = {
 };
 
 export const segments = newApp();
-segments.use(scopedAuth);
+segments.use(scopedAuth, guardJson);
 
 async function found(db: D1Database, id: string, scope: string | null): Promise<Segment> {
   const segment = await getSegment(db, id, scope);

@@ -1,22 +1,28 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CustomerId, Identifier, WebEvent } from '../events/schema';
-import { sessionObjectName } from '../sessions/dispatch';
+import { sessionObject } from '../sessions/dispatch';
+import { eraseCustomer } from '../sessions/erase';
 import { SessionRecord } from '../sessions/record';
+import type { OrderCursor } from '../sessions/session-storage';
 import { customerSessions } from '../storage/records';
-import { newApp } from './app-env';
-import { ownSource, secretKeyAuth } from './auth';
+import { newApp, secretKeyOrAdmin } from './app-env';
+import { ownSource, scopedAuth, secretKeyAuth } from './auth';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ApiError, errorResponses } from './errors';
 
-const SessionView = z.object({ session: SessionRecord, events: z.array(WebEvent) }).openapi('SessionWithEvents');
+const SessionView = z
+  .object({ session: SessionRecord, events: z.array(WebEvent), next_cursor: z.string().nullable().openapi({ description: 'The next page of events, null after the last' }) })
+  .openapi('SessionWithEvents');
+const Page = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(1000), cursor: z.string().max(512).optional() });
 
 const sessionRoute = createRoute({
   method: 'get',
   path: '/{source_id}/{session_id}',
   summary: 'Read a session live',
-  description: 'The session record with its events in session order (occurred_at, seq, arrival), read from the session object: it includes events that D1 does not have yet.',
+  description:
+    'The session record with its events in session order (occurred_at, seq, arrival), read from the session object: it includes events that D1 does not have yet. Up to `limit` events per page (default and most 1,000); `next_cursor` gives the next.',
   security: [{ sourceSecretKey: [] }],
-  request: { params: z.object({ source_id: Identifier, session_id: Identifier }) },
+  request: { params: z.object({ source_id: Identifier, session_id: Identifier }), query: Page },
   responses: { 200: { description: 'The session', content: { 'application/json': { schema: SessionView } } }, ...errorResponses(400, 401, 403, 404) },
 });
 
@@ -24,16 +30,36 @@ const customerRoute = createRoute({
   method: 'get',
   path: '/{customer_id}/sessions',
   summary: "A customer's sessions",
-  description: "The key's source's sessions linked to this customer, most recent first, as written to D1.",
+  description: "The key's source's sessions linked to this customer (verified links only), most recent first, as written to D1.",
   security: [{ sourceSecretKey: [] }],
-  request: {
-    params: z.object({ customer_id: CustomerId }),
-    query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().optional() }),
-  },
+  request: { params: z.object({ customer_id: CustomerId }), query: Page.extend({ limit: Page.shape.limit.default(100) }) },
   responses: {
     200: { description: 'A page of sessions', content: { 'application/json': { schema: z.object({ sessions: z.array(SessionRecord), next_cursor: z.string().nullable() }) } } },
     ...errorResponses(400, 401, 403),
   },
+});
+
+const ErasureReport = z
+  .object({
+    customer_id: z.string(),
+    sessions: z.number().int(),
+    events: z.number().int(),
+    segment_memberships: z.number().int(),
+    dead_letters: z.number().int(),
+    link_landings: z.number().int(),
+    complete: z.boolean().openapi({ description: 'False when the customer has more sessions than one call erases: call again' }),
+  })
+  .openapi('ErasureReport');
+
+const eraseRoute = createRoute({
+  method: 'delete',
+  path: '/{customer_id}',
+  summary: 'Erase a customer',
+  description:
+    "Deletes every session that names the customer (verified or as an unverified claim) with all its events, in the session objects and in D1, the customer's events in other sessions, segment memberships, trigger dead letters and link landings. A source's secret key erases on its source; the admin token on every source. Idempotent: a repeat answers zeros.",
+  security: secretKeyOrAdmin,
+  request: { params: z.object({ customer_id: CustomerId }) },
+  responses: { 200: { description: 'What was erased', content: { 'application/json': { schema: ErasureReport } } }, ...errorResponses(400, 401, 403) },
 });
 
 export const sessions = newApp();
@@ -41,18 +67,25 @@ sessions.use(secretKeyAuth);
 
 sessions.openapi(sessionRoute, async (c) => {
   const { source_id, session_id } = c.req.valid('param');
+  const { limit, cursor } = c.req.valid('query');
   ownSource(c.get('source'), source_id);
-  const view = await c.env.SESSIONS.getByName(sessionObjectName(source_id, session_id)).read();
-  if (!view) throw new ApiError(404, 'session_not_found', `no session ${session_id} in source ${source_id}`);
-  return c.json(view, 200);
+  const page = await sessionObject(c.env, source_id, session_id).read(decodeCursor<OrderCursor>(cursor, 3), limit);
+  if (!page) throw new ApiError(404, 'session_not_found', `no session ${session_id} in source ${source_id}`);
+  return c.json({ session: page.session, events: page.events, next_cursor: encodeCursor(page.next) }, 200);
 });
 
 export const customers = newApp();
-customers.use(secretKeyAuth);
+customers.use('/:customer_id/sessions', secretKeyAuth);
+customers.use('/:customer_id', scopedAuth);
 
 customers.openapi(customerRoute, async (c) => {
   const { customer_id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
   const page = await customerSessions(c.env.DB, c.get('source').id, customer_id, limit, decodeCursor<[string, string]>(cursor, 2));
   return c.json({ sessions: page.sessions, next_cursor: encodeCursor(page.next) }, 200);
+});
+
+customers.openapi(eraseRoute, async (c) => {
+  const { customer_id } = c.req.valid('param');
+  return c.json(await eraseCustomer(c.env, customer_id, c.get('scope')), 200);
 });

@@ -1,14 +1,16 @@
 import { Hono } from 'hono';
-import { isbot } from 'isbot';
 import { z } from '@hono/zod-openapi';
+import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import { ingestBatch } from '../sessions/dispatch';
 import { sourceByPublicKey } from '../sources/lookup';
 import { TRACKER_HASH, TRACKER_JS } from '../tracker/built';
 import type { AppEnv } from './app-env';
 import { usableSource } from './auth';
+import { isBot } from './bots';
 import { readJson } from './body';
 import { ApiError, invalid } from './errors';
+import { limitClient, limitSource } from './rate-limit';
 
 /** The tracker's compact batch (src/tracker/core.ts, WireEvent): short keys, mapped to the event input here. */
 const Beacon = z.object({
@@ -20,31 +22,26 @@ const Beacon = z.object({
 /** Browsers allow longer URLs than the event model keeps: the tracker's are cut, not refused. */
 const cut = (url: unknown) => (typeof url === 'string' ? url.slice(0, 2048) : url);
 
+/** The latest time a Date can hold (ms): `t` beyond it is no time at all. */
+const MAX_TIME = 8.64e15;
+// A time outside Date's range goes on as a number, which the event schema refuses by name.
+const isoTime = (t: unknown) => (typeof t === 'number' && Math.abs(t) <= MAX_TIME ? new Date(t).toISOString() : t);
+
 const fromWire = (e: Record<string, unknown>) => ({
   event_id: e.i,
   session_id: e.s,
   name: e.n,
-  occurred_at: typeof e.t === 'number' && Number.isFinite(e.t) ? new Date(e.t).toISOString() : e.t,
+  occurred_at: isoTime(e.t),
   seq: e.q,
   context: e.c,
   params: e.p,
   customer_id: e.cu,
+  customer_hash: e.ch,
   page: typeof e.u === 'string' ? { url: cut(e.u), referrer: cut(e.r) } : undefined,
 });
 
 /** A beacon's event as the event input; an element that is not an object goes on as it is, for normalizeEvent to refuse. */
 export const wireToInput = (e: unknown) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? fromWire(e as Record<string, unknown>) : e);
-
-/** isbot's pattern is long and user agents repeat: remember the verdicts (bounded). */
-const botVerdicts = new Map<string, boolean>();
-function isBot(userAgent: string): boolean {
-  let verdict = botVerdicts.get(userAgent);
-  if (verdict === undefined) {
-    if (botVerdicts.size >= 1000) botVerdicts.clear();
-    botVerdicts.set(userAgent, (verdict = isbot(userAgent)));
-  }
-  return verdict;
-}
 
 const GEO_FIELDS = ['country', 'region', 'city', 'timezone'] as const;
 function geoOf(request: Request): Record<string, string> | null {
@@ -57,7 +54,7 @@ function geoOf(request: Request): Record<string, string> | null {
 
 /** The script's paths: the configured one (default /t.js) and its versioned twin /t.<hash>.js. */
 function scriptPaths(env: Env) {
-  const path = env.TRACKER_PATH || '/t.js';
+  const path = tunables(env).trackerPath;
   return { path, versioned: path.replace(/\.js$/, `.${TRACKER_HASH}.js`), beacon: path.replace(/\.js$/, '') };
 }
 
@@ -100,6 +97,7 @@ tracker.options('*', async (c, next) => {
 
 tracker.post('*', async (c, next) => {
   if (!isBeacon(c.env, c.req.path)) return next();
+  await limitClient(c.env, c.req.raw);
   const origin = c.req.header('origin');
   const parsed = Beacon.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw invalid(parsed.error, 'invalid beacon');
@@ -108,6 +106,7 @@ tracker.post('*', async (c, next) => {
   if (!origin || !source.allowedOrigins.includes(origin)) {
     throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for source ${source.id}`);
   }
+  await limitSource(c.env, source.id, cors(origin));
   const userAgent = c.req.header('user-agent') ?? '';
   if (isBot(userAgent)) {
     // Counted where every isolate's count meets: one structured log line per drop (Workers Logs).

@@ -5,14 +5,17 @@ import { deactivateRule, insertRule, listRules, type TriggerRule } from '../stor
 import { forgetRules } from '../triggers/lookup';
 import { TriggerDefinition } from '../triggers/rules';
 import { newApp } from './app-env';
+import { tunables } from '../config';
+import { webhookTargetProblem } from '../triggers/webhook-target';
 import { adminAuth } from './auth';
+import { guardJson } from './body';
 import { ApiError, errorResponses } from './errors';
 
 const CreateTrigger = z
   .object({
     name: z.string().min(1).max(200),
     definition: TriggerDefinition,
-    webhook_url: z.url({ protocol: /^https?$/ }),
+    webhook_url: z.url({ protocol: /^https?$/ }).openapi({ description: 'An https URL on a public host name: no IP address, no localhost (docs/security.md)' }),
   })
   .openapi('CreateTrigger');
 
@@ -55,7 +58,7 @@ const toJson = ({ secret, ...rule }: TriggerRule, showSecret = false) => ({ ...r
 /** `/api/v1/admin/sources/{id}/triggers`: operators manage what fires campaigns. */
 export const triggers = newApp();
 triggers.use('/:id/triggers/*', adminAuth);
-triggers.use('/:id/triggers', adminAuth);
+triggers.use('/:id/triggers', adminAuth, guardJson);
 
 async function existingSource(db: D1Database, id: string) {
   if (!(await getSource(db, id))) throw new ApiError(404, 'source_not_found', `no event source ${id}`);
@@ -65,6 +68,8 @@ triggers.openapi(routes.create, async (c) => {
   const { id } = c.req.valid('param');
   await existingSource(c.env.DB, id);
   const body = c.req.valid('json');
+  const problem = webhookTargetProblem(body.webhook_url, tunables(c.env).allowInsecureWebhooks);
+  if (problem) throw new ApiError(400, 'invalid_request', `webhook_url: ${problem}`, [{ path: 'webhook_url', message: problem }]);
   const rule: TriggerRule = {
     id: `trg_${randomHex(12)}`,
     source_id: id,

@@ -8,6 +8,7 @@ import { secretKeyAuth } from './auth';
 import { readJson } from './body';
 import { decodeCursor, encodeCursor } from './cursor';
 import { errorResponses, invalid } from './errors';
+import { limitSource } from './rate-limit';
 
 /** The envelope is checked as a whole; each event is validated on its own, so one bad event rejects only itself. */
 const Batch = z.object({ events: z.array(z.unknown()).min(1).max(LIMITS.batchEvents) });
@@ -20,7 +21,7 @@ const postRoute = createRoute({
   description: `Up to ${LIMITS.batchEvents} events and 1 MB. One result per event, in input order: \`accepted\`, \`duplicate\` (same event_id seen before) or \`rejected\` with the field and the reason. Good events are stored even when others in the batch are rejected.`,
   security: [{ sourceSecretKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: z.object({ events: z.array(EventInput).max(LIMITS.batchEvents) }) } } } },
-  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413) },
+  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413, 429) },
 });
 
 const ListQuery = z.object({
@@ -53,6 +54,7 @@ webEvents.use(secretKeyAuth);
 
 webEvents.openAPIRegistry.registerPath(postRoute);
 webEvents.post('/', async (c) => {
+  await limitSource(c.env, c.get('source').id);
   const batch = Batch.safeParse(await readJson(c.req.raw));
   if (!batch.success) throw invalid(batch.error, 'invalid batch');
   // The partner's server is not the customer's device: an API event's device is what it says.

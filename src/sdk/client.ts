@@ -8,6 +8,8 @@ export interface ClientOptions {
   /** The public key of the app's `mobile_app` source. */
   sourceKey: string;
   customerId?: string | null;
+  /** Proves `customerId`: hex HMAC-SHA256 of it with the source's identity secret, made by your backend (docs/security.md). */
+  customerHash?: string | null;
   storage?: SdkStorage;
   fetch?: typeof fetch;
   /** The clock (ms); tests pass a fake one. */
@@ -27,6 +29,7 @@ export interface EventData {
 }
 export interface EventOptions {
   customerId?: string | null;
+  customerHash?: string | null;
   sourceKey?: string;
 }
 
@@ -56,6 +59,7 @@ export class WebEventsClient {
   private readonly now: () => number;
   private readonly random: () => number;
   private customerId: string | null;
+  private customerHash: string | null;
   private nextAttempt = 0;
   private attempts = 0;
   private busy: Promise<unknown> = Promise.resolve();
@@ -68,6 +72,7 @@ export class WebEventsClient {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.customerId = o.customerId ?? null;
+    this.customerHash = o.customerHash ?? null;
   }
 
   /** Records an event (the familiar `event(clientId, eventCode, eventData, sourceCode)`, as options). */
@@ -75,6 +80,7 @@ export class WebEventsClient {
     return this.serial(async () => {
       const session = await this.session();
       const customer = options.customerId === undefined ? this.customerId : options.customerId;
+      const hash = options.customerId === undefined ? this.customerHash : (options.customerHash ?? null);
       const item: Queued = {
         key: options.sourceKey ?? this.o.sourceKey,
         event: {
@@ -84,6 +90,7 @@ export class WebEventsClient {
           occurred_at: new Date(this.now()).toISOString(),
           seq: ++session.seq,
           ...(customer ? { customer_id: customer } : {}),
+          ...(customer && hash ? { customer_hash: hash } : {}),
           ...(data.context ? { context: data.context } : {}),
           ...(data.params ? { params: data.params } : {}),
         },
@@ -96,14 +103,20 @@ export class WebEventsClient {
     });
   }
 
-  /** Names the customer on the following events; the collector links the session on the next one. */
-  identify(customerId: string): void {
+  /**
+   * Names the customer on the following events; the collector links the session on the next one.
+   * `customerHash` (from your backend) proves it: a source that requires verified identity refuses
+   * a customer without it, and any other keeps an unproven one aside as a claim.
+   */
+  identify(customerId: string, customerHash?: string): void {
     this.customerId = customerId;
+    this.customerHash = customerHash ?? null;
   }
 
   /** Forgets the customer and the session (a logout): the next event starts a new anonymous session. */
   reset(): Promise<void> {
     this.customerId = null;
+    this.customerHash = null;
     return this.serial(() => this.storage.removeItem(SESSION));
   }
 

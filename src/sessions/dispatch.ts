@@ -1,8 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { normalizeEvent, type Arrival, type FieldError } from '../events/normalize';
+import { SESSIONS_PER_REQUEST } from '../events/limits';
+import { normalizeEvent, refusal, type Arrival, type FieldError, type Normalized } from '../events/normalize';
 import type { WebEvent } from '../events/schema';
-import { tokenInUrl, verifyLink } from '../links/token';
+import { tokenId, tokenInUrl, verifyLink } from '../links/token';
+import { verifyCustomer } from '../sources/identity';
+import { claimLanding } from '../storage/links';
 import type { EventSource } from '../storage/sources';
+import type { SessionObject } from './session-object';
 import { rulesOf } from '../triggers/lookup';
 
 export const IngestResult = z
@@ -19,8 +23,27 @@ export type IngestResult = { event_id: string | null; status: 'accepted' | 'dupl
 /** The name of a session's object (rule 1). */
 export const sessionObjectName = (sourceId: string, sessionId: string) => `${sourceId}:${sessionId}`;
 
+/** The RPC methods of a session object, with the types they return. */
+type SessionMethods = 'ingest' | 'linkCustomer' | 'read' | 'eventsById' | 'erase';
+export type SessionApi = { [K in SessionMethods]: (...args: Parameters<SessionObject[K]>) => Promise<Awaited<ReturnType<SessionObject[K]>>> };
+
+/**
+ * A session's object. RPC's types cannot carry the open objects of an event (a context snapshot
+ * holds any JSON), so the stub's results would type as `never`; the methods' own types are the
+ * truth, and this is the one place that says so.
+ */
+export const sessionObject = (env: Env, sourceId: string, sessionId: string) =>
+  env.SESSIONS.getByName(sessionObjectName(sourceId, sessionId)) as unknown as SessionApi;
+
 /** Raised when a session object could not store its events; the caller answers 503 and the client retries. */
 export class SessionsUnavailable extends Error {}
+
+interface SessionGroup {
+  indexes: number[];
+  events: WebEvent[];
+  /** Page URLs as sent, where one may carry a campaign link token. */
+  sentUrls: string[];
+}
 
 /**
  * Normalizes a batch and hands each session's events to its object in one call, all sessions in
@@ -30,28 +53,42 @@ export async function ingestBatch(
   env: Env,
   source: EventSource,
   raws: readonly unknown[],
-  arrival: Omit<Arrival, 'sourceId'>,
+  arrival: Omit<Arrival, 'sourceId' | 'queryParams'>,
 ): Promise<IngestResult[]> {
   const results: IngestResult[] = new Array(raws.length);
-  const bySession = new Map<string, { indexes: number[]; events: WebEvent[] }>();
-  const from: Arrival = { ...arrival, sourceId: source.id };
-  raws.forEach((raw, i) => {
-    const n = normalizeEvent(raw, from);
+  const bySession = new Map<string, SessionGroup>();
+  const from: Arrival = { ...arrival, sourceId: source.id, queryParams: queryParamsOf(source) };
+  const maxSessions = SESSIONS_PER_REQUEST[arrival.channel];
+  for (let i = 0; i < raws.length; i++) {
+    const raw = raws[i];
+    let n = normalizeEvent(raw, from);
+    if (n.ok && n.event.customer_id && arrival.channel !== 'api') n = await proveIdentity(n, raw, source);
     if (!n.ok) {
       results[i] = { event_id: n.eventId, status: 'rejected', error: n.error };
-      return;
+      continue;
     }
-    const group = bySession.get(n.event.session_id) ?? { indexes: [], events: [] };
+    let group = bySession.get(n.event.session_id);
+    if (!group) {
+      if (bySession.size >= maxSessions) {
+        const refused = refusal(raw, 'session_id', `one request reaches at most ${maxSessions} sessions on this channel: send the others in another request`, 'too_many_sessions');
+        results[i] = { event_id: n.event.event_id, status: 'rejected', error: refused.error };
+        continue;
+      }
+      bySession.set(n.event.session_id, (group = { indexes: [], events: [], sentUrls: [] }));
+    }
     group.indexes.push(i);
     group.events.push(n.event);
-    bySession.set(n.event.session_id, group);
-  });
+    if (n.sentUrl) group.sentUrls.push(n.sentUrl);
+  }
   const rules = bySession.size ? await rulesOf(env.DB, source.id) : [];
   const calls = [...bySession].map(async ([sessionId, group]) => {
-    const stub = env.SESSIONS.getByName(sessionObjectName(source.id, sessionId));
-    const statuses = await stub.ingest(group.events, source.sessionTimeoutS, rules);
+    const statuses = await sessionObject(env, source.id, sessionId).ingest(group.events, source.sessionTimeoutS, rules);
     statuses.forEach((status, j) => {
-      results[group.indexes[j]!] = { event_id: group.events[j]!.event_id, status };
+      const event = group.events[j]!;
+      results[group.indexes[j]!] =
+        status === 'session_full'
+          ? { event_id: event.event_id, status: 'rejected', error: refusal(event, 'session_id', 'this session holds as many events as a session may: start a new session', 'session_full').error }
+          : { event_id: event.event_id, status };
     });
   });
   const failed = (await Promise.allSettled(calls)).filter((r) => r.status === 'rejected');
@@ -63,17 +100,43 @@ export async function ingestBatch(
   return results;
 }
 
+const queryParamSets = new WeakMap<EventSource, ReadonlySet<string>>();
+function queryParamsOf(source: EventSource): ReadonlySet<string> {
+  let set = queryParamSets.get(source);
+  if (!set) queryParamSets.set(source, (set = new Set(source.allowedQueryParams)));
+  return set;
+}
+
 /**
- * Rule 6, the landing half: an event whose page URL carries a campaign link token of this
- * source links its own session to the token's customer. Costs a substring check per session
- * when there is no token.
+ * Verified identity on the public channels: a customer id proven by its `customer_hash` stays;
+ * an unproven one is refused when the source requires proof, else kept aside as a claim that
+ * attributes nothing, fires nothing and joins no segment.
  */
-async function linkLandings(env: Env, source: EventSource, bySession: Map<string, { events: WebEvent[] }>): Promise<void> {
-  for (const [sessionId, { events }] of bySession) {
-    const token = events.map((e) => tokenInUrl(e.page?.url)).find(Boolean);
+async function proveIdentity(n: Extract<Normalized, { ok: true }>, raw: unknown, source: EventSource): Promise<Normalized> {
+  const customerId = n.event.customer_id!;
+  if (n.customerHash && (await verifyCustomer(source.identitySecret, customerId, n.customerHash))) return n;
+  if (source.requireVerifiedIdentity) {
+    const why = n.customerHash
+      ? 'does not prove customer_id: sign it with the identity secret of this source'
+      : `required with customer_id on source ${source.id}: hex HMAC-SHA256 of customer_id with the source identity secret, made by the store's backend`;
+    return refusal(raw, 'customer_hash', why, 'unverified_identity');
+  }
+  return { ...n, event: { ...n.event, customer_id: null, claimed_customer_id: customerId, flags: [...n.event.flags, 'unverified_identity'] } };
+}
+
+/**
+ * Rule 6, the landing half: an event whose page URL carried a campaign link token of this source
+ * links its own session to the token's customer, once per token: a URL passed on later links
+ * nobody. Costs nothing when no page URL lost a query parameter.
+ */
+async function linkLandings(env: Env, source: EventSource, bySession: Map<string, SessionGroup>): Promise<void> {
+  for (const [sessionId, { sentUrls }] of bySession) {
+    const token = sentUrls.map(tokenInUrl).find(Boolean);
     if (!token) continue;
     const claims = await verifyLink(token, env.LINK_SIGNING_KEY);
     if (claims?.src !== source.id) continue;
-    await env.SESSIONS.getByName(sessionObjectName(source.id, sessionId)).linkCustomer(claims.cus, 'campaign_link');
+    const landing = { tokenId: await tokenId(token), sourceId: source.id, sessionId, customerId: claims.cus, expiresAt: new Date(claims.exp * 1000).toISOString() };
+    if (!(await claimLanding(env.DB, landing))) continue;
+    await sessionObject(env, source.id, sessionId).linkCustomer(claims.cus, 'campaign_link');
   }
 }

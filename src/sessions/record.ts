@@ -11,9 +11,14 @@ export const SessionRecord = z
     session_id: z.string(),
     channel: z.enum(CHANNELS),
     customer_id: z.string().nullable(),
+    claimed_customer_id: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The first customer named on a public channel without a valid customer_hash: shown, never attributed' }),
     status: z.enum(['open', 'closed']),
     started_at: z.string(),
     last_event_at: z.string(),
+    last_received_at: z.string().openapi({ description: 'When the collector last received an event of the session; retention counts from it' }),
     closed_at: z.string().nullable(),
     event_count: z.number().int(),
     landing_url: z.string().nullable(),
@@ -53,9 +58,11 @@ export function openSession(event: WebEvent): SessionRecord {
     session_id: event.session_id,
     channel: event.channel,
     customer_id: null,
+    claimed_customer_id: null,
     status: 'open',
     started_at: event.occurred_at,
     last_event_at: event.occurred_at,
+    last_received_at: event.received_at,
     closed_at: null,
     event_count: 0,
     landing_url: null,
@@ -78,6 +85,8 @@ export function addToRecord(record: SessionRecord, event: WebEvent): void {
   record.event_count += 1;
   if (earliest) record.started_at = event.occurred_at;
   if (event.occurred_at > record.last_event_at) record.last_event_at = event.occurred_at;
+  if (event.received_at > record.last_received_at) record.last_received_at = event.received_at;
+  if (event.claimed_customer_id && !record.claimed_customer_id) record.claimed_customer_id = event.claimed_customer_id;
   const take = (current: unknown) => earliest || current === null;
   if (event.page?.url && take(record.landing_url)) {
     record.landing_url = event.page.url;
@@ -94,9 +103,21 @@ export function addToRecord(record: SessionRecord, event: WebEvent): void {
 /** When the session closes for inactivity (rule 3). */
 export const closesAt = (record: SessionRecord, timeoutS: number) => Date.parse(record.last_event_at) + timeoutS * 1000;
 
-/** When a session still anonymous is deleted (rule 7); never for a de-anonymized one. */
-export const expiresAt = (record: SessionRecord, retentionDays: number) =>
-  record.customer_id ? Infinity : Date.parse(record.last_event_at) + retentionDays * 86_400_000;
+/** How long sessions are kept after their last event, in days; identified ones forever when null. */
+export interface Retention {
+  anonymousDays: number;
+  identifiedDays: number | null;
+}
+
+/**
+ * When a session is deleted (rule 7): counted from the later of its last event and the last time
+ * the collector received one, so a device clock (or a partner's backfill) cannot age it.
+ */
+export function expiresAt(record: SessionRecord, retention: Retention): number {
+  const days = record.customer_id ? retention.identifiedDays : retention.anonymousDays;
+  if (days === null) return Infinity;
+  return Math.max(Date.parse(record.last_event_at), Date.parse(record.last_received_at)) + days * 86_400_000;
+}
 
 /** Delay before the next D1 write after `attempts` failures: exponential, capped at 5 minutes. */
 export const flushBackoffMs = (attempts: number) => Math.min(1000 * 2 ** attempts, 300_000);

@@ -1,55 +1,33 @@
 import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
+import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import { writeSession } from '../storage/records';
 import type { ActiveRule } from '../triggers/rules';
-import { fireDue, newTriggerState, nextWatch, onClose, onEvent, type TriggerState } from '../triggers/session-triggers';
-import {
-  addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession,
-  type DeanonymizedBy, type SessionRecord,
-} from './record';
-import { migrateStorage } from './storage-schema';
+import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
+import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession, type DeanonymizedBy, type SessionRecord } from './record';
+import { SessionStorage, type OrderCursor } from './session-storage';
+import { nextAlarm, readState, settled, type SessionState } from './state';
 
-export type IngestStatus = 'accepted' | 'duplicate';
-export interface SessionView {
+export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
+export interface SessionPage {
   session: SessionRecord;
   events: WebEvent[];
+  next: OrderCursor | null;
 }
+
+/** Events written to D1 in one flush at most; a longer backlog is written in several, back to back. */
+const FLUSH_EVENTS = 1000;
+/** Fired triggers put on the queue per call (the queue takes 100 messages per send). */
+const SEND_CHUNK = 100;
+const SENDS_PER_CALL = 10;
 
 /**
- * What the object keeps beside its events, in one row. The row is written when something other
- * than the events' own effects changed; an event that only adds to the record (`addToRecord`)
- * leaves the row behind, and the constructor replays the events after `applied` onto it.
+ * What of a state the stored events cannot replay: when it changes, the state row is written.
+ * (An event that only adds to the record leaves the row behind; the constructor replays it.)
  */
-interface State {
-  record: SessionRecord;
-  timeoutS: number;
-  /** Bumped by every change. */
-  counter: number;
-  /** The last arrival applied to this state (absent in rows written before replay existed: all are). */
-  applied?: number;
-  /** The counter value D1 holds everything up to. */
-  flushed: number;
-  /** D1 holds the events up to this arrival (absent in rows of schema v1: every event is written again once). */
-  flushedArrivals?: number;
-  /** The counter value of the last change to every event (a customer linked, a reopening): above `flushed`, the next flush writes them all. */
-  rewriteAt?: number;
-  flushAttempts: number;
-  /** When the next D1 write is due (ms), null when nothing waits. */
-  flushAt: number | null;
-  /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
-  alarmAt: number | null;
-  /** Campaign triggers of this session (absent in rows written before triggers existed). */
-  triggers?: TriggerState;
-}
-
-const SESSION_ORDER = "ORDER BY body ->> '$.occurred_at', body ->> '$.seq' NULLS LAST, arrival";
-// SQLite numbers the arrival (the rowid: one above the highest); a repeated event_id inserts nothing and returns no row.
-const INSERT_EVENT = 'INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival';
-
-/** What of a state the events cannot replay: when it changes, the state row must be written. */
-const structure = (s: State) =>
-  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.flushAt}|${s.rewriteAt}|${s.applied === undefined}`;
+const unreplayable = (s: SessionState) =>
+  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.flushAt}|${s.flushedArrival}|${s.rewrites}`;
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -57,63 +35,73 @@ const structure = (s: State) =>
  * one alarm, re-armed to the earliest due task, writes D1, closes the session and expires it.
  */
 export class SessionObject extends DurableObject<Env> {
-  private readonly sql = this.ctx.storage.sql;
+  private readonly store = new SessionStorage(this.ctx.storage.sql);
   private readonly settings = tunables(this.env);
-  private state: State | null = null;
+  private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
-      migrateStorage(this.sql);
-      const row = this.sql.exec<{ body: string }>('SELECT body FROM state WHERE id = 1').toArray()[0];
-      this.state = row ? (JSON.parse(row.body) as State) : null;
-      if (this.state) this.replay(this.state);
+      this.store.migrate();
+      const raw = this.store.readState();
+      if (!raw) return;
+      const { state, outbox } = readState(raw, this.store.lastArrival());
+      this.store.addToOutbox(outbox);
+      this.replay(state);
+      this.state = state;
     });
   }
 
-  /** Applies the events stored after the state row was last written: what `place` did to it that was not saved. */
-  private replay(state: State): void {
-    if (state.applied === undefined) return;
-    const rows = this.sql.exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival > ? ORDER BY arrival', state.applied);
-    for (const row of rows) {
-      addToRecord(state.record, JSON.parse(row.body) as WebEvent);
-      state.counter += 1;
-      state.applied = row.arrival;
+  /** Applies the events stored after the state row was last written. */
+  private replay(state: SessionState): void {
+    for (const { arrival, event } of this.store.eventsAfter(state.appliedArrival)) {
+      addToRecord(state.record, event);
+      state.version += 1;
+      state.appliedArrival = arrival;
     }
   }
 
   /** Stores a batch of this session's events (already normalized), one status per event. */
   async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
-    if (this.state && now >= expiresAt(this.state.record, this.settings.retentionDays)) await this.purge();
-    const before = this.state && structure(this.state);
+    // A session silent past retention, fully written to D1, starts afresh.
+    if (this.state && now >= expiresAt(this.state.record, this.settings.retention) && settled(this.state, this.store.outboxSize() > 0)) await this.erase();
+    const before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
-    let accepted = 0;
+    const fired: TriggerMessage[] = [];
     for (const event of events) {
+      if (this.state && this.state.record.event_count >= LIMITS.sessionEvents) {
+        statuses.push(this.store.hasEvent(event.event_id) ? 'duplicate' : 'session_full');
+        continue;
+      }
       // The unique event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
-      const inserted = this.sql.exec<{ arrival: number }>(INSERT_EVENT, event.event_id, JSON.stringify(event)).toArray()[0];
-      if (!inserted) {
+      const arrival = this.store.insertEvent(event);
+      if (arrival === null) {
         statuses.push('duplicate');
         continue;
       }
-      accepted += 1;
-      this.state ??= { record: openSession(event), timeoutS, counter: 0, flushed: 0, flushedArrivals: 0, flushAttempts: 0, flushAt: null, alarmAt: null };
-      this.place(this.state, event, inserted.arrival, now);
-      if (rules.length || this.state.triggers?.rules.length) {
-        const triggers = (this.state.triggers ??= newTriggerState());
+      const state = (this.state ??= newState(event, timeoutS));
+      const stored = this.place(state, event, arrival, now);
+      if (rules.length || state.triggers?.rules.length) {
+        const triggers = (state.triggers ??= newTriggerState());
         triggers.rules = rules;
-        onEvent(triggers, event, this.state.record, now);
+        onEvent(triggers, stored, state.record, now, fired);
       }
       statuses.push('accepted');
     }
-    if (this.state && accepted) {
-      await this.sendTriggers(this.state);
-      this.state.timeoutS = timeoutS;
-      this.scheduleFlush(this.state, now);
+    const state = this.state;
+    if (state && statuses.includes('accepted')) {
+      this.store.addToOutbox(fired);
+      state.timeoutS = timeoutS;
+      this.scheduleFlush(state, now);
       // Most events only add to the record, with a flush already pending: the row can wait (replay).
-      await this.save(!before || this.state.triggers !== undefined || structure(this.state) !== before);
+      await this.save(!before || state.triggers !== undefined || unreplayable(state) !== before);
+      if (fired.length) {
+        await this.sendOutbox();
+        await this.save(false); // the queue took them: no retry is due
+      }
     }
     return statuses;
   }
@@ -128,12 +116,28 @@ export class SessionObject extends DurableObject<Env> {
     return state.record;
   }
 
-  /** The session with its events in session order, attributed as D1 will have them. */
-  read(): SessionView | null {
+  /** A page of the session's events in session order, attributed as D1 will have them; null for no session. */
+  read(after?: OrderCursor, limit = 1000): SessionPage | null {
     const state = this.state;
-    if (!state || Date.now() >= expiresAt(state.record, this.settings.retentionDays)) return null;
-    const rows = this.sql.exec<{ body: string }>(`SELECT body FROM events ${SESSION_ORDER}`).toArray();
-    return { session: state.record, events: rows.map((r) => attribute(JSON.parse(r.body) as WebEvent, state.record)) };
+    if (!state) return null;
+    const page = this.store.eventsInOrder(after, limit);
+    return { session: state.record, events: page.events.map((e) => attribute(e, state.record)), next: page.next };
+  }
+
+  /** The events of these ids (a trigger's, for its webhook), attributed. */
+  eventsById(ids: string[]): WebEvent[] {
+    const state = this.state;
+    return state ? this.store.eventsById(ids).map((e) => attribute(e, state.record)) : [];
+  }
+
+  /** Deletes everything the object holds (an erasure, or retention); returns the events it held. */
+  async erase(): Promise<number> {
+    const held = this.state?.record.event_count ?? 0;
+    await this.ctx.storage.deleteAll();
+    this.state = null;
+    this.armed = undefined;
+    this.store.migrate();
+    return held;
   }
 
   override async alarm(): Promise<void> {
@@ -141,34 +145,40 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return;
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
-    if (now >= expiresAt(state.record, this.settings.retentionDays)) return this.purge();
+    // Rule 7, and nothing deleted that D1 does not hold: while a write fails, the session stays.
+    if (now >= expiresAt(state.record, this.settings.retention) && settled(state, this.store.outboxSize() > 0)) {
+      await this.erase();
+      return;
+    }
+    const fired: TriggerMessage[] = [];
     const closeAt = closesAt(state.record, state.timeoutS);
     if (state.record.status === 'open' && now >= closeAt) {
       state.record.status = 'closed';
       state.record.closed_at = new Date(closeAt).toISOString();
-      state.counter += 1;
+      state.version += 1;
       state.flushAt = state.flushAttempts ? state.flushAt : now;
-      if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.has(name));
+      if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.store.hasEventNamed(name), fired);
     }
-    if (state.triggers) {
-      fireDue(state.triggers, state.record, now);
-      await this.sendTriggers(state);
-    }
-    if (state.counter > state.flushed && state.flushAt !== null && now >= state.flushAt) await this.flush(state, now);
+    if (state.triggers) fireDue(state.triggers, state.record, now, fired);
+    this.store.addToOutbox(fired);
+    // Saved before any call out: an object that dies in one loses nothing it decided.
+    await this.save();
+    if (state.version > state.flushedVersion && state.flushAt !== null && now >= state.flushAt) await this.flush(state, now);
+    await this.sendOutbox();
     await this.save();
   }
 
-  /** Applies a new event, stored as it came at `arrival`, to the session; flags it gains are stored too. */
-  private place(state: State, event: WebEvent, arrival: number, now: number): void {
+  /** Applies a new event, stored as it came at `arrival`, to the session; flags it gains are stored too. Returns the event as stored. */
+  private place(state: SessionState, event: WebEvent, arrival: number, now: number): WebEvent {
     const record = state.record;
     const flags = [...event.flags];
     if (record.status === 'closed') {
-      // Rule 4: a tracker retry lands late in the closed session; the partner's channels re-open it.
+      // Rule 4: a tracker retry lands late in the closed session; the partner's channels re-open
+      // it. Re-opening changes the session, not its events: they are not written again.
       if (event.channel === 'tracker') flags.push('late');
       else {
         record.status = 'open';
         record.closed_at = null;
-        this.markAllChanged(state);
       }
     }
     if (event.customer_id && record.customer_id && event.customer_id !== record.customer_id) {
@@ -178,47 +188,51 @@ export class SessionObject extends DurableObject<Env> {
       this.identify(state, event.customer_id, deanonymizedBy(event.name), now);
     }
     const stored: WebEvent = flags.length === event.flags.length ? event : { ...event, flags };
-    if (stored !== event) this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(stored), arrival);
+    if (stored !== event) this.store.replaceEvent(arrival, stored);
     addToRecord(record, stored);
-    state.counter += 1;
-    state.applied = arrival;
+    state.version += 1;
+    state.appliedArrival = arrival;
+    return stored;
   }
 
   /** Rule 5: the first customer links the session and every event of it, before and after. */
-  private identify(state: State, customerId: string, by: DeanonymizedBy, now: number): void {
+  private identify(state: SessionState, customerId: string, by: DeanonymizedBy, now: number): void {
     if (state.record.customer_id) return;
     state.record.customer_id = customerId;
     state.record.deanonymized_at = new Date(now).toISOString();
     state.record.deanonymized_by = by;
-    this.markAllChanged(state);
+    // Every event is attributed anew: D1 gets them all again.
+    state.version += 1;
+    state.flushedArrival = 0;
+    state.rewrites += 1;
   }
 
-  private markAllChanged(state: State): void {
-    state.rewriteAt = state.counter += 1;
-  }
-
-  private scheduleFlush(state: State, now: number): void {
+  private scheduleFlush(state: SessionState, now: number): void {
     // While D1 is failing, the backoff decides, not the traffic.
     if (state.flushAttempts === 0) state.flushAt = Math.min(state.flushAt ?? Infinity, now + this.settings.flushDelayMs);
   }
 
-  /** Writes what changed since the last write; on failure retries later with backoff, losing nothing. */
-  private async flush(state: State, now: number): Promise<void> {
-    const upTo = state.counter;
-    // Every event when one change touched them all since the last write, else the new ones.
-    const after = (state.rewriteAt ?? 0) > state.flushed ? 0 : (state.flushedArrivals ?? 0);
-    const rows = this.sql
-      .exec<{ body: string; arrival: number }>('SELECT body, arrival FROM events WHERE arrival > ? ORDER BY arrival', after)
-      .toArray();
-    const upToArrival = rows.at(-1)?.arrival ?? after;
+  /**
+   * Writes what changed since the last write, at most FLUSH_EVENTS events at a time; on failure
+   * retries later with backoff, losing nothing.
+   */
+  private async flush(state: SessionState, now: number): Promise<void> {
+    const upTo = state.version;
+    const rewrites = state.rewrites;
+    const rows = this.store.eventsAfter(state.flushedArrival, FLUSH_EVENTS + 1);
+    const chunk = rows.slice(0, FLUSH_EVENTS);
     const record = { ...state.record };
-    const events = rows.map((r) => ({ ...attribute(JSON.parse(r.body) as WebEvent, record), arrival: r.arrival }));
+    const events = chunk.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
     try {
       await writeSession(this.env.DB, record, events);
-      state.flushed = upTo;
-      state.flushedArrivals = upToArrival;
+      const complete = rows.length <= FLUSH_EVENTS;
+      // A customer linked while this write was under way: every event goes again.
+      if (state.rewrites === rewrites) {
+        state.flushedArrival = chunk.at(-1)?.arrival ?? state.flushedArrival;
+        if (complete) state.flushedVersion = upTo;
+      }
       state.flushAttempts = 0;
-      state.flushAt = state.counter > upTo ? now + this.settings.flushDelayMs : null;
+      state.flushAt = state.version > state.flushedVersion ? (complete ? now + this.settings.flushDelayMs : now) : null;
     } catch (error) {
       state.flushAttempts += 1;
       state.flushAt = now + flushBackoffMs(state.flushAttempts);
@@ -233,23 +247,16 @@ export class SessionObject extends DurableObject<Env> {
   private async save(persist = true): Promise<void> {
     const state = this.state;
     if (!state) return;
-    const due = Math.min(
-      state.counter > state.flushed && state.flushAt !== null ? state.flushAt : Infinity,
-      state.record.status === 'open' ? closesAt(state.record, state.timeoutS) : Infinity,
-      expiresAt(state.record, this.settings.retentionDays),
-      state.triggers ? nextWatch(state.triggers) : Infinity,
-      // Fired triggers the queue did not take: try again shortly.
-      state.triggers?.outbox.length ? Date.now() + 10_000 : Infinity,
-    );
-    state.alarmAt = Number.isFinite(due) ? due : null;
+    state.alarmAt = nextAlarm(state, this.settings.retention, Date.now(), this.store.outboxSize() > 0);
     if (!persist && state.alarmAt === this.armed) return;
-    this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
+    this.store.writeState(state);
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
     const at = state.alarmAt;
     if (at === this.armed) return;
     this.armed = at;
     try {
-      if (at !== null) await this.ctx.storage.setAlarm(at);
+      // A due time already past fires at once (setAlarm refuses times before the epoch).
+      if (at !== null) await this.ctx.storage.setAlarm(Math.max(at, Date.now()));
       else await this.ctx.storage.deleteAlarm();
     } catch (error) {
       this.armed = undefined;
@@ -257,27 +264,22 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
-  /** Puts fired triggers on the queue; what fails stays in the outbox for the alarm to retry. */
-  private async sendTriggers(state: State): Promise<void> {
-    const outbox = state.triggers?.outbox;
-    if (!outbox?.length) return;
-    try {
-      await this.env.TRIGGERS.sendBatch(outbox.map((body) => ({ body })));
-      state.triggers!.outbox = [];
-    } catch (error) {
-      console.error(JSON.stringify({ message: 'trigger enqueue failed', waiting: outbox.length, error: String(error) }));
+  /** Puts fired triggers on the queue, oldest first, in sends the queue accepts; what fails waits for the alarm. */
+  private async sendOutbox(): Promise<void> {
+    for (let i = 0; i < SENDS_PER_CALL; i++) {
+      const head = this.store.outboxHead(SEND_CHUNK);
+      if (!head.length) return;
+      try {
+        await this.env.TRIGGERS.sendBatch(head.map(({ message }) => ({ body: message })));
+      } catch (error) {
+        console.error(JSON.stringify({ message: 'trigger enqueue failed', waiting: this.store.outboxSize(), error: String(error) }));
+        return;
+      }
+      this.store.removeFromOutbox(head.at(-1)!.id);
     }
   }
+}
 
-  private has(name: string): boolean {
-    return this.sql.exec("SELECT 1 FROM events WHERE body ->> '$.name' = ? LIMIT 1", name).toArray().length > 0;
-  }
-
-  /** Rule 7: an anonymous session past retention leaves nothing behind in this object. */
-  private async purge(): Promise<void> {
-    await this.ctx.storage.deleteAll();
-    this.state = null;
-    this.armed = undefined;
-    migrateStorage(this.sql);
-  }
+function newState(event: WebEvent, timeoutS: number): SessionState {
+  return { record: openSession(event), timeoutS, version: 0, appliedArrival: 0, flushedVersion: 0, flushedArrival: 0, rewrites: 0, flushAttempts: 0, flushAt: null, alarmAt: null };
 }

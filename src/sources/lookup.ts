@@ -1,35 +1,70 @@
 import { findSourceByPublicKey, findSourceBySecretHash, getSource, type EventSource } from '../storage/sources';
-import { hashSecret } from './keys';
+import { hashSecret, isPublicKey, isSecretKey } from './keys';
 
 /**
  * Sources by key, cached in the isolate: every ingest request needs one, and reading D1 each
  * time would cost more than the rest of the request. An admin change reaches other isolates
  * within `TTL_MS`; this isolate forgets at once (see `forgetSource`).
+ *
+ * Found sources and misses live in separate bounded LRUs, so a flood of unknown keys can neither
+ * evict the sources in use nor grow the isolate. A string that is not a key at all never reaches D1.
  */
 const TTL_MS = 60_000;
-const MAX_ENTRIES = 10_000;
-const cache = new Map<string, { source: EventSource | null; until: number }>();
 
-async function cached(key: string, load: () => Promise<EventSource | null>): Promise<EventSource | null> {
-  const hit = cache.get(key);
+class Lru<V> {
+  private readonly entries = new Map<string, { value: V; until: number }>();
+  constructor(private readonly max: number) {}
+
+  get(key: string, now: number): V | undefined {
+    const hit = this.entries.get(key);
+    if (!hit || hit.until <= now) return undefined;
+    this.entries.delete(key); // most recently used goes last
+    this.entries.set(key, hit);
+    return hit.value;
+  }
+
+  set(key: string, value: V, until: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, until });
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  deleteWhere(test: (value: V) => boolean): void {
+    for (const [key, entry] of this.entries) if (test(entry.value)) this.entries.delete(key);
+  }
+}
+
+const found = new Lru<EventSource>(10_000);
+const missed = new Lru<null>(1_000);
+
+async function cached(key: string, load: (now: string) => Promise<EventSource | null>): Promise<EventSource | null> {
   const now = Date.now();
-  if (hit && hit.until > now) return hit.source;
-  const source = await load();
-  if (cache.size >= MAX_ENTRIES) cache.clear();
-  cache.set(key, { source, until: now + TTL_MS });
+  const hit = found.get(key, now) ?? missed.get(key, now);
+  if (hit !== undefined) return hit;
+  const source = await load(new Date(now).toISOString());
+  if (!source) {
+    missed.set(key, null, now + TTL_MS);
+    return null;
+  }
+  // A replaced key found in its grace period is cached no longer than the grace lasts.
+  const graceEnds = source.previousKeysExpireAt ? Date.parse(source.previousKeysExpireAt) : Infinity;
+  found.set(key, source, graceEnds > now ? Math.min(now + TTL_MS, graceEnds) : now + TTL_MS);
   return source;
 }
 
-export const sourceByPublicKey = (db: D1Database, key: string) => cached(`pk:${key}`, () => findSourceByPublicKey(db, key));
+export const sourceByPublicKey = (db: D1Database, key: string) =>
+  isPublicKey(key) ? cached(`pk:${key}`, (now) => findSourceByPublicKey(db, key, now)) : Promise.resolve(null);
 
 export async function sourceBySecretKey(db: D1Database, secret: string) {
+  if (!isSecretKey(secret)) return null;
   const hash = await hashSecret(secret);
-  return cached(`sk:${hash}`, () => findSourceBySecretHash(db, hash));
-}
-
-/** Drops every cached entry of a source (after an admin change in this isolate). */
-export function forgetSource(id: string): void {
-  for (const [key, entry] of cache) if (entry.source?.id === id || entry.source === null) cache.delete(key);
+  return cached(`sk:${hash}`, (now) => findSourceBySecretHash(db, hash, now));
 }
 
 export const sourceById = (db: D1Database, id: string) => cached(`id:${id}`, () => getSource(db, id));
+
+/** Drops every cached entry of a source, and every miss (after an admin change in this isolate). */
+export function forgetSource(id: string): void {
+  found.deleteWhere((source) => source.id === id);
+  missed.deleteWhere(() => true);
+}

@@ -7,14 +7,14 @@ export type EventRow = WebEvent & { arrival: number };
 
 // In the order of the WebEvent object, so rows read back in the same shape as live reads.
 const EVENT_COLUMNS = [
-  'event_id', 'source_id', 'channel', 'session_id', 'customer_id', 'name', 'occurred_at', 'received_at',
+  'event_id', 'source_id', 'channel', 'session_id', 'customer_id', 'claimed_customer_id', 'name', 'occurred_at', 'received_at',
   'seq', 'context', 'params', 'page', 'device', 'geo', 'flags', 'arrival',
 ] as const;
 const SELECT_EVENTS = `SELECT ${EVENT_COLUMNS.join(', ')} FROM web_events`;
 const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
 
 const SESSION_COLUMNS = [
-  'source_id', 'session_id', 'channel', 'customer_id', 'status', 'started_at', 'last_event_at', 'closed_at',
+  'source_id', 'session_id', 'channel', 'customer_id', 'claimed_customer_id', 'status', 'started_at', 'last_event_at', 'last_received_at', 'closed_at',
   'event_count', 'landing_url', 'referrer', 'utm', 'user_agent', 'country', 'deanonymized_at', 'deanonymized_by',
   'identity_conflicts',
 ] as const;
@@ -101,28 +101,61 @@ export async function customerSessions(db: D1Database, sourceId: string, custome
   return { sessions, next };
 }
 
+/** Which sessions are past retention: anonymous ones before one cutoff, identified ones (when set) before another. */
+export interface Expiry {
+  anonymousBefore: string;
+  identifiedBefore: string | null;
+}
+
+export type ExpiredKind = 'anonymous' | 'identified';
+export interface SessionKey {
+  source_id: string;
+  session_id: string;
+}
+
+/** Retention counts from the later of the last event and the last arrival (?2: the cutoff). */
+const EXPIRED: Record<ExpiredKind, string> = {
+  anonymous: 'customer_id IS NULL AND last_received_at < ?2 AND last_event_at < ?2',
+  identified: 'customer_id IS NOT NULL AND last_received_at < ?2 AND last_event_at < ?2',
+};
+
+/** Up to `limit` sessions of a kind past the cutoff. */
+export async function listExpired(db: D1Database, kind: ExpiredKind, cutoff: string, limit: number): Promise<SessionKey[]> {
+  const { results } = await db.prepare(`SELECT source_id, session_id FROM sessions WHERE ${EXPIRED[kind]} LIMIT ?1`).bind(limit, cutoff).all<SessionKey>();
+  return results;
+}
+
 /**
- * Deletes sessions still anonymous whose last event is before `cutoff`, with their events, a
- * bounded chunk of sessions per batch so no statement runs long. Returns the sessions deleted.
+ * Deletes these sessions with their events in one transaction, each DELETE re-checking that the
+ * session is still past the cutoff: one that received an event (or a customer) since it was
+ * listed keeps its rows. Returns the sessions deleted.
  */
-export async function purgeAnonymousSessions(db: D1Database, cutoff: string, chunk = 100, maxChunks = 50): Promise<number> {
-  // Re-checked inside the batch: a session linked to a customer meanwhile is kept.
-  const keys = `SELECT source_id, session_id FROM sessions WHERE customer_id IS NULL AND (source_id, session_id) IN
+export async function deleteExpired(db: D1Database, kind: ExpiredKind, cutoff: string, keys: readonly SessionKey[]): Promise<number> {
+  const still = `SELECT source_id, session_id FROM sessions WHERE ${EXPIRED[kind]} AND (source_id, session_id) IN
     (SELECT json_extract(value, '$.source_id'), json_extract(value, '$.session_id') FROM json_each(?1))`;
+  const json = JSON.stringify(keys);
+  const [, sessions] = await db.batch([
+    db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${still})`).bind(json, cutoff),
+    db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${still})`).bind(json, cutoff),
+  ]);
+  return sessions!.meta.changes;
+}
+
+/**
+ * Deletes the sessions past retention with their events, `chunk` sessions per transaction, until
+ * none is left or `deadline` (ms) passes. Returns the sessions deleted and whether it finished.
+ */
+export async function purgeExpiredSessions(db: D1Database, expiry: Expiry, deadline: number, chunk = 500) {
   let deleted = 0;
-  for (let i = 0; i < maxChunks; i++) {
-    const { results } = await db
-      .prepare('SELECT source_id, session_id FROM sessions WHERE customer_id IS NULL AND last_event_at < ? LIMIT ?')
-      .bind(cutoff, chunk)
-      .all<Row>();
-    if (!results.length) break;
-    const json = JSON.stringify(results);
-    await db.batch([
-      db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${keys})`).bind(json),
-      db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${keys})`).bind(json),
-    ]);
-    deleted += results.length;
-    if (results.length < chunk) break;
+  const kinds = [['anonymous', expiry.anonymousBefore], ['identified', expiry.identifiedBefore]] as const;
+  for (const [kind, cutoff] of kinds) {
+    if (cutoff === null) continue;
+    for (;;) {
+      if (Date.now() > deadline) return { deleted, finished: false };
+      const keys = await listExpired(db, kind, cutoff, chunk);
+      if (keys.length) deleted += await deleteExpired(db, kind, cutoff, keys);
+      if (keys.length < chunk) break;
+    }
   }
-  return deleted;
+  return { deleted, finished: true };
 }

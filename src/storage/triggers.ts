@@ -47,10 +47,24 @@ export async function activeRules(db: D1Database, sourceId: string): Promise<Act
   return results.map((r) => ({ id: r.id, definition: TriggerDefinition.parse(JSON.parse(r.definition)) }));
 }
 
-/** A delivery that exhausted its retries; kept once per idempotency key. */
-export async function recordDeadLetter(db: D1Database, ruleId: string, key: string, payload: string): Promise<void> {
+/** A delivery that exhausted its retries: kept once per idempotency key, with its customer for erasure. */
+export interface DeadLetter {
+  ruleId: string;
+  key: string;
+  sourceId: string;
+  customerId: string | null;
+  payload: string;
+}
+
+export async function recordDeadLetter(db: D1Database, d: DeadLetter): Promise<void> {
   await db
-    .prepare('INSERT INTO trigger_dead_letters (idempotency_key, rule_id, payload, failed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-    .bind(key, ruleId, payload, new Date().toISOString())
+    .prepare('INSERT INTO trigger_dead_letters (idempotency_key, rule_id, source_id, customer_id, payload, failed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    .bind(d.key, d.ruleId, d.sourceId, d.customerId, d.payload, new Date().toISOString())
     .run();
+}
+
+/** Forgets dead letters recorded before `before`. */
+export async function purgeDeadLetters(db: D1Database, before: string): Promise<number> {
+  const { meta } = await db.prepare('DELETE FROM trigger_dead_letters WHERE failed_at < ?').bind(before).run();
+  return meta.changes;
 }

@@ -37,19 +37,24 @@ export function install(w: PageWindow, script: ScriptTag) {
   const queue = () => load(QUEUE_KEY)?.split('\n') || [];
   const keep = (events: string[]) => save(QUEUE_KEY, events.slice(-MAX_QUEUE).join('\n') || null);
 
-  // The cookie `_we` (COOKIE): `session id|last seq|customer id`; a customer id may hold a '|' itself.
-  const session = () => {
-    const [sid, seq, ...cus] = decodeURIComponent(d.cookie.match(/(?:^|; )_we=([^;]*)/)?.[1] || '').split('|');
-    return [sid, seq, cus.join('|')];
+  // The cookie `_we`: `session id|last seq|customer mark`. The mark (a hash of the session id
+  // and the customer id) tells a login as someone else apart without keeping who in the cookie;
+  // nothing in it needs encoding.
+  const session = () => (d.cookie.match(/(?:^|; )_we=([^;]*)/)?.[1] || '').split('|');
+  // (A number; the cookie's text compares to it loosely.)
+  const mark = (sid: string, customer: string): number | string => {
+    let h = 0;
+    for (const c of sid + customer) h = (h * 31 + c.charCodeAt(0)) | 0;
+    return h;
   };
   const setCookie = (v: string, maxAgeS: number) => {
-    d.cookie = `_we=${encodeURIComponent(v)};max-age=${maxAgeS};path=/;samesite=lax${w.location.protocol == 'https:' ? ';secure' : ''}`;
+    d.cookie = `_we=${v};max-age=${maxAgeS};path=/;samesite=lax${w.location.protocol == 'https:' ? ';secure' : ''}`;
   };
   const end = () => setCookie('', 0);
   // A secure context (https, or localhost) has randomUUID; on plain http every command fails, quietly.
   const uuid = () => w.crypto.randomUUID();
 
-  function track(name: unknown, context?: unknown, params?: unknown, customer?: string) {
+  function track(name: unknown, context?: unknown, params?: unknown, customer?: string, hash?: unknown) {
     if (load(OFF_KEY)) return;
     let [sid, seq, cus] = session();
     let n = Number(seq) || 0;
@@ -63,13 +68,13 @@ export function install(w: PageWindow, script: ScriptTag) {
     const events = queue();
     // Serialized now: the context is a snapshot of this moment, and one that cannot be
     // serialized (a cycle) throws here, into the wrapped call, not into a later flush.
-    const add = (n_: unknown, c?: unknown, p?: unknown, cu?: string) => {
-      const e = JSON.stringify({ i: uuid(), s: sid, n: n_, t: Date.now(), q: ++n, ...page, c, p, cu });
+    const add = (n_: unknown, c?: unknown, p?: unknown, cu?: string, ch?: unknown) => {
+      const e = JSON.stringify({ i: uuid(), s: sid, n: n_, t: Date.now(), q: ++n, ...page, c, p, cu, ch });
       if (bytes(e) < MAX_BODY) events.push(e);
     };
     if (fresh && auto && name != 'user_visit') add('user_visit', undefined, utm(page.u));
-    add(name, context, params, customer);
-    setCookie([sid, n, customer || cus].join('|'), (Number(attr('session-minutes')) || 60) * 60);
+    add(name, context, params, customer, hash);
+    setCookie([sid, n, customer ? mark(sid!, customer) : cus].join('|'), (Number(attr('session-minutes')) || 60) * 60);
     keep(events);
     if (!scheduled) {
       scheduled = true;
@@ -111,10 +116,12 @@ export function install(w: PageWindow, script: ScriptTag) {
   function command(...[cmd, a, b, c]: unknown[]) {
     if (cmd == 'event') track(a, b, c);
     else if ((cmd == 'login' || cmd == 'register') && a) {
-      // A login as another customer than the session's starts a new session.
-      const cus = session()[2];
-      if (cus && cus != a) end();
-      track(cmd == 'login' ? 'user_login' : 'user_registration', undefined, undefined, String(a));
+      // A login as another customer than the session's starts a new session. `b` is the
+      // customer_hash the store's backend made (verified identity).
+      const [sid, , cus] = session();
+      const id = String(a);
+      if (cus && cus != mark(sid!, id)) end();
+      track(cmd == 'login' ? 'user_login' : 'user_registration', undefined, undefined, id, b);
     } else if (cmd == 'logout') end();
     else if (cmd == 'optout') {
       save(OFF_KEY, '1');

@@ -15,10 +15,9 @@ export interface WireEvent {
   c?: unknown; // context
   p?: unknown; // params
   cu?: string; // customer_id
+  ch?: string; // customer_hash: HMAC-SHA256 of customer_id with the source identity secret, from the store's backend
 }
 
-/** The session cookie: `session id|last seq|customer id`. */
-export const COOKIE = '_we';
 /** The retry queue in localStorage: serialized events, one per line (JSON never holds a raw newline). */
 export const QUEUE_KEY = '_we_q';
 /** Set while the visitor opted out. */

@@ -73,24 +73,28 @@ describe('the tracker on a page: the stub, sessions and the cookie', () => {
     expect(b.cookie()!.attributes).toContain('max-age=3');
   });
 
-  it('sends user_login / user_registration with the customer; another customer or a logout starts a new session', async () => {
+  it('sends user_login / user_registration with the customer and its hash; another customer or a logout starts a new session', async () => {
     const b = fakeBrowser();
     const { webevents } = b.open(SHOP, { auto: 'false' });
+    const hash = 'f'.repeat(64); // what the store's backend signs (the collector verifies it)
     webevents('event', 'page_view');
-    webevents('login', 'auth0|cust-1'); // a '|' in the id is kept whole
-    webevents('login', 'auth0|cust-1'); // the same customer: the same session
+    webevents('login', 'auth0|cust-1', hash); // a '|' in the id is kept whole
+    // The cookie holds the session, never the customer id.
+    expect(b.sessionCookie()).not.toContain('cust-1');
+    expect(b.sessionCookie().split('|')).toHaveLength(3);
+    webevents('login', 'auth0|cust-1', hash); // the same customer: the same session
     webevents('register', 42); // another customer: a new session
     webevents('login'); // no customer: ignored
     webevents('logout');
     webevents('event', 'page_view');
     await b.settle();
     const events = b.delivered();
-    expect(events.map((e) => [e.n, e.cu])).toEqual([
-      ['page_view', undefined],
-      ['user_login', 'auth0|cust-1'],
-      ['user_login', 'auth0|cust-1'],
-      ['user_registration', '42'],
-      ['page_view', undefined],
+    expect(events.map((e) => [e.n, e.cu, e.ch])).toEqual([
+      ['page_view', undefined, undefined],
+      ['user_login', 'auth0|cust-1', hash],
+      ['user_login', 'auth0|cust-1', hash],
+      ['user_registration', '42', undefined],
+      ['page_view', undefined, undefined],
     ]);
     const s = events.map((e) => e.s);
     expect([s[0] === s[1], s[1] === s[2], s[2] === s[3], s[3] === s[4]]).toEqual([true, true, false, false]);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -74,17 +75,20 @@ export async function startCollector() {
 /** The storefront: the fixture page with the snippet, on its own origin. */
 export async function startShop(collector: string, attrs = '') {
   const template = readFileSync(path.join(import.meta.dirname, 'fixtures/shop.html'), 'utf8').replace('__COLLECTOR__', collector).replace('__ATTRS__', attrs);
-  // The source is made once the shop's origin is known, so its key is set afterwards.
-  let key = '';
+  // The source is made once the shop's origin is known, so its keys are set afterwards. Like a
+  // store's backend, the shop signs its customer's id with the source's identity secret.
+  let page = template;
   const server: Server = createServer((req, res) => {
     res.writeHead(req.url?.startsWith('/shop') ? 200 : 404, { 'content-type': 'text/html' });
-    res.end(template.replace('__KEY__', key));
+    res.end(page);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.1:${port}`,
-    setKey: (k: string) => (key = k),
+    setSource: (s: { public_key: string; identity_secret: string }) => {
+      page = template.replace('__KEY__', s.public_key).replace('__CUSTOMER_HASH__', createHmac('sha256', s.identity_secret).update('cust-42').digest('hex'));
+    },
     stop: () => new Promise((r) => server.close(r)),
   };
 }

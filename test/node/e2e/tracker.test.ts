@@ -31,8 +31,8 @@ async function storefront(attrs = '') {
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ id, name: 'E2E shop', kind: 'website', allowed_origins: [shop.origin] }),
   });
-  const source = (await res.json()) as { id: string; public_key: string; secret_key: string };
-  shop.setKey(source.public_key);
+  const source = (await res.json()) as { id: string; public_key: string; secret_key: string; identity_secret: string };
+  shop.setSource(source);
   // A person's Chrome, by its user agent (see launch): the collector drops headless browsers as bots.
   const context = await browser.newContext();
   return { source, shop, context };

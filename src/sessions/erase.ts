@@ -1,0 +1,38 @@
+import { customerSessionKeys, deleteCustomerTraces, deleteSessions } from '../storage/erasure';
+import { sessionObject } from './dispatch';
+
+/** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */
+const SESSIONS_PER_CALL = 500;
+const PARALLEL_OBJECTS = 50;
+
+export interface ErasureReport {
+  customer_id: string;
+  sessions: number;
+  events: number;
+  segment_memberships: number;
+  dead_letters: number;
+  link_landings: number;
+  /** False when more sessions remain: call again. */
+  complete: boolean;
+}
+
+/**
+ * Erases a customer in `scope` (one source, or null for all): each session that names them
+ * (verified or as a claim) in its object and in D1, then their events elsewhere, segment
+ * memberships, dead letters and link landings. Objects first, so no pending flush writes a
+ * session back. A session linked in the last seconds, not yet in D1, is not found: call again
+ * once the customer's activity stopped (docs/privacy.md).
+ */
+export async function eraseCustomer(env: Env, customerId: string, scope: string | null): Promise<ErasureReport> {
+  const keys = await customerSessionKeys(env.DB, customerId, scope, SESSIONS_PER_CALL);
+  let events = 0;
+  for (let i = 0; i < keys.length; i += PARALLEL_OBJECTS) {
+    const held = await Promise.all(keys.slice(i, i + PARALLEL_OBJECTS).map((k) => sessionObject(env, k.source_id, k.session_id).erase()));
+    events += held.reduce((a, b) => a + b, 0);
+  }
+  const sessions = await deleteSessions(env.DB, keys);
+  const report = { customer_id: customerId, sessions, events, segment_memberships: 0, dead_letters: 0, link_landings: 0, complete: keys.length < SESSIONS_PER_CALL };
+  if (!report.complete) return report;
+  const traces = await deleteCustomerTraces(env.DB, customerId, scope);
+  return { ...report, events: events + traces.events, segment_memberships: traces.segmentMemberships, dead_letters: traces.deadLetters, link_landings: traces.landings };
+}

@@ -1,0 +1,156 @@
+import type { WebEvent } from '../events/schema';
+import type { TriggerMessage } from '../triggers/session-triggers';
+
+/**
+ * The session object's own SQLite: its schema, versioned in `schema_version` and migrated in the
+ * constructor, and every statement the object runs (docs/design.md, "Storage").
+ *
+ * - `events`: keyed by `arrival` (the rowid, numbered by SQLite), with a unique `event_id` that
+ *   deduplicates on insert. Two b-trees per event: session order and "rows after the last flush"
+ *   are found without an index (a session's events are read in order rarely, and a flush takes
+ *   a rowid range).
+ * - `state`: one row, the session record and the object's bookkeeping (see SessionObject).
+ * - `outbox`: fired triggers not yet on the queue.
+ */
+export const SCHEMA_VERSION = 3;
+
+const EVENTS = `CREATE TABLE IF NOT EXISTS events (
+  arrival INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL UNIQUE,
+  body TEXT NOT NULL
+)`;
+const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
+
+const BASE = `
+  CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
+`;
+
+/** v1 → v2: the events keep their arrival and body; the order and change columns go. */
+const V1_TO_V2 = `
+  ${EVENTS.replace('events', 'events_v2')};
+  INSERT INTO events_v2 (arrival, event_id, body) SELECT arrival, event_id, body FROM events ORDER BY arrival;
+  DROP TABLE events;
+  ALTER TABLE events_v2 RENAME TO events;
+`;
+
+/** Session order (docs/design.md, rule 2): occurred_at, then seq (absent last), then arrival. */
+const ORDER_KEY = "body ->> '$.occurred_at', coalesce(body ->> '$.seq', 9007199254740991), arrival";
+
+/** Where a page of the session-order read starts: after this event's order key. */
+export type OrderCursor = [occurredAt: string, seq: string, arrival: string];
+
+/** Keeps outbox messages at most; beyond, the oldest are dropped (and logged): a runaway rule cannot fill the object. */
+const MAX_OUTBOX = 10_000;
+
+export class SessionStorage {
+  /** Messages in the outbox, counted once and then kept up to date (most objects never have one). */
+  private waiting: number | undefined;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Brings the storage to SCHEMA_VERSION (after deleteAll too); a new object gets it directly. Returns the version found. */
+  migrate(): number | undefined {
+    this.waiting = undefined;
+    this.sql.exec(BASE);
+    const version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version;
+    if (version === SCHEMA_VERSION) return version;
+    if (version === 1) this.sql.exec(V1_TO_V2);
+    this.sql.exec(EVENTS);
+    this.sql.exec(OUTBOX);
+    this.sql.exec('DELETE FROM schema_version');
+    this.sql.exec('INSERT INTO schema_version (version) VALUES (?)', SCHEMA_VERSION);
+    return version;
+  }
+
+  readState(): unknown {
+    const row = this.sql.exec<{ body: string }>('SELECT body FROM state WHERE id = 1').toArray()[0];
+    return row ? JSON.parse(row.body) : null;
+  }
+
+  writeState(state: object): void {
+    this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
+  }
+
+  /** Stores a new event; its arrival, or null when its event_id is already stored (nothing is written then). */
+  insertEvent(event: WebEvent): number | null {
+    const row = this.sql
+      .exec<{ arrival: number }>('INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival', event.event_id, JSON.stringify(event))
+      .toArray()[0];
+    return row?.arrival ?? null;
+  }
+
+  hasEvent(eventId: string): boolean {
+    return this.sql.exec('SELECT 1 FROM events WHERE event_id = ?', eventId).toArray().length > 0;
+  }
+
+  replaceEvent(arrival: number, event: WebEvent): void {
+    this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(event), arrival);
+  }
+
+  /** Events stored after `arrival`, in arrival order, at most `limit`. */
+  eventsAfter(arrival: number, limit = Number.MAX_SAFE_INTEGER): { arrival: number; event: WebEvent }[] {
+    return this.sql
+      .exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival > ? ORDER BY arrival LIMIT ?', arrival, limit)
+      .toArray()
+      .map((r) => ({ arrival: r.arrival, event: JSON.parse(r.body) as WebEvent }));
+  }
+
+  lastArrival(): number {
+    return this.sql.exec<{ a: number | null }>('SELECT max(arrival) AS a FROM events').one().a ?? 0;
+  }
+
+  /** A page of events in session order, after `cursor`, and the cursor of the next page (null at the end). */
+  eventsInOrder(cursor: OrderCursor | undefined, limit: number): { events: WebEvent[]; next: OrderCursor | null } {
+    const after = cursor ? `WHERE (${ORDER_KEY}) > (?, ?, ?)` : '';
+    const binds = cursor ? [cursor[0], Number(cursor[1]), Number(cursor[2])] : [];
+    const rows = this.sql
+      .exec<{ body: string; arrival: number }>(`SELECT body, arrival FROM events ${after} ORDER BY ${ORDER_KEY} LIMIT ?`, ...binds, limit + 1)
+      .toArray();
+    const events = rows.slice(0, limit).map((r) => JSON.parse(r.body) as WebEvent);
+    const last = events.at(-1);
+    const next: OrderCursor | null =
+      rows.length > limit && last ? [last.occurred_at, String(last.seq ?? Number.MAX_SAFE_INTEGER), String(rows[limit - 1]!.arrival)] : null;
+    return { events, next };
+  }
+
+  eventsById(ids: readonly string[]): WebEvent[] {
+    return this.sql
+      .exec<{ body: string }>('SELECT body FROM events WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY arrival', JSON.stringify(ids))
+      .toArray()
+      .map((r) => JSON.parse(r.body) as WebEvent);
+  }
+
+  hasEventNamed(name: string): boolean {
+    return this.sql.exec("SELECT 1 FROM events WHERE body ->> '$.name' = ? LIMIT 1", name).toArray().length > 0;
+  }
+
+  addToOutbox(messages: readonly TriggerMessage[]): void {
+    if (!messages.length) return;
+    for (const m of messages) this.sql.exec('INSERT INTO outbox (body) VALUES (?)', JSON.stringify(m));
+    this.waiting = undefined;
+    const over = this.outboxSize() - MAX_OUTBOX;
+    if (over > 0) {
+      this.sql.exec('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)', over);
+      this.waiting = MAX_OUTBOX;
+      console.error(JSON.stringify({ message: 'trigger outbox full: oldest dropped', dropped: over }));
+    }
+  }
+
+  outboxSize(): number {
+    return (this.waiting ??= this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
+  }
+
+  /** The oldest waiting messages, at most `limit`. */
+  outboxHead(limit: number): { id: number; message: TriggerMessage }[] {
+    return this.sql
+      .exec<{ id: number; body: string }>('SELECT id, body FROM outbox ORDER BY id LIMIT ?', limit)
+      .toArray()
+      .map((r) => ({ id: r.id, message: JSON.parse(r.body) as TriggerMessage }));
+  }
+
+  removeFromOutbox(upToId: number): void {
+    this.sql.exec('DELETE FROM outbox WHERE id <= ?', upToId);
+    this.waiting = undefined;
+  }
+}

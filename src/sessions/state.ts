@@ -1,0 +1,98 @@
+import { nextWatch, type TriggerMessage, type TriggerState } from '../triggers/session-triggers';
+import { closesAt, expiresAt, type Retention, type SessionRecord } from './record';
+
+/**
+ * What a session object keeps beside its events, in one row. Versions count changes to the
+ * session or its events; arrivals number the stored events (SQLite's rowid).
+ */
+export interface SessionState {
+  record: SessionRecord;
+  timeoutS: number;
+  /** Bumped by every change of the session or of its events. */
+  version: number;
+  /** The last stored event applied to `record` (events after it are replayed when the object wakes). */
+  appliedArrival: number;
+  /** D1 holds everything as of this version. */
+  flushedVersion: number;
+  /** D1 holds the events up to this arrival as they are now (0 after a change to every event: a customer linked). */
+  flushedArrival: number;
+  /** Bumped by each change to every event, so a flush that was writing meanwhile does not count as covering it. */
+  rewrites: number;
+  /** D1 writes failed in a row; while above 0, the backoff decides when the next one is tried. */
+  flushAttempts: number;
+  /** When the next D1 write is due (ms), null when nothing waits. */
+  flushAt: number | null;
+  /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
+  alarmAt: number | null;
+  /** Campaign triggers of this session (absent while the source has none). */
+  triggers?: TriggerState;
+}
+
+/** Everything is in D1: the object may delete what it holds. */
+export const settled = (s: SessionState, outboxWaiting: boolean) => s.version === s.flushedVersion && !outboxWaiting;
+
+/**
+ * When the object's one alarm is due: the earliest of the D1 write, the inactivity close, the
+ * retention delete (only once everything reached D1), an absence trigger, and a retry of fired
+ * triggers the queue did not take. Null when nothing is due.
+ */
+export function nextAlarm(s: SessionState, retention: Retention, now: number, outboxWaiting: boolean): number | null {
+  const due = Math.min(
+    s.version > s.flushedVersion && s.flushAt !== null ? s.flushAt : Infinity,
+    s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
+    settled(s, outboxWaiting) ? expiresAt(s.record, retention) : Infinity,
+    s.triggers ? nextWatch(s.triggers) : Infinity,
+    outboxWaiting ? now + OUTBOX_RETRY_MS : Infinity,
+  );
+  return Number.isFinite(due) ? due : null;
+}
+
+/** How soon fired triggers the queue refused are offered again. */
+export const OUTBOX_RETRY_MS = 10_000;
+
+/** State rows as schema v2 objects wrote them (different names; the outbox and whole events inside). */
+interface StateV2 {
+  record: SessionRecord;
+  timeoutS: number;
+  counter: number;
+  applied?: number;
+  flushed: number;
+  flushedArrivals?: number;
+  rewriteAt?: number;
+  flushAttempts: number;
+  flushAt: number | null;
+  alarmAt: number | null;
+  triggers?: { rules: TriggerState['rules']; watches: Record<string, { due: number; anchor: { event_id: string } }>; fired: string[]; outbox: LegacyMessage[] };
+}
+type LegacyMessage = Omit<TriggerMessage, 'event_ids'> & { events: { event_id: string }[] };
+
+/**
+ * A stored state row as this version reads it, with the messages a v2 row held in its outbox.
+ * Records written before `last_received_at` and `claimed_customer_id` existed get them.
+ */
+export function readState(raw: unknown, lastArrival: number): { state: SessionState; outbox: TriggerMessage[] } {
+  const row = raw as SessionState | StateV2;
+  let state: SessionState;
+  let outbox: TriggerMessage[] = [];
+  if ('version' in row) state = row;
+  else {
+    const t = row.triggers;
+    state = {
+      record: row.record,
+      timeoutS: row.timeoutS,
+      version: row.counter,
+      appliedArrival: row.applied ?? lastArrival,
+      flushedVersion: row.flushed,
+      flushedArrival: (row.rewriteAt ?? 0) > row.flushed ? 0 : (row.flushedArrivals ?? 0),
+      rewrites: 0,
+      flushAttempts: row.flushAttempts,
+      flushAt: row.flushAt,
+      alarmAt: row.alarmAt,
+      ...(t ? { triggers: { rules: t.rules, fired: t.fired, watches: Object.fromEntries(Object.entries(t.watches).map(([id, w]) => [id, { due: w.due, anchorId: w.anchor.event_id }])) } } : {}),
+    };
+    outbox = (t?.outbox ?? []).map(({ events, ...m }) => ({ ...m, event_ids: events.map((e) => e.event_id) }));
+  }
+  state.record.last_received_at ??= state.record.last_event_at;
+  state.record.claimed_customer_id ??= null;
+  return { state, outbox };
+}
