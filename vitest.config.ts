@@ -23,6 +23,8 @@ export default defineConfig(async () => {
                   TRIGGER_RETRY_BASE_S: '0',
                   ALLOW_INSECURE_WEBHOOKS: 'true',
                 },
+                // The per-client limit, small enough that its test crosses it quickly on a slow machine.
+                ratelimits: { RATE_LIMIT_IP: { namespace_id: '1001', simple: { limit: 20, period: 10 } } },
               },
             })),
           ],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { call, createSource, event, unique } from './fixtures/api';
+import { ADMIN_TOKEN, call, createSource, event, unique } from './fixtures/api';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: { path: string; message: string }[] };
@@ -95,5 +95,29 @@ describe('bad input gets a 4xx in the one error shape, never a 5xx', () => {
     const res = await call('/api/v1/web-events?cursor=garbage', { token: source.secret_key });
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).error.code).toBe('invalid_cursor');
+  });
+
+  it('a segment definition nested 50,000 levels deep is refused before anything walks it', async () => {
+    const source = await createSource();
+    const nested = (levels: number) => `{"definition":${'{"not":'.repeat(levels)}{"identified":true}${'}'.repeat(levels)}}`;
+    const preview = (body: string) => call('/api/v1/segments/preview', { method: 'POST', token: source.secret_key, body, headers: { 'content-type': 'application/json' } });
+    expect((await preview(nested(50_000))).status).toBe(413); // 350 KB: over the cap of these routes
+    const res = await preview(nested(5_000)); // 35 KB: under it, and still too deep
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).error).toMatchObject({ code: 'invalid_json', message: expect.stringMatching(/deeper than 32 levels/) });
+  });
+
+  it('every JSON route caps its body: an admin body of 100 KB is refused with 413', async () => {
+    const res = await call('/api/v1/admin/sources', { method: 'POST', token: ADMIN_TOKEN, json: { id: unique('src'), name: 'x'.repeat(100_000), kind: 'server' } });
+    expect(res.status).toBe(413);
+  });
+
+  it('a context nested deeper than 16 levels is refused alone (SQLite cannot read JSON past 1,000 levels)', async () => {
+    const { secret_key } = await createSource();
+    const sessionId = unique('s');
+    let nested: unknown = 1;
+    for (let i = 0; i < 2000; i++) nested = { a: nested };
+    const res = await post(secret_key, JSON.stringify({ events: [event(sessionId, 'custom', 0, { context: { type: 'blob', nested } }), event(sessionId, 'page_view', 0)] }));
+    expect(res.body.results!.map((r) => [r.status, r.error?.details[0]?.path])).toEqual([['rejected', 'context'], ['accepted', undefined]]);
   });
 });

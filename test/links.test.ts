@@ -94,4 +94,46 @@ describe('campaign links', () => {
     const click = await readSession(source.id, `click.${link.token.slice(-24)}`, source.secret_key);
     expect(click.body.events.map((e) => [e.name, e.customer_id])).toEqual([['campaign_click', 'cust-mail']]);
   });
+
+  it('a click is recorded once per token; a HEAD or a mail scanner is redirected without recording or linking anything', async () => {
+    const source = await shop();
+    const scanned = unique('s');
+    await postEvents(source.secret_key, [event(scanned, 'page_view', -1)]);
+    const { body: scannedLink } = await makeLink(source.secret_key, { session_id: scanned, customer_id: 'cust-s' });
+    const path = new URL(scannedLink.url).pathname;
+    for (const res of [await call(path, { method: 'HEAD', redirect: 'manual' }), await call(path, { redirect: 'manual', headers: { 'user-agent': 'Googlebot/2.1 (+http://www.google.com/bot.html)' } })]) {
+      expect(res.status).toBe(302);
+    }
+    expect((await readSession(source.id, scanned, source.secret_key)).body).toMatchObject({ session: { customer_id: null, event_count: 1 } });
+
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
+    const { body: link } = await makeLink(source.secret_key, { session_id: sessionId, customer_id: 'cust-9' });
+    for (let i = 0; i < 3; i++) expect((await follow(link.url)).status).toBe(302);
+    const { body } = await readSession(source.id, sessionId, source.secret_key);
+    expect(body.events.map((e) => e.name)).toEqual(['page_view', 'campaign_click']);
+    expect(body.session.customer_id).toBe('cust-9');
+  });
+
+  it('a token links the first session that lands with it and no other; stored URLs keep no token, only allowed parameters and utm_*', async () => {
+    const source = await createSource({ kind: 'website', allowed_origins: [SHOP], allowed_query_params: ['from'] });
+    const { body: link } = await makeLink(source.secret_key, { session_id: unique('mailed'), customer_id: 'cust-4' });
+    const landing = `${SHOP}/cart?from=mail&utm_source=news&reset_token=secret&wev_link=${link.token}#access_token=abc`;
+    const visitor = unique('s');
+    await postEvents(source.secret_key, [event(visitor, 'page_view', 0, { page: { url: landing, referrer: `${SHOP}/mail?wev_link=${link.token}` } })]);
+    await postEvents(source.secret_key, [event(visitor, 'page_view', 0.1, { page: { url: landing } })]); // a reload: the same session, still linked
+
+    const first = (await readSession(source.id, visitor, source.secret_key)).body;
+    expect(first.session).toMatchObject({ customer_id: 'cust-4', deanonymized_by: 'campaign_link', landing_url: `${SHOP}/cart?from=mail&utm_source=news` });
+    expect(first.events.map((e) => [e.page?.url, e.page?.referrer])).toEqual([
+      [`${SHOP}/cart?from=mail&utm_source=news`, `${SHOP}/mail`],
+      [`${SHOP}/cart?from=mail&utm_source=news`, undefined],
+    ]);
+    expect(JSON.stringify(first)).not.toContain(link.token);
+
+    // The URL, passed on to a stranger, links nobody.
+    const stranger = unique('s');
+    await postEvents(source.secret_key, [event(stranger, 'page_view', 0, { page: { url: landing } })]);
+    expect((await readSession(source.id, stranger, source.secret_key)).body.session.customer_id).toBeNull();
+  });
 });

@@ -93,6 +93,15 @@ describe('segments API', () => {
     expect((await csv.text()).trim().split('\n')).toEqual(['customer_id', ...expected]);
   });
 
+  it('a CSV export never hands a spreadsheet a formula: cells starting with = + - @ are quoted as text', async () => {
+    const source = await createSource();
+    const hostile = ['=HYPERLINK("https://evil.example","click")', '+1+2', '-2+3', '@SUM(A1)', 'plain'];
+    for (const [i, id] of hostile.entries()) await seedSession(source.id, `csv-${i}`, id, [{ name: 'newsletter_signup', days: 1 }]);
+    const segment = await save(source.secret_key, { event: 'newsletter_signup' });
+    const csv = await (await call(`/api/v1/segments/${segment.id}/export?format=csv`, { token: source.secret_key })).text();
+    expect(csv.trim().split('\n').sort()).toEqual(['"\'=HYPERLINK(""https://evil.example"",""click"")"', "'+1+2", "'-2+3", "'@SUM(A1)", 'customer_id', 'plain'].sort());
+  });
+
   it('the cron recomputes saved segments; refresh recomputes one on demand', async () => {
     const source = await createSource();
     await seedSession(source.id, 's1', 'c1', [{ name: 'order_complete', days: 1, context: { type: 'order', id: 'o1' } }]);

@@ -1,5 +1,6 @@
 import { findSourceByPublicKey, findSourceBySecretHash, getSource, type EventSource } from '../storage/sources';
 import { hashSecret, isPublicKey, isSecretKey } from './keys';
+import { Lru } from './lru';
 
 /**
  * Sources by key, cached in the isolate: every ingest request needs one, and reading D1 each
@@ -10,29 +11,6 @@ import { hashSecret, isPublicKey, isSecretKey } from './keys';
  * evict the sources in use nor grow the isolate. A string that is not a key at all never reaches D1.
  */
 const TTL_MS = 60_000;
-
-class Lru<V> {
-  private readonly entries = new Map<string, { value: V; until: number }>();
-  constructor(private readonly max: number) {}
-
-  get(key: string, now: number): V | undefined {
-    const hit = this.entries.get(key);
-    if (!hit || hit.until <= now) return undefined;
-    this.entries.delete(key); // most recently used goes last
-    this.entries.set(key, hit);
-    return hit.value;
-  }
-
-  set(key: string, value: V, until: number): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, until });
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-  }
-
-  deleteWhere(test: (value: V) => boolean): void {
-    for (const [key, entry] of this.entries) if (test(entry.value)) this.entries.delete(key);
-  }
-}
 
 const found = new Lru<EventSource>(10_000);
 const missed = new Lru<null>(1_000);

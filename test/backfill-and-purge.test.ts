@@ -1,0 +1,92 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import worker from '../src/index';
+import { deleteExpired, listExpired } from '../src/storage/records';
+import { createSource, event, postEvents, unique } from './fixtures/api';
+import { d1Session, runAlarm } from './fixtures/sessions';
+
+const DAY_MS = 86_400_000;
+
+/** Counts D1 row writes to web_events per session (a real trigger, scoped to sessions named backfill-…). */
+async function countRowWrites() {
+  await env.DB.batch([
+    env.DB.prepare('CREATE TABLE IF NOT EXISTS test_row_writes (session_id TEXT NOT NULL, kind TEXT NOT NULL)'),
+    env.DB.prepare("CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'insert'); END"),
+    env.DB.prepare("CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'update'); END"),
+  ]);
+  return async (sessionId: string) => {
+    const { results } = await env.DB.prepare('SELECT kind, count(*) AS n FROM test_row_writes WHERE session_id = ? GROUP BY kind ORDER BY kind').bind(sessionId).all<{ kind: string; n: number }>();
+    return Object.fromEntries(results.map((r) => [r.kind, r.n]));
+  };
+}
+
+/** `count` anonymous sessions of a source, one event each, last seen `ageDays` ago, straight into D1. */
+async function seedExpired(sourceId: string, count: number, ageDays: number) {
+  const at = new Date(Date.now() - ageDays * DAY_MS).toISOString();
+  await env.DB.batch([
+    env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       INSERT INTO sessions (source_id, session_id, channel, status, started_at, last_event_at, last_received_at, event_count)
+       SELECT ?1, 'old-' || i, 'api', 'closed', ?3, ?3, ?3, 1 FROM n`,
+    ).bind(sourceId, count, at),
+    env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       INSERT INTO web_events (source_id, session_id, event_id, channel, name, occurred_at, received_at, arrival)
+       SELECT ?1, 'old-' || i, 'e-' || i, 'api', 'page_view', ?3, ?3, 1 FROM n`,
+    ).bind(sourceId, count, at),
+  ]);
+}
+
+/** Waits (up to 10 s) for a condition the object's own alarm brings about. */
+async function eventually(check: () => Promise<boolean>) {
+  const until = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const countOf = async (table: string, sourceId: string) => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE source_id = ?`).bind(sourceId).first<{ n: number }>())!.n;
+
+describe('backfills and the purge stay linear', () => {
+  it('a 2-hour-old session sent in 10 batches of 50 writes each event to D1 once: re-opening changes the session, not its events', async () => {
+    const writes = await countRowWrites();
+    const source = await createSource();
+    const sessionId = unique('backfill');
+    for (let b = 0; b < 10; b++) {
+      const batch = Array.from({ length: 50 }, (_, i) => event(sessionId, 'page_view', -120 + b * 5 + i * 0.1));
+      expect((await postEvents(source.secret_key, batch)).body.results.every((r) => r.status === 'accepted')).toBe(true);
+      // Its close time is long past: the alarm is due at once, writes D1 and closes; the next batch re-opens.
+      await runAlarm(source.id, sessionId);
+      await eventually(async () => (await d1Session(source.id, sessionId))?.event_count === 50 * (b + 1) && (await d1Session(source.id, sessionId))?.status === 'closed');
+    }
+    expect(await writes(sessionId)).toEqual({ insert: 500 });
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 500, status: 'closed' });
+  });
+
+  it('the cron purges every expired anonymous session, past the old cap of 5,000, in bounded transactions', async () => {
+    const sourceId = unique('src');
+    await seedExpired(sourceId, 5_200, 61);
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '17 * * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect([await countOf('sessions', sourceId), await countOf('web_events', sourceId)]).toEqual([0, 0]);
+  }, 60_000);
+
+  it('a session that receives an event between the purge listing it and deleting it keeps its rows', async () => {
+    const source = await createSource();
+    await seedExpired(source.id, 1, 61);
+    const cutoff = new Date(Date.now() - 60 * DAY_MS).toISOString();
+    const listed = await listExpired(env.DB, 'anonymous', cutoff, 10_000);
+    expect(listed.filter((k) => k.source_id === source.id)).toEqual([{ source_id: source.id, session_id: 'old-1' }]);
+
+    // Meanwhile the session id is used again and its object writes fresh rows.
+    await postEvents(source.secret_key, [event('old-1', 'page_view', 0)]);
+    await runAlarm(source.id, 'old-1');
+
+    expect(await deleteExpired(env.DB, 'anonymous', cutoff, listed)).toBeGreaterThanOrEqual(0);
+    expect(await d1Session(source.id, 'old-1')).not.toBeNull();
+    expect(await countOf('web_events', source.id)).toBe(2);
+  });
+});

@@ -1,0 +1,81 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { normalizeEvent } from '../src/events/normalize';
+import { purgeExpired } from '../src/retention/purge';
+import { addToRecord, openSession } from '../src/sessions/record';
+import { writeSession } from '../src/storage/records';
+import { recordDeadLetter } from '../src/storage/triggers';
+import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+
+const ORIGIN = 'https://shop.example';
+const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
+const erase = async (customerId: string, token: string) => {
+  const res = await call(`/api/v1/customers/${encodeURIComponent(customerId)}`, { method: 'DELETE', token });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+const d1Count = async (sql: string, ...binds: unknown[]) => (await env.DB.prepare(sql).bind(...binds).first<{ n: number }>())!.n;
+
+describe('erasing a customer', () => {
+  it("erases their sessions in the objects and in D1, their events elsewhere, memberships and dead letters, on the key's source only; a repeat erases nothing", async () => {
+    const customer = unique('cust-e');
+    const a = await createSource();
+    const [s1, s2, s3] = [unique('s'), unique('s'), unique('s')];
+    await postEvents(a.secret_key, [event(s1, 'page_view', -5), event(s1, 'user_login', -4, { customer_id: customer }), event(s1, 'order_complete', -3, { customer_id: customer, context: { type: 'order', id: 'o1', total: 10 } })]);
+    await postEvents(a.secret_key, [event(s2, 'page_view', -2), event(s2, 'user_registration', -1, { customer_id: customer })]);
+    // Another customer's session in which an event named ours (an identity conflict).
+    await postEvents(a.secret_key, [event(s3, 'user_login', -3, { customer_id: 'someone-else' }), event(s3, 'page_view', -2, { customer_id: customer })]);
+    // On another source, a claim the browser made (kept aside, unverified).
+    const b = await createSource({ kind: 'website', allowed_origins: [ORIGIN], require_verified_identity: false });
+    const claimed = unique('s');
+    await call('/t', { method: 'POST', body: JSON.stringify({ k: b.public_key, e: [{ i: crypto.randomUUID(), s: claimed, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: customer }] }), headers: { origin: ORIGIN, 'user-agent': CHROME } });
+    for (const [source, id] of [[a.id, s1], [a.id, s2], [a.id, s3], [b.id, claimed]] as const) await runAlarm(source, id);
+    const segment = (await (await call('/api/v1/segments', { method: 'POST', token: a.secret_key, json: { name: 'buyers', definition: { event: 'order_complete' } } })).json()) as { id: string; member_count: number };
+    expect(segment.member_count).toBe(1);
+    await recordDeadLetter(env.DB, { ruleId: 'trg_x', key: `k-${customer}`, sourceId: a.id, customerId: customer, payload: '{}' });
+
+    const first = await erase(customer, a.secret_key);
+    expect(first).toEqual({ status: 200, body: { customer_id: customer, sessions: 2, events: 6, segment_memberships: 1, dead_letters: 1, link_landings: 0, complete: true } });
+
+    for (const id of [s1, s2]) {
+      expect((await readSession(a.id, id, a.secret_key)).status).toBe(404);
+      expect(await d1Session(a.id, id)).toBeNull();
+      const held = await runInDurableObject(sessionStub(a.id, id), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n);
+      expect(held).toBe(0);
+    }
+    expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE customer_id = ?', customer)).toBe(0);
+    expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE session_id = ?', s3)).toBe(1); // the other customer's own event stays
+    expect(await d1Count('SELECT count(*) AS n FROM segment_members WHERE customer_id = ?', customer)).toBe(0);
+    expect(((await (await call(`/api/v1/segments/${segment.id}`, { token: a.secret_key })).json()) as { member_count: number }).member_count).toBe(0);
+    expect(await d1Count('SELECT count(*) AS n FROM trigger_dead_letters WHERE customer_id = ?', customer)).toBe(0);
+    expect(await d1Session(b.id, claimed)).toMatchObject({ claimed_customer_id: customer }); // another source: not this key's
+
+    expect((await erase(customer, a.secret_key)).body).toMatchObject({ sessions: 0, events: 0, segment_memberships: 0, dead_letters: 0, complete: true });
+    expect((await erase(customer, ADMIN_TOKEN)).body).toMatchObject({ sessions: 1, events: 1 });
+    expect(await d1Session(b.id, claimed)).toBeNull();
+    expect((await call(`/api/v1/customers/${customer}`, { method: 'DELETE', token: b.public_key })).status).toBe(401);
+  });
+
+  it('identified sessions are kept until erased, unless IDENTIFIED_RETENTION_DAYS says otherwise', async () => {
+    const sourceId = unique('src');
+    const seed = async (customerId: string | null, ageDays: number) => {
+      const sessionId = unique('s');
+      const at = Date.now() - ageDays * 86_400_000;
+      const n = normalizeEvent({ session_id: sessionId, name: 'page_view', occurred_at: new Date(at).toISOString(), customer_id: customerId }, { sourceId, channel: 'api', receivedAt: at });
+      if (!n.ok) throw new Error(n.error.message);
+      const record = openSession(n.event);
+      addToRecord(record, n.event);
+      record.customer_id = customerId;
+      await writeSession(env.DB, record, [{ ...n.event, arrival: 1 }]);
+      return sessionId;
+    };
+    const old = await seed('cust-old', 40);
+    const recent = await seed('cust-new', 10);
+    await purgeExpired(env);
+    expect(await d1Session(sourceId, old)).not.toBeNull();
+    await purgeExpired({ ...env, IDENTIFIED_RETENTION_DAYS: '30' });
+    expect(await d1Session(sourceId, old)).toBeNull();
+    expect(await d1Session(sourceId, recent)).not.toBeNull();
+  });
+});

@@ -1,0 +1,98 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { customerHash } from '../src/sources/identity';
+import { ADMIN_TOKEN, call, createSource, event, postEvents, unique, type CreatedSource } from './fixtures/api';
+import { d1Events, d1Session, readSession, runAlarm } from './fixtures/sessions';
+
+const ORIGIN = 'https://shop.example';
+const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
+
+const login = (sessionId: string, customer: string, ch?: string) => ({ i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: Date.now(), q: 2, u: `${ORIGIN}/`, cu: customer, ...(ch ? { ch } : {}) });
+const view = (sessionId: string) => ({ i: crypto.randomUUID(), s: sessionId, n: 'page_view', t: Date.now() - 1000, q: 1, u: `${ORIGIN}/` });
+
+async function beacon(source: CreatedSource, e: unknown[]) {
+  const res = await call('/t', { method: 'POST', body: JSON.stringify({ k: source.public_key, e }), headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME } });
+  return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as { error: { code: string; details: { path: string; message: string }[] } }) };
+}
+
+const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [ORIGIN], ...extra });
+
+describe('a browser cannot claim to be a customer', () => {
+  it('a new website source requires the customer_hash: a forged login is refused alone, the session stays anonymous', async () => {
+    const shop = await website();
+    const sessionId = unique('s');
+    const forged = await beacon(shop, [view(sessionId), login(sessionId, 'customer-42')]);
+    expect(forged.status).toBe(400);
+    expect(forged.body!.error.details).toEqual([{ path: 'e.1.customer_hash', message: expect.stringMatching(/required with customer_id/) }]);
+    const wrong = await beacon(shop, [login(sessionId, 'customer-42', await customerHash(shop.identity_secret, 'customer-43'))]);
+    expect(wrong.body!.error.details[0]!.message).toMatch(/does not prove customer_id/);
+    const live = (await readSession(shop.id, sessionId, shop.secret_key)).body;
+    expect(live.session).toMatchObject({ customer_id: null, claimed_customer_id: null });
+    expect(live.events.map((e) => e.name)).toEqual(['page_view']);
+  });
+
+  it('a source that does not require it keeps an unproven claim aside: stored, flagged, attributed to nobody, no webhook, no segment', async () => {
+    const shop = await website({ require_verified_identity: false });
+    const hook = `/hook/ok/${unique('r')}`;
+    const rule = await call(`/api/v1/admin/sources/${shop.id}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 'welcome back', definition: { kind: 'event', event: 'user_login' }, webhook_url: `${env.RECEIVER_URL}${hook}` } });
+    expect(rule.status).toBe(201);
+
+    const claimed = unique('s');
+    expect((await beacon(shop, [view(claimed), login(claimed, 'customer-42')])).status).toBe(204);
+    const proven = unique('s');
+    expect((await beacon(shop, [login(proven, 'customer-7', await customerHash(shop.identity_secret, 'customer-7'))])).status).toBe(204);
+
+    const live = (await readSession(shop.id, claimed, shop.secret_key)).body;
+    expect(live.session).toMatchObject({ customer_id: null, claimed_customer_id: 'customer-42', deanonymized_at: null });
+    expect(live.events.map((e) => [e.name, e.customer_id, e.claimed_customer_id, e.flags])).toEqual([
+      ['page_view', null, null, []],
+      ['user_login', null, 'customer-42', ['unverified_identity']],
+    ]);
+    for (const id of [claimed, proven]) await runAlarm(shop.id, id);
+    expect((await d1Events(shop.id, claimed)).map((e) => e.customer_id)).toEqual([null, null]);
+    expect(await d1Session(shop.id, claimed)).toMatchObject({ customer_id: null, claimed_customer_id: 'customer-42' });
+
+    // The proven login's webhook arrives; the claimed one's never does.
+    const until = Date.now() + 20_000;
+    let got: { body: string }[] = [];
+    while (got.length < 1 && Date.now() < until) {
+      got = (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as { body: string }[];
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    got = (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as { body: string }[];
+    expect(got.map((r) => (JSON.parse(r.body) as { session: { customer_id: string } }).session.customer_id)).toEqual(['customer-7']);
+
+    const preview = await call('/api/v1/segments/preview', { method: 'POST', token: shop.secret_key, json: { definition: { event: 'user_login' } } });
+    expect(((await preview.json()) as { customer_ids: string[] }).customer_ids).toEqual(['customer-7']);
+  });
+
+  it('the SDK proves its customer the same way; the partner API, holding the secret key, needs no proof', async () => {
+    const app = await createSource({ kind: 'mobile_app' });
+    const sessionId = unique('s');
+    const unproven = await call('/v1/sdk/events', { method: 'POST', headers: { 'x-source-key': app.public_key }, json: { events: [event(sessionId, 'user_login', 0, { customer_id: 'c-1' })] } });
+    expect(((await unproven.json()) as { results: { status: string; error?: { code: string } }[] }).results[0]).toMatchObject({ status: 'rejected', error: { code: 'unverified_identity' } });
+    const proven = await call('/v1/sdk/events', {
+      method: 'POST',
+      headers: { 'x-source-key': app.public_key },
+      json: { events: [event(sessionId, 'user_login', 0, { customer_id: 'c-1', customer_hash: await customerHash(app.identity_secret, 'c-1') })] },
+    });
+    expect(((await proven.json()) as { results: { status: string }[] }).results[0]!.status).toBe('accepted');
+    expect((await readSession(app.id, sessionId, app.secret_key)).body.session.customer_id).toBe('c-1');
+
+    const server = await createSource();
+    const partner = unique('s');
+    await postEvents(server.secret_key, [event(partner, 'user_login', 0, { customer_id: 'c-2' })]);
+    expect((await readSession(server.id, partner, server.secret_key)).body.session.customer_id).toBe('c-2');
+  });
+
+  it('sources say whether they require it: new website and app sources do, a server source and a PATCH can say otherwise', async () => {
+    const made = await Promise.all([website(), createSource({ kind: 'mobile_app' }), createSource()]);
+    const shown = await Promise.all(made.map(async (s) => (await (await call(`/api/v1/admin/sources/${s.id}`, { token: ADMIN_TOKEN })).json()) as Record<string, unknown>));
+    expect(shown.map((s) => s.require_verified_identity)).toEqual([true, true, false]);
+    expect(shown.every((s) => s.identity_secret === undefined)).toBe(true); // shown once, on create
+    expect(made.every((s) => /^idsec_[\w-]{43}$/.test(s.identity_secret))).toBe(true);
+    const patched = await call(`/api/v1/admin/sources/${made[0]!.id}`, { method: 'PATCH', token: ADMIN_TOKEN, json: { require_verified_identity: false } });
+    expect(((await patched.json()) as { require_verified_identity: boolean }).require_verified_identity).toBe(false);
+  });
+});
