@@ -1,8 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
-import type { AppEnv } from './http/app-env';
 import { admin } from './http/admin';
+import type { AppEnv } from './http/app-env';
 import { ApiError, errorJson } from './http/errors';
 import { clicks, links } from './http/links';
 import { sdk } from './http/sdk';
@@ -54,8 +54,11 @@ app.route('/', tracker);
 app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorJson(c, error);
-  if (error instanceof SessionsUnavailable) return errorJson(c, new ApiError(503, 'unavailable', `${error.message}; retry: stored events are deduplicated`, undefined, { 'Retry-After': '1' }));
+  if (error instanceof SessionsUnavailable)
+    return errorJson(c, new ApiError(503, 'unavailable', `${error.message}; retry: stored events are deduplicated`, undefined, { 'Retry-After': '1' }));
   if (error instanceof HTTPException && error.status < 500) return errorJson(c, new ApiError(error.status, 'bad_request', error.message));
-  console.error(JSON.stringify({ message: 'unhandled error', path: c.req.path, error: String(error), stack: error instanceof Error ? error.stack : undefined }));
+  console.error(
+    JSON.stringify({ message: 'unhandled error', path: c.req.path, error: String(error), stack: error instanceof Error ? error.stack : undefined }),
+  );
   return errorJson(c, new ApiError(500, 'internal_error', 'internal error'));
 });

@@ -12,11 +12,17 @@ const DAY_MS = 86_400_000;
 async function countRowWrites() {
   await env.DB.batch([
     env.DB.prepare('CREATE TABLE IF NOT EXISTS test_row_writes (session_id TEXT NOT NULL, kind TEXT NOT NULL)'),
-    env.DB.prepare("CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'insert'); END"),
-    env.DB.prepare("CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'update'); END"),
+    env.DB.prepare(
+      "CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'insert'); END",
+    ),
+    env.DB.prepare(
+      "CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'update'); END",
+    ),
   ]);
   return async (sessionId: string) => {
-    const { results } = await env.DB.prepare('SELECT kind, count(*) AS n FROM test_row_writes WHERE session_id = ? GROUP BY kind ORDER BY kind').bind(sessionId).all<{ kind: string; n: number }>();
+    const { results } = await env.DB.prepare('SELECT kind, count(*) AS n FROM test_row_writes WHERE session_id = ? GROUP BY kind ORDER BY kind')
+      .bind(sessionId)
+      .all<{ kind: string; n: number }>();
     return Object.fromEntries(results.map((r) => [r.kind, r.n]));
   };
 }
@@ -47,7 +53,8 @@ async function eventually(check: () => Promise<boolean>) {
   }
 }
 
-const countOf = async (table: string, sourceId: string) => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE source_id = ?`).bind(sourceId).first<{ n: number }>())!.n;
+const countOf = async (table: string, sourceId: string) =>
+  (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE source_id = ?`).bind(sourceId).first<{ n: number }>())!.n;
 
 describe('backfills and the purge stay linear', () => {
   it('a 2-hour-old session sent in 10 batches of 50 writes each event to D1 once: re-opening changes the session, not its events', async () => {
@@ -59,7 +66,9 @@ describe('backfills and the purge stay linear', () => {
       expect((await postEvents(source.secret_key, batch)).body.results.every((r) => r.status === 'accepted')).toBe(true);
       // Its close time is long past: the alarm is due at once, writes D1 and closes; the next batch re-opens.
       await runAlarm(source.id, sessionId);
-      await eventually(async () => (await d1Session(source.id, sessionId))?.event_count === 50 * (b + 1) && (await d1Session(source.id, sessionId))?.status === 'closed');
+      await eventually(
+        async () => (await d1Session(source.id, sessionId))?.event_count === 50 * (b + 1) && (await d1Session(source.id, sessionId))?.status === 'closed',
+      );
     }
     expect(await writes(sessionId)).toEqual({ insert: 500 });
     expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 500, status: 'closed' });

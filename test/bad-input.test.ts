@@ -7,7 +7,10 @@ interface ErrorBody {
 
 async function post(token: string, body: BodyInit, headers: Record<string, string> = {}) {
   const res = await call('/api/v1/web-events', { method: 'POST', token, body, headers: { 'content-type': 'application/json', ...headers } });
-  return { status: res.status, body: (await res.json()) as ErrorBody & { results?: { status: string; error?: { details: { path: string; message: string }[] } }[] } };
+  return {
+    status: res.status,
+    body: (await res.json()) as ErrorBody & { results?: { status: string; error?: { details: { path: string; message: string }[] } }[] },
+  };
 }
 
 describe('bad input gets a 4xx in the one error shape, never a 5xx', () => {
@@ -100,7 +103,8 @@ describe('bad input gets a 4xx in the one error shape, never a 5xx', () => {
   it('a segment definition nested 50,000 levels deep is refused before anything walks it', async () => {
     const source = await createSource();
     const nested = (levels: number) => `{"definition":${'{"not":'.repeat(levels)}{"identified":true}${'}'.repeat(levels)}}`;
-    const preview = (body: string) => call('/api/v1/segments/preview', { method: 'POST', token: source.secret_key, body, headers: { 'content-type': 'application/json' } });
+    const preview = (body: string) =>
+      call('/api/v1/segments/preview', { method: 'POST', token: source.secret_key, body, headers: { 'content-type': 'application/json' } });
     expect((await preview(nested(50_000))).status).toBe(413); // 350 KB: over the cap of these routes
     const res = await preview(nested(5_000)); // 35 KB: under it, and still too deep
     expect(res.status).toBe(400);
@@ -108,8 +112,25 @@ describe('bad input gets a 4xx in the one error shape, never a 5xx', () => {
   });
 
   it('every JSON route caps its body: an admin body of 100 KB is refused with 413', async () => {
-    const res = await call('/api/v1/admin/sources', { method: 'POST', token: ADMIN_TOKEN, json: { id: unique('src'), name: 'x'.repeat(100_000), kind: 'server' } });
+    const res = await call('/api/v1/admin/sources', {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      json: { id: unique('src'), name: 'x'.repeat(100_000), kind: 'server' },
+    });
     expect(res.status).toBe(413);
+  });
+
+  it("an SDK batch's device facts nested 2,000 levels deep refuse its events by field, and never block a flush", async () => {
+    const app = await createSource({ kind: 'mobile_app' });
+    const sessionId = unique('s');
+    const device = { nested: JSON.parse(`${'['.repeat(1000)}${']'.repeat(1000)}`) as unknown };
+    const res = await call('/v1/sdk/events', {
+      method: 'POST',
+      headers: { 'x-source-key': app.public_key },
+      json: { device, events: [event(sessionId, 'app_open', 0)] },
+    });
+    const { results } = (await res.json()) as { results: { status: string; error?: { details: { path: string }[] } }[] };
+    expect(results.map((r) => [r.status, r.error?.details[0]?.path])).toEqual([['rejected', 'device']]);
   });
 
   it('a context nested deeper than 16 levels is refused alone (SQLite cannot read JSON past 1,000 levels)', async () => {
@@ -117,7 +138,13 @@ describe('bad input gets a 4xx in the one error shape, never a 5xx', () => {
     const sessionId = unique('s');
     let nested: unknown = 1;
     for (let i = 0; i < 2000; i++) nested = { a: nested };
-    const res = await post(secret_key, JSON.stringify({ events: [event(sessionId, 'custom', 0, { context: { type: 'blob', nested } }), event(sessionId, 'page_view', 0)] }));
-    expect(res.body.results!.map((r) => [r.status, r.error?.details[0]?.path])).toEqual([['rejected', 'context'], ['accepted', undefined]]);
+    const res = await post(
+      secret_key,
+      JSON.stringify({ events: [event(sessionId, 'custom', 0, { context: { type: 'blob', nested } }), event(sessionId, 'page_view', 0)] }),
+    );
+    expect(res.body.results!.map((r) => [r.status, r.error?.details[0]?.path])).toEqual([
+      ['rejected', 'context'],
+      ['accepted', undefined],
+    ]);
   });
 });

@@ -33,7 +33,12 @@ describe('an accepted event is kept, whatever its clock said', () => {
     const res = await call('/v1/sdk/events', {
       method: 'POST',
       headers: { 'x-source-key': app.public_key },
-      json: { events: [{ ...event(sessionId, 'app_open', 0), ...at('1970-01-01T00:00:00Z') }, { ...event(sessionId, 'app_open', 0), ...at('1900-01-01T00:00:00Z') }] },
+      json: {
+        events: [
+          { ...event(sessionId, 'app_open', 0), ...at('1970-01-01T00:00:00Z') },
+          { ...event(sessionId, 'app_open', 0), ...at('1900-01-01T00:00:00Z') },
+        ],
+      },
     });
     expect(((await res.json()) as { results: { status: string }[] }).results.map((r) => r.status)).toEqual(['accepted', 'accepted']);
     const live = (await readSession(app.id, sessionId, app.secret_key)).body;
@@ -44,8 +49,16 @@ describe('an accepted event is kept, whatever its clock said', () => {
 
     const server = await createSource();
     const partner = unique('s');
-    const { body } = await postEvents(server.secret_key, [{ ...event(partner, 'page_view', 0), ...at('1900-01-01T00:00:00Z') }, event(partner, 'page_view', 0), { ...event(partner, 'page_view', 0), ...at('1969-12-31T23:59:59Z') }]);
-    expect(body.results.map((r) => [r.status, r.error?.details[0]?.path])).toEqual([['rejected', 'occurred_at'], ['accepted', undefined], ['rejected', 'occurred_at']]);
+    const { body } = await postEvents(server.secret_key, [
+      { ...event(partner, 'page_view', 0), ...at('1900-01-01T00:00:00Z') },
+      event(partner, 'page_view', 0),
+      { ...event(partner, 'page_view', 0), ...at('1969-12-31T23:59:59Z') },
+    ]);
+    expect(body.results.map((r) => [r.status, r.error?.details[0]?.path])).toEqual([
+      ['rejected', 'occurred_at'],
+      ['accepted', undefined],
+      ['rejected', 'occurred_at'],
+    ]);
     expect(body.results[0]!.error!.message).toMatch(/365 days/);
   });
 
@@ -81,7 +94,10 @@ describe('an accepted event is kept, whatever its clock said', () => {
     const shop = await createSource({ kind: 'website', allowed_origins: [ORIGIN] });
     const sessionId = unique('s');
     const ch = await customerHash(shop.identity_secret, 'cust-3');
-    expect((await beacon(shop.public_key, [{ i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: 'cust-3', ch }])).status).toBe(204);
+    expect(
+      (await beacon(shop.public_key, [{ i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: 'cust-3', ch }]))
+        .status,
+    ).toBe(204);
     expect((await readSession(shop.id, sessionId, shop.secret_key)).body.session).toMatchObject({ customer_id: 'cust-3', deanonymized_by: 'login' });
   });
 });

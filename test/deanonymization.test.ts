@@ -29,11 +29,7 @@ describe('de-anonymization', () => {
     const source = await createSource();
     const sessionId = unique('s');
     const other = event(sessionId, 'user_login', -1, { customer_id: 'cust-other' });
-    await postEvents(source.secret_key, [
-      event(sessionId, 'user_registration', -3, { customer_id: 'cust-1' }),
-      event(sessionId, 'page_view', -2),
-      other,
-    ]);
+    await postEvents(source.secret_key, [event(sessionId, 'user_registration', -3, { customer_id: 'cust-1' }), event(sessionId, 'page_view', -2), other]);
     await runAlarm(source.id, sessionId);
     expect(await d1Session(source.id, sessionId)).toMatchObject({ customer_id: 'cust-1', deanonymized_by: 'registration', identity_conflicts: 1 });
     const rows = await d1Events(source.id, sessionId);
@@ -44,7 +40,10 @@ describe('de-anonymization', () => {
   it('links by any event that carries a customer_id (deanonymized_by = event)', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2), event(sessionId, 'product_rated', -1, { customer_id: 'c9', context: { type: 'product', id: 'p' } })]);
+    await postEvents(source.secret_key, [
+      event(sessionId, 'page_view', -2),
+      event(sessionId, 'product_rated', -1, { customer_id: 'c9', context: { type: 'product', id: 'p' } }),
+    ]);
     const { session } = (await readSession(source.id, sessionId, source.secret_key)).body;
     expect(session).toMatchObject({ customer_id: 'c9', deanonymized_by: 'event' });
   });

@@ -15,33 +15,61 @@ const erase = async (customerId: string, token: string) => {
   const res = await call(`/api/v1/customers/${encodeURIComponent(customerId)}`, { method: 'DELETE', token });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
-const d1Count = async (sql: string, ...binds: unknown[]) => (await env.DB.prepare(sql).bind(...binds).first<{ n: number }>())!.n;
+const d1Count = async (sql: string, ...binds: unknown[]) =>
+  (await env.DB.prepare(sql)
+    .bind(...binds)
+    .first<{ n: number }>())!.n;
 
 describe('erasing a customer', () => {
   it("erases their sessions in the objects and in D1, their events elsewhere, memberships and dead letters, on the key's source only; a repeat erases nothing", async () => {
     const customer = unique('cust-e');
     const a = await createSource();
     const [s1, s2, s3] = [unique('s'), unique('s'), unique('s')];
-    await postEvents(a.secret_key, [event(s1, 'page_view', -5), event(s1, 'user_login', -4, { customer_id: customer }), event(s1, 'order_complete', -3, { customer_id: customer, context: { type: 'order', id: 'o1', total: 10 } })]);
+    await postEvents(a.secret_key, [
+      event(s1, 'page_view', -5),
+      event(s1, 'user_login', -4, { customer_id: customer }),
+      event(s1, 'order_complete', -3, { customer_id: customer, context: { type: 'order', id: 'o1', total: 10 } }),
+    ]);
     await postEvents(a.secret_key, [event(s2, 'page_view', -2), event(s2, 'user_registration', -1, { customer_id: customer })]);
     // Another customer's session in which an event named ours (an identity conflict).
     await postEvents(a.secret_key, [event(s3, 'user_login', -3, { customer_id: 'someone-else' }), event(s3, 'page_view', -2, { customer_id: customer })]);
     // On another source, a claim the browser made (kept aside, unverified).
     const b = await createSource({ kind: 'website', allowed_origins: [ORIGIN], require_verified_identity: false });
     const claimed = unique('s');
-    await call('/t', { method: 'POST', body: JSON.stringify({ k: b.public_key, e: [{ i: crypto.randomUUID(), s: claimed, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: customer }] }), headers: { origin: ORIGIN, 'user-agent': CHROME } });
-    for (const [source, id] of [[a.id, s1], [a.id, s2], [a.id, s3], [b.id, claimed]] as const) await runAlarm(source, id);
-    const segment = (await (await call('/api/v1/segments', { method: 'POST', token: a.secret_key, json: { name: 'buyers', definition: { event: 'order_complete' } } })).json()) as { id: string; member_count: number };
+    await call('/t', {
+      method: 'POST',
+      body: JSON.stringify({
+        k: b.public_key,
+        e: [{ i: crypto.randomUUID(), s: claimed, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: customer }],
+      }),
+      headers: { origin: ORIGIN, 'user-agent': CHROME },
+    });
+    for (const [source, id] of [
+      [a.id, s1],
+      [a.id, s2],
+      [a.id, s3],
+      [b.id, claimed],
+    ] as const)
+      await runAlarm(source, id);
+    const segment = (await (
+      await call('/api/v1/segments', { method: 'POST', token: a.secret_key, json: { name: 'buyers', definition: { event: 'order_complete' } } })
+    ).json()) as { id: string; member_count: number };
     expect(segment.member_count).toBe(1);
     await recordDeadLetter(env.DB, { ruleId: 'trg_x', key: `k-${customer}`, sourceId: a.id, customerId: customer, payload: '{}' });
 
     const first = await erase(customer, a.secret_key);
-    expect(first).toEqual({ status: 200, body: { customer_id: customer, sessions: 2, events: 6, segment_memberships: 1, dead_letters: 1, link_landings: 0, complete: true } });
+    expect(first).toEqual({
+      status: 200,
+      body: { customer_id: customer, sessions: 2, events: 6, segment_memberships: 1, dead_letters: 1, link_landings: 0, complete: true },
+    });
 
     for (const id of [s1, s2]) {
       expect((await readSession(a.id, id, a.secret_key)).status).toBe(404);
       expect(await d1Session(a.id, id)).toBeNull();
-      const held = await runInDurableObject(sessionStub(a.id, id), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n);
+      const held = await runInDurableObject(
+        sessionStub(a.id, id),
+        (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n,
+      );
       expect(held).toBe(0);
     }
     expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE customer_id = ?', customer)).toBe(0);
@@ -62,7 +90,10 @@ describe('erasing a customer', () => {
     const seed = async (customerId: string | null, ageDays: number) => {
       const sessionId = unique('s');
       const at = Date.now() - ageDays * 86_400_000;
-      const n = normalizeEvent({ session_id: sessionId, name: 'page_view', occurred_at: new Date(at).toISOString(), customer_id: customerId }, { sourceId, channel: 'api', receivedAt: at });
+      const n = normalizeEvent(
+        { session_id: sessionId, name: 'page_view', occurred_at: new Date(at).toISOString(), customer_id: customerId },
+        { sourceId, channel: 'api', receivedAt: at },
+      );
       if (!n.ok) throw new Error(n.error.message);
       const record = openSession(n.event);
       addToRecord(record, n.event);

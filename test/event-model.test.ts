@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeEvent, type Arrival } from '../src/events/normalize';
+import { type Arrival, normalizeEvent } from '../src/events/normalize';
 
 const NOW = Date.parse('2026-11-28T12:00:00.000Z');
 const arrival: Arrival = { sourceId: 'shop', channel: 'sdk', receivedAt: NOW, device: { user_agent: 'UA', platform: 'ios' }, geo: { country: 'DE' } };
@@ -37,7 +37,11 @@ describe('normalizeEvent, the one path of every channel', () => {
     ['category_view', { category: { id: 12, name: 'Mugs' } }, { type: 'category', id: '12', name: 'Mugs' }],
     ['container_add', { product: { id: 'sku-1' }, container: 'favorites' }, { type: 'product', id: 'sku-1', container: 'favorites', quantity: 1 }],
     ['search', { search: { query: 'mug', results_count: 4 } }, { type: 'search', query: 'mug', results_count: 4 }],
-    ['order_complete', { order: { id: 'o-1', total: 19, currency: 'EUR', items: [{ product_id: 'sku-1', quantity: 2, price: 9.5 }] } }, { type: 'order', id: 'o-1', total: 19, currency: 'EUR', items: [{ product_id: 'sku-1', quantity: 2, price: 9.5 }] }],
+    [
+      'order_complete',
+      { order: { id: 'o-1', total: 19, currency: 'EUR', items: [{ product_id: 'sku-1', quantity: 2, price: 9.5 }] } },
+      { type: 'order', id: 'o-1', total: 19, currency: 'EUR', items: [{ product_id: 'sku-1', quantity: 2, price: 9.5 }] },
+    ],
     ['product_rated', { type: 'product', id: 'sku-1' }, { type: 'product', id: 'sku-1' }],
   ])('%s keeps its context as a {type, ...fields} snapshot', (name, context, expected) => {
     const n = normalizeEvent({ ...base, name, context }, arrival);

@@ -9,7 +9,9 @@ import { d1Events, readSession, runAlarm, sessionStub } from './fixtures/session
 /** A real D1 failure for one session's writes: a trigger that aborts them. Returns its removal. */
 async function failD1For(sessionId: string) {
   const name = `fail_${sessionId.replace(/\W/g, '_')}`;
-  await env.DB.exec(`CREATE TRIGGER ${name} BEFORE INSERT ON sessions WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`);
+  await env.DB.exec(
+    `CREATE TRIGGER ${name} BEFORE INSERT ON sessions WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`,
+  );
   return () => env.DB.exec(`DROP TRIGGER ${name}`);
 }
 

@@ -12,7 +12,9 @@ describe('D1 failure during a flush', () => {
     const sessionId = unique('s');
     // A real D1 failure, scoped to this session: a trigger that aborts its inserts.
     const trigger = `fail_${sessionId.replace(/\W/g, '_')}`;
-    await env.DB.exec(`CREATE TRIGGER ${trigger} BEFORE INSERT ON web_events WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`);
+    await env.DB.exec(
+      `CREATE TRIGGER ${trigger} BEFORE INSERT ON web_events WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`,
+    );
     try {
       const events = [event(sessionId, 'page_view', -3), event(sessionId, 'page_view', -2)];
       await postEvents(source.secret_key, events);

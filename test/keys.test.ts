@@ -10,15 +10,21 @@ const rotate = async (id: string, json: unknown) => {
   expect(res.status).toBe(200);
   return (await res.json()) as { public_key: string; secret_key?: string; identity_secret?: string; previous_keys_expire_at: string | null };
 };
-const restStatus = async (secret: string) => (await call('/api/v1/web-events', { method: 'POST', token: secret, json: { events: [event(unique('s'), 'page_view', 0)] } })).status;
-const sdkStatus = async (key: string) => (await call('/v1/sdk/events', { method: 'POST', headers: { 'x-source-key': key }, json: { events: [event(unique('s'), 'app_open', 0)] } })).status;
+const restStatus = async (secret: string) =>
+  (await call('/api/v1/web-events', { method: 'POST', token: secret, json: { events: [event(unique('s'), 'page_view', 0)] } })).status;
+const sdkStatus = async (key: string) =>
+  (await call('/v1/sdk/events', { method: 'POST', headers: { 'x-source-key': key }, json: { events: [event(unique('s'), 'app_open', 0)] } })).status;
 
 /** The real local D1, with its statements counted: which lookups reach the database. */
 function countingDb() {
   const counter = { statements: 0 };
   const db = new Proxy(env.DB, {
     get(target, prop) {
-      if (prop === 'prepare') return (sql: string) => (counter.statements++, target.prepare(sql));
+      if (prop === 'prepare')
+        return (sql: string) => {
+          counter.statements++;
+          return target.prepare(sql);
+        };
       const value = Reflect.get(target, prop) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -51,7 +57,11 @@ describe('keys', () => {
     expect(next.identity_secret).not.toBe(shop.identity_secret);
     expect(next.secret_key).toBeUndefined();
     const send = async (secret: string) => {
-      const res = await call('/v1/sdk/events', { method: 'POST', headers: { 'x-source-key': shop.public_key }, json: { events: [event(unique('s'), 'user_login', 0, { customer_id: 'c', customer_hash: await customerHash(secret, 'c') })] } });
+      const res = await call('/v1/sdk/events', {
+        method: 'POST',
+        headers: { 'x-source-key': shop.public_key },
+        json: { events: [event(unique('s'), 'user_login', 0, { customer_id: 'c', customer_hash: await customerHash(secret, 'c') })] },
+      });
       return ((await res.json()) as { results: { status: string }[] }).results[0]!.status;
     };
     expect([await send(shop.identity_secret), await send(next.identity_secret!)]).toEqual(['rejected', 'accepted']);
@@ -68,7 +78,10 @@ describe('keys', () => {
 
     expect((await sourceByPublicKey(db, source.public_key))?.id).toBe(source.id);
     expect(counter.statements).toBe(1);
-    const random = () => `pk_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(18)))).replace(/\+/g, '-').replace(/\//g, '_')}`;
+    const random = () =>
+      `pk_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(18))))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')}`;
     for (let i = 0; i < 1_500; i++) await sourceByPublicKey(db, random());
     const afterFlood = counter.statements;
     expect((await sourceByPublicKey(db, source.public_key))?.id).toBe(source.id);

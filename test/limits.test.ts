@@ -7,7 +7,11 @@ import { runAlarm } from './fixtures/sessions';
 const ORIGIN = 'https://shop.example';
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 const beacon = (key: string, e: unknown[], headers: Record<string, string> = {}) =>
-  call('/t', { method: 'POST', body: JSON.stringify({ k: key, e }), headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME, ...headers } });
+  call('/t', {
+    method: 'POST',
+    body: JSON.stringify({ k: key, e }),
+    headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME, ...headers },
+  });
 
 describe('limits an attacker or a bug will hit', () => {
   it('one beacon reaches at most 10 sessions: the events of the others are refused by name, nothing else is made', async () => {
@@ -19,7 +23,10 @@ describe('limits an attacker or a bug will hit', () => {
     const { error } = (await res.json()) as { error: { code: string; details: { path: string; message: string }[] } };
     expect(error.details).toHaveLength(490);
     expect(error.details[0]).toEqual({ path: 'e.10.session_id', message: expect.stringMatching(/at most 10 sessions/) });
-    for (const [i, found] of [[9, true], [10, false]] as const) {
+    for (const [i, found] of [
+      [9, true],
+      [10, false],
+    ] as const) {
       const read = await call(`/api/v1/sessions/${shop.id}/${prefix}-${i}`, { token: shop.secret_key });
       expect(read.status === 200).toBe(found);
     }
@@ -35,7 +42,10 @@ describe('limits an attacker or a bug will hit', () => {
     }
     const over = event(sessionId, 'page_view', 0);
     const { body } = await postEvents(source.secret_key, [over, over]);
-    expect(body.results.map((r) => [r.status, r.error?.code])).toEqual([['rejected', 'session_full'], ['rejected', 'session_full']]);
+    expect(body.results.map((r) => [r.status, r.error?.code])).toEqual([
+      ['rejected', 'session_full'],
+      ['rejected', 'session_full'],
+    ]);
 
     const seqs: number[] = [];
     let cursor: string | null = '';
@@ -64,7 +74,11 @@ describe('limits an attacker or a bug will hit', () => {
   it('a client over its rate gets 429 with Retry-After, which the tracker and SDK honour; another client is not affected', async () => {
     const app = await createSource({ kind: 'mobile_app' });
     const send = (ip: string) =>
-      call('/v1/sdk/events', { method: 'POST', headers: { 'x-source-key': app.public_key, 'cf-connecting-ip': ip }, json: { events: [event(unique('s'), 'app_open', 0)] } });
+      call('/v1/sdk/events', {
+        method: 'POST',
+        headers: { 'x-source-key': app.public_key, 'cf-connecting-ip': ip },
+        json: { events: [event(unique('s'), 'app_open', 0)] },
+      });
     const ip = `203.0.113.${Math.floor(Math.random() * 250)}`;
     // The tests' per-client limit is 20 per 10 s (vitest.config.ts; wrangler.toml says 300): 50 at once cross it,
     // even split across two windows.

@@ -18,7 +18,10 @@ describe('campaign links', () => {
   it('a click de-anonymizes the session whose event triggered the campaign, records campaign_click, and redirects with the token', async () => {
     const source = await shop();
     const sessionId = unique('s');
-    await postEvents(source.secret_key, [event(sessionId, 'page_view', -3), event(sessionId, 'container_add', -2, { context: { type: 'product', id: 'p1', container: 'cart' } })]);
+    await postEvents(source.secret_key, [
+      event(sessionId, 'page_view', -3),
+      event(sessionId, 'container_add', -2, { context: { type: 'product', id: 'p1', container: 'cart' } }),
+    ]);
     const link = await makeLink(source.secret_key, { session_id: sessionId, customer_id: 'cust-77' });
     expect(link.status).toBe(201);
     expect(link.body.url).toMatch(/\/l\/[\w-]+\.[\w-]+$/);
@@ -32,7 +35,11 @@ describe('campaign links', () => {
 
     const { body } = await readSession(source.id, sessionId, source.secret_key);
     expect(body.session).toMatchObject({ customer_id: 'cust-77', deanonymized_by: 'campaign_link' });
-    expect(body.events.map((e) => [e.name, e.customer_id])).toEqual([['page_view', 'cust-77'], ['container_add', 'cust-77'], ['campaign_click', 'cust-77']]);
+    expect(body.events.map((e) => [e.name, e.customer_id])).toEqual([
+      ['page_view', 'cust-77'],
+      ['container_add', 'cust-77'],
+      ['campaign_click', 'cust-77'],
+    ]);
   });
 
   it('a tampered, expired or unsigned token changes nothing and lands on a neutral page', async () => {
@@ -42,8 +49,14 @@ describe('campaign links', () => {
     const { body: link } = await makeLink(source.secret_key, { session_id: sessionId, customer_id: 'cust-1' });
     const [payload, signature] = link.token.split('.');
     const forged = JSON.parse(atob(payload!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-    const forgedPayload = btoa(JSON.stringify({ ...forged, url: 'https://evil.example/' })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-    const expired = await signLink({ src: source.id, sid: sessionId, cus: 'cust-1', cmp: 'c', url: `${SHOP}/`, exp: Math.floor(Date.now() / 1000) - 1 }, env.LINK_SIGNING_KEY);
+    const forgedPayload = btoa(JSON.stringify({ ...forged, url: 'https://evil.example/' }))
+      .replace(/=+$/, '')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_');
+    const expired = await signLink(
+      { src: source.id, sid: sessionId, cus: 'cust-1', cmp: 'c', url: `${SHOP}/`, exp: Math.floor(Date.now() / 1000) - 1 },
+      env.LINK_SIGNING_KEY,
+    );
     for (const token of [`${forgedPayload}.${signature}`, `${payload}.${signature!.slice(0, -2)}AA`, expired, 'garbage']) {
       const res = await call(`/l/${token}`, { redirect: 'manual' });
       expect(res.status).toBe(404);
@@ -101,7 +114,10 @@ describe('campaign links', () => {
     await postEvents(source.secret_key, [event(scanned, 'page_view', -1)]);
     const { body: scannedLink } = await makeLink(source.secret_key, { session_id: scanned, customer_id: 'cust-s' });
     const path = new URL(scannedLink.url).pathname;
-    for (const res of [await call(path, { method: 'HEAD', redirect: 'manual' }), await call(path, { redirect: 'manual', headers: { 'user-agent': 'Googlebot/2.1 (+http://www.google.com/bot.html)' } })]) {
+    for (const res of [
+      await call(path, { method: 'HEAD', redirect: 'manual' }),
+      await call(path, { redirect: 'manual', headers: { 'user-agent': 'Googlebot/2.1 (+http://www.google.com/bot.html)' } }),
+    ]) {
       expect(res.status).toBe(302);
     }
     expect((await readSession(source.id, scanned, source.secret_key)).body).toMatchObject({ session: { customer_id: null, event_count: 1 } });

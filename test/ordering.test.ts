@@ -29,10 +29,18 @@ describe('session order', () => {
     const source = await createSource();
     const sessionId = unique('s');
     const later = event(sessionId, 'page_view', -1, { page: { url: 'https://shop.example/second' } });
-    const first = event(sessionId, 'user_visit', -3, { page: { url: 'https://shop.example/landing?utm_source=mail', referrer: 'https://mail.example/' }, params: { utm_source: 'mail' } });
+    const first = event(sessionId, 'user_visit', -3, {
+      page: { url: 'https://shop.example/landing?utm_source=mail', referrer: 'https://mail.example/' },
+      params: { utm_source: 'mail' },
+    });
     await postEvents(source.secret_key, [later]);
     await postEvents(source.secret_key, [first]);
     const { session } = (await readSession(source.id, sessionId, source.secret_key)).body;
-    expect(session).toMatchObject({ landing_url: 'https://shop.example/landing?utm_source=mail', referrer: 'https://mail.example/', utm: { utm_source: 'mail' }, event_count: 2 });
+    expect(session).toMatchObject({
+      landing_url: 'https://shop.example/landing?utm_source=mail',
+      referrer: 'https://mail.example/',
+      utm: { utm_source: 'mail' },
+      event_count: 2,
+    });
   });
 });

@@ -11,7 +11,9 @@ describe('partner reads', () => {
   it('GET /api/v1/web-events filters and pages through every event once', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    const events = Array.from({ length: 7 }, (_, i) => event(sessionId, i % 2 ? 'page_view' : 'search', i - 10, { context: i % 2 ? undefined : { type: 'search', query: `q${i}` } }));
+    const events = Array.from({ length: 7 }, (_, i) =>
+      event(sessionId, i % 2 ? 'page_view' : 'search', i - 10, { context: i % 2 ? undefined : { type: 'search', query: `q${i}` } }),
+    );
     await postEvents(source.secret_key, events);
     await runAlarm(source.id, sessionId);
 
@@ -28,7 +30,9 @@ describe('partner reads', () => {
     const searches = (await (await call(`/api/v1/web-events?session_id=${sessionId}&name=search`, { token: source.secret_key })).json()) as Page;
     expect(searches.events.map((e) => e.name)).toEqual(['search', 'search', 'search', 'search']);
     const from = events[5]!.occurred_at;
-    const late = (await (await call(`/api/v1/web-events?session_id=${sessionId}&from=${encodeURIComponent(from)}`, { token: source.secret_key })).json()) as Page;
+    const late = (await (
+      await call(`/api/v1/web-events?session_id=${sessionId}&from=${encodeURIComponent(from)}`, { token: source.secret_key })
+    ).json()) as Page;
     expect(late.events.map((e) => e.event_id)).toEqual([events[5]!.event_id, events[6]!.event_id]);
   });
 
@@ -44,7 +48,10 @@ describe('partner reads', () => {
 
     const res = await call(`/api/v1/customers/${customer}/sessions`, { token: source.secret_key });
     const body = (await res.json()) as { sessions: { session_id: string; customer_id: string; event_count: number }[] };
-    expect(body.sessions.map((s) => [s.session_id, s.event_count])).toEqual([[second, 2], [first, 1]]);
+    expect(body.sessions.map((s) => [s.session_id, s.event_count])).toEqual([
+      [second, 2],
+      [first, 1],
+    ]);
     const customerEvents = (await (await call(`/api/v1/web-events?customer_id=${customer}`, { token: source.secret_key })).json()) as Page;
     expect(customerEvents.events).toHaveLength(3);
   });

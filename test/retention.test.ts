@@ -1,9 +1,9 @@
 import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import worker from '../src/index';
 import { describe, expect, it } from 'vitest';
-import { openSession, addToRecord } from '../src/sessions/record';
 import { normalizeEvent } from '../src/events/normalize';
+import worker from '../src/index';
+import { addToRecord, openSession } from '../src/sessions/record';
 import { writeSession } from '../src/storage/records';
 import { createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
@@ -63,8 +63,9 @@ describe('retention', () => {
     for (const id of [anonymous, identified]) await runAlarm(source.id, id);
 
     expect((await readSession(source.id, anonymous, source.secret_key)).status).toBe(404);
-    const left = await runInDurableObject(sessionStub(source.id, anonymous), (_instance, state) =>
-      state.storage.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM state) AS n').one().n,
+    const left = await runInDurableObject(
+      sessionStub(source.id, anonymous),
+      (_instance, state) => state.storage.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM state) AS n').one().n,
     );
     expect(left).toBe(0);
     expect((await readSession(source.id, identified, source.secret_key)).body.session.customer_id).toBe('cust-7');

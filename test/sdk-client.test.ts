@@ -53,7 +53,10 @@ describe('the SDK against the real worker', () => {
     expect(await client.flush()).toBe(0);
     expect(await client.pending()).toBe(0);
     const { body } = await readSession(source.id, sessionId, source.secret_key);
-    expect(body.events.map((e) => [e.name, e.seq])).toEqual([['screen_view', 1], ['product_view', 2]]);
+    expect(body.events.map((e) => [e.name, e.seq])).toEqual([
+      ['screen_view', 1],
+      ['product_view', 2],
+    ]);
     expect(body.session.event_count).toBe(2);
   });
 

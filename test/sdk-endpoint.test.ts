@@ -13,7 +13,10 @@ async function sdkPost(key: string | null, body: unknown, gzip = false) {
     payload = await new Response(new Blob([json]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
   }
   const res = await call('/v1/sdk/events', { method: 'POST', body: payload, headers });
-  return { status: res.status, body: (await res.json()) as { results: { status: string; error?: { details: { path: string }[] } }[]; error?: { code: string } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { results: { status: string; error?: { details: { path: string }[] } }[]; error?: { code: string } },
+  };
 }
 
 const app = () => createSource({ kind: 'mobile_app' });
@@ -23,7 +26,11 @@ describe('POST /v1/sdk/events', () => {
   it('takes a gzip batch, with the device facts merged into each event (channel sdk)', async () => {
     const source = await app();
     const sessionId = unique('s');
-    const { status, body } = await sdkPost(source.public_key, { device, events: [event(sessionId, 'screen_view', -1, { params: { screen: 'home' }, device: { locale: 'en-GB' } })] }, true);
+    const { status, body } = await sdkPost(
+      source.public_key,
+      { device, events: [event(sessionId, 'screen_view', -1, { params: { screen: 'home' }, device: { locale: 'en-GB' } })] },
+      true,
+    );
     expect(status).toBe(200);
     expect(body.results[0]!.status).toBe('accepted');
     const live = await readSession(source.id, sessionId, source.secret_key);
@@ -69,7 +76,10 @@ describe('POST /v1/sdk/events', () => {
   });
 
   it('is in the OpenAPI document with its key header', async () => {
-    const doc = (await (await call('/openapi.json')).json()) as { paths: Record<string, unknown>; components: { securitySchemes: Record<string, { name?: string }> } };
+    const doc = (await (await call('/openapi.json')).json()) as {
+      paths: Record<string, unknown>;
+      components: { securitySchemes: Record<string, { name?: string }> };
+    };
     expect(doc.paths['/v1/sdk/events']).toBeDefined();
     expect(doc.components.securitySchemes.sdkKey!.name).toBe('X-Source-Key');
   });

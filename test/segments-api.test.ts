@@ -29,7 +29,9 @@ describe('segments API', () => {
 
     const asData = await preview(a.secret_key, { event: 'product_view', where: [{ field: 'brand', op: 'eq', value: crafted }] });
     expect(asData).toEqual({ status: 200, body: { count: 0, customer_ids: [] } });
-    const tables = await env.DB.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('web_events', 'sessions')").first<{ n: number }>();
+    const tables = await env.DB.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('web_events', 'sessions')").first<{
+      n: number;
+    }>();
     expect(tables!.n).toBe(2);
     expect((await preview(a.secret_key, { event: 'product_view', count: { gte: 3 } })).body.count).toBe(3);
   });
@@ -86,7 +88,10 @@ describe('segments API', () => {
 
     const ndjson = await call(`/api/v1/segments/${segment.id}/export`, { token: source.secret_key });
     expect(ndjson.headers.get('content-type')).toBe('application/x-ndjson');
-    const lines = (await ndjson.text()).trim().split('\n').map((l) => (JSON.parse(l) as { customer_id: string }).customer_id);
+    const lines = (await ndjson.text())
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { customer_id: string }).customer_id);
     expect(lines).toEqual(expected);
 
     const csv = await call(`/api/v1/segments/${segment.id}/export?format=csv`, { token: source.secret_key });
@@ -99,7 +104,9 @@ describe('segments API', () => {
     for (const [i, id] of hostile.entries()) await seedSession(source.id, `csv-${i}`, id, [{ name: 'newsletter_signup', days: 1 }]);
     const segment = await save(source.secret_key, { event: 'newsletter_signup' });
     const csv = await (await call(`/api/v1/segments/${segment.id}/export?format=csv`, { token: source.secret_key })).text();
-    expect(csv.trim().split('\n').sort()).toEqual(['"\'=HYPERLINK(""https://evil.example"",""click"")"', "'+1+2", "'-2+3", "'@SUM(A1)", 'customer_id', 'plain'].sort());
+    expect(csv.trim().split('\n').sort()).toEqual(
+      ['"\'=HYPERLINK(""https://evil.example"",""click"")"', "'+1+2", "'-2+3", "'@SUM(A1)", 'customer_id', 'plain'].sort(),
+    );
   });
 
   it('the cron recomputes saved segments; refresh recomputes one on demand', async () => {

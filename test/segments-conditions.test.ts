@@ -50,10 +50,7 @@ describe('segment conditions, each against the known histories', () => {
   it('nested any inside all: viewed products, and either ordered or has not visited for 30 days', async () => {
     const { a } = await seededSources();
     const definition = {
-      all: [
-        { event: 'product_view', within_days: 10 },
-        { any: [{ event: 'order_complete' }, { event: 'page_view', last_before_days: 30 }] },
-      ],
+      all: [{ event: 'product_view', within_days: 10 }, { any: [{ event: 'order_complete' }, { event: 'page_view', last_before_days: 30 }] }],
     };
     expect(await members(a.secret_key, definition)).toEqual(['alice', 'bob']);
   });

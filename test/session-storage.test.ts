@@ -1,7 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { SessionObject } from '../src/sessions/session-object';
 import { describe, expect, it } from 'vitest';
+import { SessionObject } from '../src/sessions/session-object';
 import { SCHEMA_VERSION, SessionStorage } from '../src/sessions/session-storage';
 import { createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
@@ -44,7 +44,10 @@ describe("the session object's storage", () => {
     const { body } = await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
     expect(body.results.map((r) => r.status)).toEqual(['accepted']);
     const arrivals = await runInDurableObject(sessionStub(source.id, sessionId), (_instance, state) =>
-      state.storage.sql.exec<{ arrival: number }>('SELECT arrival FROM events ORDER BY arrival').toArray().map((r) => r.arrival),
+      state.storage.sql
+        .exec<{ arrival: number }>('SELECT arrival FROM events ORDER BY arrival')
+        .toArray()
+        .map((r) => r.arrival),
     );
     expect(arrivals).toEqual([1, 2, 3]);
   });
@@ -54,7 +57,9 @@ describe("the session object's storage", () => {
     const sessionId = unique('s');
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -3)]); // opens the session: the row is written
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]); // the flush is already pending: the row waits
-    await postEvents(source.secret_key, [event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' }, page: { url: 'https://shop.example/s?utm_source=x' } })]);
+    await postEvents(source.secret_key, [
+      event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' }, page: { url: 'https://shop.example/s?utm_source=x' } }),
+    ]);
     const { stored, live, restarted } = await runInDurableObject(sessionStub(source.id, sessionId), async (instance: SessionObject, state) => {
       const row = state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one();
       const fresh = new SessionObject(state, env);
@@ -75,7 +80,10 @@ describe("the session object's storage", () => {
         CREATE INDEX events_in_order ON events (occurred_at, seq, arrival);
         CREATE INDEX events_by_change ON events (changed);
         UPDATE schema_version SET version = 1;`);
-      for (const [id, arrival] of [['e-b', 2], ['e-a', 1]] as const) {
+      for (const [id, arrival] of [
+        ['e-b', 2],
+        ['e-a', 1],
+      ] as const) {
         sql.exec('INSERT INTO events VALUES (?, ?, NULL, ?, ?, ?)', id, '2026-11-28T10:00:00.000Z', arrival, arrival, JSON.stringify({ event_id: id }));
       }
       new SessionStorage(sql).migrate();

@@ -8,7 +8,13 @@ const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
 
 const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [ORIGIN], ...extra });
 const wire = (sessionId: string, n: string, extra: Record<string, unknown> = {}) => ({
-  i: crypto.randomUUID(), s: sessionId, n, t: Date.now() - 1000, q: 1, u: `${ORIGIN}/p/1`, ...extra,
+  i: crypto.randomUUID(),
+  s: sessionId,
+  n,
+  t: Date.now() - 1000,
+  q: 1,
+  u: `${ORIGIN}/p/1`,
+  ...extra,
 });
 
 function beacon(body: unknown, headers: Record<string, string> = {}, init: RequestInit = {}) {
@@ -28,7 +34,14 @@ describe('POST /t, the tracker beacon', () => {
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     const { body } = await readSession(source.id, sessionId, source.secret_key);
-    expect(body.events[0]).toMatchObject({ channel: 'tracker', name: 'product_view', seq: 1, context: { type: 'product', id: 'sku-1', price: 9.5 }, page: { url: `${ORIGIN}/p/1` }, device: { user_agent: CHROME } });
+    expect(body.events[0]).toMatchObject({
+      channel: 'tracker',
+      name: 'product_view',
+      seq: 1,
+      context: { type: 'product', id: 'sku-1', price: 9.5 },
+      page: { url: `${ORIGIN}/p/1` },
+      device: { user_agent: CHROME },
+    });
     expect(body.session.user_agent).toBe(CHROME);
   });
 
@@ -52,7 +65,11 @@ describe('POST /t, the tracker beacon', () => {
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     expect(allowed.headers.get('access-control-allow-headers')).toBe('content-type');
-    for (const res of [await preflight('https://evil.example', `?k=${source.public_key}`), await preflight(ORIGIN, ''), await preflight(ORIGIN, '?k=pk_unknown')]) {
+    for (const res of [
+      await preflight('https://evil.example', `?k=${source.public_key}`),
+      await preflight(ORIGIN, ''),
+      await preflight(ORIGIN, '?k=pk_unknown'),
+    ]) {
       expect(res.status).toBe(403);
       expect(res.headers.get('access-control-allow-origin')).toBeNull();
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
@@ -83,7 +100,10 @@ describe('POST /t, the tracker beacon', () => {
   it('keeps the good events of a batch beside a bad one, and says which field of which event', async () => {
     const source = await website();
     const sessionId = unique('s');
-    const res = await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view'), wire(sessionId, 'product_view', { c: { product: {} } }), 'not an event'] });
+    const res = await beacon({
+      k: source.public_key,
+      e: [wire(sessionId, 'page_view'), wire(sessionId, 'product_view', { c: { product: {} } }), 'not an event'],
+    });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { details: { path: string }[] } };
     expect(body.error.details.map((d) => d.path)).toEqual(['e.1.context.product.id', 'e.2.(event)']);
@@ -100,7 +120,10 @@ describe('POST /t, the tracker beacon', () => {
 
     const live = (await readSession(source.id, sessionId, source.secret_key)).body;
     expect(live.session).toMatchObject({ status: 'closed', event_count: 2 });
-    expect(live.events.map((e) => [e.name, e.flags])).toEqual([['page_view', []], ['product_view', ['late']]]);
+    expect(live.events.map((e) => [e.name, e.flags])).toEqual([
+      ['page_view', []],
+      ['product_view', ['late']],
+    ]);
     await runAlarm(source.id, sessionId);
     expect((await d1Events(source.id, sessionId)).map((e) => JSON.parse(e.flags) as string[])).toEqual([[], ['late']]);
   });

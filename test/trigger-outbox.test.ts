@@ -6,7 +6,11 @@ import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fi
 import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
 
 async function createTrigger(sourceId: string, definition: unknown, hook: string) {
-  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` } });
+  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, {
+    method: 'POST',
+    token: ADMIN_TOKEN,
+    json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` },
+  });
   expect(res.status).toBe(201);
 }
 
@@ -47,7 +51,9 @@ describe('fired triggers reach the queue in sends it accepts, and wait in their 
     const views = Array.from({ length: 101 }, (_, i) => event(many, 'product_view', -200 + i, { context: { type: 'product', id: `p${i}` } }));
     expect((await postEvents(source.secret_key, views)).status).toBe(200);
     const big = unique('s');
-    const heavy = Array.from({ length: 20 }, (_, i) => event(big, 'product_view', -30 + i, { context: { type: 'product', id: `b${i}`, description: 'x'.repeat(15_000) } }));
+    const heavy = Array.from({ length: 20 }, (_, i) =>
+      event(big, 'product_view', -30 + i, { context: { type: 'product', id: `b${i}`, description: 'x'.repeat(15_000) } }),
+    );
     expect((await postEvents(source.secret_key, heavy)).status).toBe(200);
 
     const got = await waitForWebhooks(hook, 121);
@@ -57,7 +63,10 @@ describe('fired triggers reach the queue in sends it accepts, and wait in their 
     expect(delivered.filter((d) => d.events[0]!.context.description?.length === 15_000)).toHaveLength(20);
     for (const id of [many, big]) {
       expect(await outboxRows(source.id, id)).toBe(0);
-      const row = await runInDurableObject(sessionStub(source.id, id), (_o, state) => state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body);
+      const row = await runInDurableObject(
+        sessionStub(source.id, id),
+        (_o, state) => state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
+      );
       expect(row).not.toContain('outbox');
       expect(row.length).toBeLessThan(4_000);
     }

@@ -1,14 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import type { WebEvent } from '../src/events/schema';
 import { openSession } from '../src/sessions/record';
-import { eventRuleMatches, EventRule, fieldMatches } from '../src/triggers/rules';
+import { EventRule, eventRuleMatches, fieldMatches } from '../src/triggers/rules';
 import { fireDue, newTriggerState, nextWatch, onClose, onEvent, type TriggerMessage } from '../src/triggers/session-triggers';
 
 const at = Date.parse('2026-11-28T10:00:00Z');
 const ev = (name: string, minutes: number, context: Record<string, unknown> | null = null): WebEvent => ({
-  event_id: `${name}-${minutes}`, source_id: 'shop', channel: 'api', session_id: 's', customer_id: null, claimed_customer_id: null, name,
-  occurred_at: new Date(at + minutes * 60_000).toISOString(), received_at: new Date(at).toISOString(), seq: null,
-  context: context ? { type: 'product', ...context } : null, params: { section: 'sale' }, page: { url: 'https://shop.example/a' }, device: null, geo: null, flags: [],
+  event_id: `${name}-${minutes}`,
+  source_id: 'shop',
+  channel: 'api',
+  session_id: 's',
+  customer_id: null,
+  claimed_customer_id: null,
+  name,
+  occurred_at: new Date(at + minutes * 60_000).toISOString(),
+  received_at: new Date(at).toISOString(),
+  seq: null,
+  context: context ? { type: 'product', ...context } : null,
+  params: { section: 'sale' },
+  page: { url: 'https://shop.example/a' },
+  device: null,
+  geo: null,
+  flags: [],
 });
 
 describe('trigger rules, pure', () => {

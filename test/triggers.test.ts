@@ -11,7 +11,11 @@ interface Received {
 }
 
 async function createTrigger(sourceId: string, definition: unknown, hook: string) {
-  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` } });
+  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, {
+    method: 'POST',
+    token: ADMIN_TOKEN,
+    json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` },
+  });
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; secret: string };
 }
@@ -32,7 +36,11 @@ describe('campaign triggers', () => {
   it('an event rule fires once per matching event: a signed webhook with its idempotency key', async () => {
     const source = await createSource();
     const hook = `/hook/ok/${unique('r')}`;
-    const rule = await createTrigger(source.id, { kind: 'event', event: 'product_view', where: [{ field: 'price', op: 'gt', value: 100 }], session: 'anonymous' }, hook);
+    const rule = await createTrigger(
+      source.id,
+      { kind: 'event', event: 'product_view', where: [{ field: 'price', op: 'gt', value: 100 }], session: 'anonymous' },
+      hook,
+    );
     const sessionId = unique('s');
     const pricey = [1, 2].map((i) => event(sessionId, 'product_view', -i, { context: { type: 'product', id: `p${i}`, price: 150 } }));
     const cheap = event(sessionId, 'product_view', 0, { context: { type: 'product', id: 'p3', price: 20 } });
@@ -48,7 +56,12 @@ describe('campaign triggers', () => {
       expect(Math.abs(t * 1000 - Date.now())).toBeLessThan(60_000);
       expect(header).toBe(await signature(rule.secret, r.body, t * 1000));
     }
-    const payload = JSON.parse(got[0]!.body) as { rule: { id: string }; source_id: string; session: { id: string; anonymous: boolean }; events: { context: { price: number } }[] };
+    const payload = JSON.parse(got[0]!.body) as {
+      rule: { id: string };
+      source_id: string;
+      session: { id: string; anonymous: boolean };
+      events: { context: { price: number } }[];
+    };
     expect(payload).toMatchObject({ rule: { id: rule.id }, source_id: source.id, session: { id: sessionId, anonymous: true } });
     expect(payload.events[0]!.context.price).toBe(150);
   });
@@ -107,7 +120,11 @@ describe('campaign triggers', () => {
 
   it('refuses a malformed rule and lists the rules without their secrets', async () => {
     const source = await createSource();
-    const bad = await call(`/api/v1/admin/sources/${source.id}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 'x', definition: { kind: 'absence', after: 'container_add', missing: 'order_complete' }, webhook_url: 'https://hooks.example/x' } });
+    const bad = await call(`/api/v1/admin/sources/${source.id}/triggers`, {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      json: { name: 'x', definition: { kind: 'absence', after: 'container_add', missing: 'order_complete' }, webhook_url: 'https://hooks.example/x' },
+    });
     expect(bad.status).toBe(400);
     await createTrigger(source.id, { kind: 'event', event: 'search' }, '/hook/ok/list');
     const list = (await (await call(`/api/v1/admin/sources/${source.id}/triggers`, { token: ADMIN_TOKEN })).json()) as { triggers: Record<string, unknown>[] };

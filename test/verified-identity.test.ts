@@ -1,18 +1,34 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { customerHash } from '../src/sources/identity';
-import { ADMIN_TOKEN, call, createSource, event, postEvents, unique, type CreatedSource } from './fixtures/api';
+import { ADMIN_TOKEN, type CreatedSource, call, createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Events, d1Session, readSession, runAlarm } from './fixtures/sessions';
 
 const ORIGIN = 'https://shop.example';
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
-const login = (sessionId: string, customer: string, ch?: string) => ({ i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: Date.now(), q: 2, u: `${ORIGIN}/`, cu: customer, ...(ch ? { ch } : {}) });
+const login = (sessionId: string, customer: string, ch?: string) => ({
+  i: crypto.randomUUID(),
+  s: sessionId,
+  n: 'user_login',
+  t: Date.now(),
+  q: 2,
+  u: `${ORIGIN}/`,
+  cu: customer,
+  ...(ch ? { ch } : {}),
+});
 const view = (sessionId: string) => ({ i: crypto.randomUUID(), s: sessionId, n: 'page_view', t: Date.now() - 1000, q: 1, u: `${ORIGIN}/` });
 
 async function beacon(source: CreatedSource, e: unknown[]) {
-  const res = await call('/t', { method: 'POST', body: JSON.stringify({ k: source.public_key, e }), headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME } });
-  return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as { error: { code: string; details: { path: string; message: string }[] } }) };
+  const res = await call('/t', {
+    method: 'POST',
+    body: JSON.stringify({ k: source.public_key, e }),
+    headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME },
+  });
+  return {
+    status: res.status,
+    body: res.status === 204 ? null : ((await res.json()) as { error: { code: string; details: { path: string; message: string }[] } }),
+  };
 }
 
 const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [ORIGIN], ...extra });
@@ -34,7 +50,11 @@ describe('a browser cannot claim to be a customer', () => {
   it('a source that does not require it keeps an unproven claim aside: stored, flagged, attributed to nobody, no webhook, no segment', async () => {
     const shop = await website({ require_verified_identity: false });
     const hook = `/hook/ok/${unique('r')}`;
-    const rule = await call(`/api/v1/admin/sources/${shop.id}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 'welcome back', definition: { kind: 'event', event: 'user_login' }, webhook_url: `${env.RECEIVER_URL}${hook}` } });
+    const rule = await call(`/api/v1/admin/sources/${shop.id}/triggers`, {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      json: { name: 'welcome back', definition: { kind: 'event', event: 'user_login' }, webhook_url: `${env.RECEIVER_URL}${hook}` },
+    });
     expect(rule.status).toBe(201);
 
     const claimed = unique('s');
@@ -70,8 +90,15 @@ describe('a browser cannot claim to be a customer', () => {
   it('the SDK proves its customer the same way; the partner API, holding the secret key, needs no proof', async () => {
     const app = await createSource({ kind: 'mobile_app' });
     const sessionId = unique('s');
-    const unproven = await call('/v1/sdk/events', { method: 'POST', headers: { 'x-source-key': app.public_key }, json: { events: [event(sessionId, 'user_login', 0, { customer_id: 'c-1' })] } });
-    expect(((await unproven.json()) as { results: { status: string; error?: { code: string } }[] }).results[0]).toMatchObject({ status: 'rejected', error: { code: 'unverified_identity' } });
+    const unproven = await call('/v1/sdk/events', {
+      method: 'POST',
+      headers: { 'x-source-key': app.public_key },
+      json: { events: [event(sessionId, 'user_login', 0, { customer_id: 'c-1' })] },
+    });
+    expect(((await unproven.json()) as { results: { status: string; error?: { code: string } }[] }).results[0]).toMatchObject({
+      status: 'rejected',
+      error: { code: 'unverified_identity' },
+    });
     const proven = await call('/v1/sdk/events', {
       method: 'POST',
       headers: { 'x-source-key': app.public_key },
@@ -88,7 +115,9 @@ describe('a browser cannot claim to be a customer', () => {
 
   it('sources say whether they require it: new website and app sources do, a server source and a PATCH can say otherwise', async () => {
     const made = await Promise.all([website(), createSource({ kind: 'mobile_app' }), createSource()]);
-    const shown = await Promise.all(made.map(async (s) => (await (await call(`/api/v1/admin/sources/${s.id}`, { token: ADMIN_TOKEN })).json()) as Record<string, unknown>));
+    const shown = await Promise.all(
+      made.map(async (s) => (await (await call(`/api/v1/admin/sources/${s.id}`, { token: ADMIN_TOKEN })).json()) as Record<string, unknown>),
+    );
     expect(shown.map((s) => s.require_verified_identity)).toEqual([true, true, false]);
     expect(shown.every((s) => s.identity_secret === undefined)).toBe(true); // shown once, on create
     expect(made.every((s) => /^idsec_[\w-]{43}$/.test(s.identity_secret))).toBe(true);

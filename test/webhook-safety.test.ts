@@ -7,14 +7,31 @@ import { webhookTargetProblem } from '../src/triggers/webhook-target';
 import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
 
 const createTrigger = (sourceId: string, webhook_url: string) =>
-  call(`/api/v1/admin/sources/${sourceId}/triggers`, { method: 'POST', token: ADMIN_TOKEN, json: { name: 't', definition: { kind: 'event', event: 'search' }, webhook_url } });
+  call(`/api/v1/admin/sources/${sourceId}/triggers`, {
+    method: 'POST',
+    token: ADMIN_TOKEN,
+    json: { name: 't', definition: { kind: 'event', event: 'search' }, webhook_url },
+  });
 
 describe('webhook targets', () => {
   it('must be https on a public host name: no IP address, no localhost, no internal names', () => {
     const refused = [
-      'http://hooks.example.com/x', 'http://127.0.0.1:1/', 'https://127.0.0.1/', 'https://169.254.169.254/latest/meta-data', 'https://10.0.0.1/x',
-      'https://2130706433/', 'https://[::1]/', 'https://[fd00::1]/', 'https://localhost/', 'https://api.localhost/', 'https://metadata.google.internal/',
-      'https://printer.local/', 'https://intranet/', 'https://user:pass@hooks.example.com/', 'ftp://hooks.example.com/', 'not a url',
+      'http://hooks.example.com/x',
+      'http://127.0.0.1:1/',
+      'https://127.0.0.1/',
+      'https://169.254.169.254/latest/meta-data',
+      'https://10.0.0.1/x',
+      'https://2130706433/',
+      'https://[::1]/',
+      'https://[fd00::1]/',
+      'https://localhost/',
+      'https://api.localhost/',
+      'https://metadata.google.internal/',
+      'https://printer.local/',
+      'https://intranet/',
+      'https://user:pass@hooks.example.com/',
+      'ftp://hooks.example.com/',
+      'not a url',
     ];
     for (const url of refused) expect(webhookTargetProblem(url, false), url).not.toBeNull();
     expect(webhookTargetProblem('https://hooks.example.com/web-events?x=1', false)).toBeNull();
@@ -43,8 +60,12 @@ describe('webhook targets', () => {
     const e = event(sessionId, 'search', 0, { context: { type: 'search', query: 'mug' } });
     await postEvents(source.secret_key, [e]);
     const message: TriggerMessage = {
-      rule_id: rule.id, idempotency_key: `${rule.id}:${e.event_id}`, source_id: source.id,
-      session: { id: sessionId, customer_id: null, anonymous: true }, event_ids: [e.event_id], fired_at: new Date().toISOString(),
+      rule_id: rule.id,
+      idempotency_key: `${rule.id}:${e.event_id}`,
+      source_id: source.id,
+      session: { id: sessionId, customer_id: null, anonymous: true },
+      event_ids: [e.event_id],
+      fired_at: new Date().toISOString(),
     };
 
     const batch = createMessageBatch<TriggerMessage>('web-events-triggers', [{ id: 'm1', timestamp: Date.now(), attempts: 1, body: message }]);
@@ -59,7 +80,9 @@ describe('webhook targets', () => {
 
     const dead = createMessageBatch<TriggerMessage>('web-events-triggers-dlq', [{ id: 'm1', timestamp: Date.now(), attempts: 6, body: message }]);
     await worker.queue(dead, env);
-    const row = await env.DB.prepare('SELECT rule_id, source_id, customer_id, payload FROM trigger_dead_letters WHERE idempotency_key = ?').bind(message.idempotency_key).first<{ payload: string }>();
+    const row = await env.DB.prepare('SELECT rule_id, source_id, customer_id, payload FROM trigger_dead_letters WHERE idempotency_key = ?')
+      .bind(message.idempotency_key)
+      .first<{ payload: string }>();
     expect(row).toMatchObject({ rule_id: rule.id, source_id: source.id, customer_id: null });
     expect(JSON.parse(row!.payload)).toMatchObject({ event_ids: [e.event_id] });
     expect(row!.payload).not.toContain('mug');

@@ -1,5 +1,5 @@
-import { z } from '@hono/zod-openapi';
-import { fastCategory, fastContainerFields, fastOrder, fastProduct, fastSearch, type FastValidator } from './fast-validate';
+import type { z } from '@hono/zod-openapi';
+import { type FastValidator, fastCategory, fastContainerFields, fastOrder, fastProduct, fastSearch } from './fast-validate';
 import { Category, ContainerFields, Order, Product, Search } from './schema';
 
 /** A schema and its fast twin (fast-validate.ts), which is tried first. */
@@ -30,9 +30,7 @@ const RULES: Record<string, ContextRule> = {
 
 const NESTED_KEYS = ['product', 'category', 'order', 'search'] as const;
 
-export type ContextResult =
-  | { ok: true; context: Record<string, unknown> & { type: string } | null }
-  | { ok: false; path: string; message: string };
+export type ContextResult = { ok: true; context: (Record<string, unknown> & { type: string }) | null } | { ok: false; path: string; message: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -34,8 +34,14 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
 const isId = (v: unknown): v is string => typeof v === 'string' && ID_PATTERN.test(v);
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v);
 
-const check = (ok: (v: unknown) => boolean): Parse => (v) => (ok(v) ? v : NO);
-const orNull = (parse: Parse): Parse => (v) => (v === null ? v : parse(v));
+const check =
+  (ok: (v: unknown) => boolean): Parse =>
+  (v) =>
+    ok(v) ? v : NO;
+const orNull =
+  (parse: Parse): Parse =>
+  (v) =>
+    v === null ? v : parse(v);
 
 // zod measures strings in code points: within `max` UTF-16 units a string always fits; beyond, we decline.
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
@@ -89,12 +95,14 @@ function object(fields: readonly Field[], mode: 'strip' | 'loose') {
   };
 }
 
-const array = (element: Parse, max: number): Parse => (v) => {
-  if (!Array.isArray(v) || v.length > max) return NO;
-  const out: unknown[] = new Array(v.length);
-  for (let i = 0; i < v.length; i++) if ((out[i] = element(v[i])) === NO) return NO;
-  return out;
-};
+const array =
+  (element: Parse, max: number): Parse =>
+  (v) => {
+    if (!Array.isArray(v) || v.length > max) return NO;
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) if ((out[i] = element(v[i])) === NO) return NO;
+    return out;
+  };
 
 /** `Params`: a flat record of at most LIMITS.paramsKeys keys of at most 64 units. */
 const params: Parse = (v) => {
@@ -213,7 +221,14 @@ const category = object(
   'loose',
 );
 
-const orderItem = object([['product_id', objectId], ['quantity', positive], ['price', number, 'optional']], 'loose');
+const orderItem = object(
+  [
+    ['product_id', objectId],
+    ['quantity', positive],
+    ['price', number, 'optional'],
+  ],
+  'loose',
+);
 
 const order = object(
   [
@@ -225,12 +240,20 @@ const order = object(
   'loose',
 );
 
-const search = object([['query', text(1024)], ['results_count', count, 'optional']], 'loose');
+const search = object(
+  [
+    ['query', text(1024)],
+    ['results_count', count, 'optional'],
+  ],
+  'loose',
+);
 
-const fast = (parse: (v: unknown) => Fields | typeof NO): FastValidator => (raw) => {
-  const out = parse(raw);
-  return out === NO ? undefined : out;
-};
+const fast =
+  (parse: (v: unknown) => Fields | typeof NO): FastValidator =>
+  (raw) => {
+    const out = parse(raw);
+    return out === NO ? undefined : out;
+  };
 
 export const fastProduct = fast(product);
 export const fastCategory = fast(category);

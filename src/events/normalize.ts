@@ -3,7 +3,7 @@ import { normalizeContext } from './context';
 import { fastEventInput, overBytes } from './fast-validate';
 import { LIMITS, nestsDeeper } from './limits';
 import { keepQuery } from './page-url';
-import { EventInput, type Channel, type EventFlag, type WebEvent } from './schema';
+import { type Channel, type EventFlag, EventInput, type WebEvent } from './schema';
 
 /** What the server knows about the request an event arrived in. */
 export interface Arrival {
@@ -74,7 +74,6 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
     if (nestsDeeper(context.context, LIMITS.objectDepth)) return refusal(raw, 'context', `at most ${LIMITS.objectDepth} levels deep`);
     if (overBytes(JSON.stringify(context.context), LIMITS.contextBytes)) return refusal(raw, 'context', `at most ${LIMITS.contextBytes} bytes serialized`);
   }
-  if (input.device && nestsDeeper(input.device, LIMITS.objectDepth)) return refusal(raw, 'device', `at most ${LIMITS.objectDepth} levels deep`);
   if (IDENTIFYING_EVENTS.has(input.name) && !input.customer_id) {
     return refusal(raw, 'customer_id', `required for ${input.name}`);
   }
@@ -86,13 +85,16 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
     flags.push('clock_skew');
   } else if (occurredAt < arrival.receivedAt - LIMITS.pastSkewMs) {
     // A device's clock can be years off; a partner's backfill that old is a mistake to report.
-    if (!DEVICE_CHANNELS.has(arrival.channel)) return refusal(raw, 'occurred_at', `more than ${LIMITS.pastSkewMs / 86_400_000} days before the collector received it`);
+    if (!DEVICE_CHANNELS.has(arrival.channel))
+      return refusal(raw, 'occurred_at', `more than ${LIMITS.pastSkewMs / 86_400_000} days before the collector received it`);
     occurredAt = arrival.receivedAt;
     flags.push('clock_skew');
   }
   // Without facts of its own, an event shares the request's device object: a batch's events go to
   // their session object in one RPC, whose serializer then copies it once.
   const device = input.device ? { ...arrival.device, ...input.device } : (arrival.device ?? null);
+  // The batch's device facts (SDK) are the client's too: as deep as an event's own may be.
+  if (device && nestsDeeper(device, LIMITS.objectDepth)) return refusal(raw, 'device', `at most ${LIMITS.objectDepth} levels deep`);
   const { page, sentUrl } = trimPage(input.page, arrival.queryParams ?? NO_PARAMS);
 
   return {

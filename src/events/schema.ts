@@ -16,7 +16,10 @@ export const CustomerId = z.string().min(1).max(128);
 export const CustomerHash = z
   .string()
   .regex(HASH_PATTERN, 'must be 64 lowercase hex characters: HMAC-SHA256 of customer_id with the source identity secret')
-  .openapi({ description: "Proves `customer_id` on the public channels (tracker, SDK): hex HMAC-SHA256 of it with the source's identity secret, made by the store's backend." });
+  .openapi({
+    description:
+      "Proves `customer_id` on the public channels (tracker, SDK): hex HMAC-SHA256 of it with the source's identity secret, made by the store's backend.",
+  });
 export const Timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' });
 
 const FlatValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
@@ -72,9 +75,7 @@ export const Order = z
   })
   .openapi('Order');
 
-export const Search = z
-  .looseObject({ query: z.string().max(1024), results_count: z.number().int().nonnegative().optional() })
-  .openapi('Search');
+export const Search = z.looseObject({ query: z.string().max(1024), results_count: z.number().int().nonnegative().optional() }).openapi('Search');
 
 export const ContainerFields = z.object({
   container: z.string().regex(NAME_PATTERN, 'must be a container name such as cart, favorites, waitlist'),
@@ -85,13 +86,11 @@ export const ContainerFields = z.object({
  * A context as clients send it: either the canonical `{type, ...fields}` snapshot or the nested
  * form the tracker writes (`{product: {...}, container, quantity}`); see `normalizeContext`.
  */
-export const ContextInput = z
-  .looseObject({ type: z.string().regex(NAME_PATTERN).optional() })
-  .openapi('Context', {
-    description:
-      'A static snapshot of the object the event concerns: `{type: "product" | "category" | "order" | "cart" | "search" | "page" | <custom>, ...fields}`; the nested form `{product: {...}}` is accepted too. At most 16 KB serialized.',
-    example: { type: 'product', id: 'sku-1', name: 'Mug', price: 9.5, currency: 'EUR' },
-  });
+export const ContextInput = z.looseObject({ type: z.string().regex(NAME_PATTERN).optional() }).openapi('Context', {
+  description:
+    'A static snapshot of the object the event concerns: `{type: "product" | "category" | "order" | "cart" | "search" | "page" | <custom>, ...fields}`; the nested form `{product: {...}}` is accepted too. At most 16 KB serialized.',
+  example: { type: 'product', id: 'sku-1', name: 'Mug', price: 9.5, currency: 'EUR' },
+});
 
 /** One event as a client sends it, on any channel. */
 export const EventInput = z

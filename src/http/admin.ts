@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { tunables } from '../config';
 import { hashSecret, newIdentitySecret, newPublicKey, newSecretKey } from '../sources/keys';
 import { forgetSource } from '../sources/lookup';
-import { getSource, insertSource, listSources, rotateKeys, SOURCE_KINDS, updateSource, type EventSource } from '../storage/sources';
+import { type EventSource, getSource, insertSource, listSources, rotateKeys, SOURCE_KINDS, updateSource } from '../storage/sources';
 import { newApp } from './app-env';
 import { adminAuth } from './auth';
 import { guardJson } from './body';
@@ -18,7 +18,8 @@ const SourceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 
 const SessionTimeout = z.number().int().min(60).max(86_400).openapi({ description: 'Inactivity before a session closes, in seconds' });
 
 const RequireVerifiedIdentity = z.boolean().openapi({
-  description: 'Whether the tracker and SDK must send customer_hash with every customer_id (an unproven one is then refused). Default: true for website and mobile_app sources made now; sources made before verified identity existed have it false.',
+  description:
+    'Whether the tracker and SDK must send customer_hash with every customer_id (an unproven one is then refused). Default: true for website and mobile_app sources made now; sources made before verified identity existed have it false.',
 });
 const QueryParamName = z.string().regex(/^[A-Za-z0-9_.\-[\]]{1,64}$/, 'must be a query parameter name');
 const AllowedQueryParams = z
@@ -31,7 +32,11 @@ const CreateSource = z
     id: SourceId.openapi({ description: 'The source code, `source_id` on its events', example: 'shop-eu' }),
     name: z.string().min(1).max(200),
     kind: z.enum(SOURCE_KINDS),
-    allowed_origins: z.array(Origin).max(100).default([]).openapi({ description: 'Origins allowed to send tracker beacons', example: ['https://shop.example'] }),
+    allowed_origins: z
+      .array(Origin)
+      .max(100)
+      .default([])
+      .openapi({ description: 'Origins allowed to send tracker beacons', example: ['https://shop.example'] }),
     session_timeout_s: SessionTimeout.optional(),
     require_verified_identity: RequireVerifiedIdentity.optional(),
     allowed_query_params: AllowedQueryParams.default([]),
@@ -52,14 +57,20 @@ const UpdateSource = z
 
 const WEEK_S = 7 * 86_400;
 const RotateKeys = z.object({
-  keys: z.array(z.enum(['public', 'secret', 'identity'])).min(1).default(['public', 'secret']),
+  keys: z
+    .array(z.enum(['public', 'secret', 'identity']))
+    .min(1)
+    .default(['public', 'secret']),
   grace_s: z
     .number()
     .int()
     .min(0)
     .max(90 * 86_400)
     .default(WEEK_S)
-    .openapi({ description: 'How long the replaced public and secret keys keep working (default 7 days; 0 cuts them at once, for a leaked key). A replaced identity secret stops at once.' }),
+    .openapi({
+      description:
+        'How long the replaced public and secret keys keep working (default 7 days; 0 cuts them at once, for a leaked key). A replaced identity secret stops at once.',
+    }),
 });
 
 const SourceJson = z
@@ -77,7 +88,10 @@ const SourceJson = z
     created_at: z.string(),
     updated_at: z.string(),
     secret_key: z.string().optional().openapi({ description: 'Only in the answers to create and rotate-keys: D1 keeps its hash' }),
-    identity_secret: z.string().optional().openapi({ description: "Only in the answers to create and rotate-keys: the store's backend signs customer ids with it (docs/security.md)" }),
+    identity_secret: z
+      .string()
+      .optional()
+      .openapi({ description: "Only in the answers to create and rotate-keys: the store's backend signs customer ids with it (docs/security.md)" }),
   })
   .openapi('EventSource');
 
@@ -104,13 +118,51 @@ const security = [{ adminToken: [] }];
 const one = (description: string) => ({ description, ...json(SourceJson) });
 
 const routes = {
-  create: createRoute({ method: 'post', path: '/', summary: 'Create an event source', security, request: { body: { required: true, ...json(CreateSource) } }, responses: { 201: one('The source with both keys'), ...errorResponses(400, 401, 409) } }),
-  list: createRoute({ method: 'get', path: '/', summary: 'List event sources', security, responses: { 200: { description: 'All sources', ...json(z.object({ sources: z.array(SourceJson) })) }, ...errorResponses(401) } }),
-  get: createRoute({ method: 'get', path: '/{id}', summary: 'Read an event source', security, request: { params: IdParam }, responses: { 200: one('The source'), ...errorResponses(401, 404) } }),
-  update: createRoute({ method: 'patch', path: '/{id}', summary: 'Change an event source', security, request: { params: IdParam, body: { required: true, ...json(UpdateSource) } }, responses: { 200: one('The source'), ...errorResponses(400, 401, 404) } }),
-  deactivate: createRoute({ method: 'delete', path: '/{id}', summary: 'Deactivate an event source', description: 'Its keys stop working at once in this isolate and within a minute everywhere; its data stays. `PATCH {"active": true}` re-activates it.', security, request: { params: IdParam }, responses: { 200: one('The deactivated source'), ...errorResponses(401, 404) } }),
+  create: createRoute({
+    method: 'post',
+    path: '/',
+    summary: 'Create an event source',
+    security,
+    request: { body: { required: true, ...json(CreateSource) } },
+    responses: { 201: one('The source with both keys'), ...errorResponses(400, 401, 409) },
+  }),
+  list: createRoute({
+    method: 'get',
+    path: '/',
+    summary: 'List event sources',
+    security,
+    responses: { 200: { description: 'All sources', ...json(z.object({ sources: z.array(SourceJson) })) }, ...errorResponses(401) },
+  }),
+  get: createRoute({
+    method: 'get',
+    path: '/{id}',
+    summary: 'Read an event source',
+    security,
+    request: { params: IdParam },
+    responses: { 200: one('The source'), ...errorResponses(401, 404) },
+  }),
+  update: createRoute({
+    method: 'patch',
+    path: '/{id}',
+    summary: 'Change an event source',
+    security,
+    request: { params: IdParam, body: { required: true, ...json(UpdateSource) } },
+    responses: { 200: one('The source'), ...errorResponses(400, 401, 404) },
+  }),
+  deactivate: createRoute({
+    method: 'delete',
+    path: '/{id}',
+    summary: 'Deactivate an event source',
+    description: 'Its keys stop working at once in this isolate and within a minute everywhere; its data stays. `PATCH {"active": true}` re-activates it.',
+    security,
+    request: { params: IdParam },
+    responses: { 200: one('The deactivated source'), ...errorResponses(401, 404) },
+  }),
   rotate: createRoute({
-    method: 'post', path: '/{id}/rotate-keys', summary: "Rotate a source's keys", security,
+    method: 'post',
+    path: '/{id}/rotate-keys',
+    summary: "Rotate a source's keys",
+    security,
     request: { params: IdParam, body: { required: false, ...json(RotateKeys) } },
     responses: { 200: one('The source with its new keys; the replaced ones keep working until previous_keys_expire_at'), ...errorResponses(400, 401, 404) },
   }),

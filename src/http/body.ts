@@ -16,7 +16,8 @@ export async function readText(request: Request, limit: number = LIMITS.requestB
   let stream: ReadableStream<Uint8Array> = request.body;
   const encoding = request.headers.get('content-encoding')?.toLowerCase();
   if (encoding === 'gzip') stream = stream.pipeThrough(new DecompressionStream('gzip'));
-  else if (encoding && encoding !== 'identity') throw new ApiError(415, 'unsupported_encoding', `Content-Encoding ${encoding} is not supported: send gzip or none`);
+  else if (encoding && encoding !== 'identity')
+    throw new ApiError(415, 'unsupported_encoding', `Content-Encoding ${encoding} is not supported: send gzip or none`);
 
   // A body framed by its Content-Length (checked above) cannot grow past it: read it natively.
   // Chunked or compressed bodies are counted as they stream in.

@@ -2,8 +2,7 @@ import { base64url, fromBase64url } from '../encoding';
 import { ApiError } from './errors';
 
 /** Opaque pagination cursors: base64url of a JSON array of the keyset position. */
-export const encodeCursor = (position: readonly string[] | null) =>
-  position ? base64url(new TextEncoder().encode(JSON.stringify(position))) : null;
+export const encodeCursor = (position: readonly string[] | null) => (position ? base64url(new TextEncoder().encode(JSON.stringify(position))) : null);
 
 export function decodeCursor<T extends string[]>(cursor: string | undefined, length: T['length']): T | undefined {
   if (!cursor) return undefined;

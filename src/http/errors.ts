@@ -58,9 +58,7 @@ export const invalid = (error: z.ZodError, where: string) => {
 
 /** Error responses for an OpenAPI route description. */
 export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(
-    statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s] ?? 'Error', content: { 'application/json': { schema: ErrorBody } } }]),
-  );
+  Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s] ?? 'Error', content: { 'application/json': { schema: ErrorBody } } }]));
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is malformed: the details say which field and why',

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { CustomerId, Identifier } from '../events/schema';
-import { LINK_PARAM, signLink, tokenId, verifyLink, type LinkClaims } from '../links/token';
+import { LINK_PARAM, type LinkClaims, signLink, tokenId, verifyLink } from '../links/token';
 import { ingestBatch, sessionObject } from '../sessions/dispatch';
 import { sourceById } from '../sources/lookup';
 import type { AppEnv } from './app-env';
@@ -9,8 +9,8 @@ import { newApp } from './app-env';
 import { secretKeyAuth } from './auth';
 import { guardJson } from './body';
 import { isBot } from './bots';
-import { limitClient } from './rate-limit';
 import { ApiError, errorResponses } from './errors';
+import { limitClient } from './rate-limit';
 
 const DAY_S = 86_400;
 const CreateLink = z
@@ -19,7 +19,12 @@ const CreateLink = z
     customer_id: CustomerId,
     campaign_id: z.string().min(1).max(128),
     target_url: z.url({ protocol: /^https?$/ }),
-    ttl_s: z.number().int().min(60).max(90 * DAY_S).default(30 * DAY_S),
+    ttl_s: z
+      .number()
+      .int()
+      .min(60)
+      .max(90 * DAY_S)
+      .default(30 * DAY_S),
   })
   .openapi('CreateLink');
 
@@ -46,10 +51,19 @@ links.openapi(route, async (c) => {
   const target = new URL(body.target_url);
   // No open redirect: a link only ever lands on the source's own site.
   if (!source.allowedOrigins.includes(target.origin)) {
-    throw new ApiError(400, 'target_not_allowed', `target_url: ${target.origin} is not an allowed origin of source ${source.id}`, [{ path: 'target_url', message: 'not an allowed origin of the source' }]);
+    throw new ApiError(400, 'target_not_allowed', `target_url: ${target.origin} is not an allowed origin of source ${source.id}`, [
+      { path: 'target_url', message: 'not an allowed origin of the source' },
+    ]);
   }
   const exp = Math.floor(Date.now() / 1000) + body.ttl_s;
-  const claims: LinkClaims = { src: source.id, ...(body.session_id ? { sid: body.session_id } : {}), cus: body.customer_id, cmp: body.campaign_id, url: target.href, exp };
+  const claims: LinkClaims = {
+    src: source.id,
+    ...(body.session_id ? { sid: body.session_id } : {}),
+    cus: body.customer_id,
+    cmp: body.campaign_id,
+    url: target.href,
+    exp,
+  };
   const token = await signLink(claims, c.env.LINK_SIGNING_KEY);
   return c.json({ url: `${new URL(c.req.url).origin}/l/${token}`, token, expires_at: new Date(exp * 1000).toISOString() }, 201);
 });
@@ -76,7 +90,13 @@ clicks.get('/:token', async (c) => {
 
   // A mailing link names no session: its click gets a session of its own, one per link.
   const sessionId = claims.sid ?? `click.${token.slice(-24)}`;
-  const click = { event_id: `click:${(await tokenId(token)).slice(0, 40)}`, session_id: sessionId, name: 'campaign_click', occurred_at: new Date().toISOString(), params: { campaign_id: claims.cmp } };
+  const click = {
+    event_id: `click:${(await tokenId(token)).slice(0, 40)}`,
+    session_id: sessionId,
+    name: 'campaign_click',
+    occurred_at: new Date().toISOString(),
+    params: { campaign_id: claims.cmp },
+  };
   const [result] = await ingestBatch(c.env, source, [click], { channel: 'api', receivedAt: Date.now(), device: userAgent ? { user_agent: userAgent } : null });
   if (result?.status === 'accepted') await sessionObject(c.env, source.id, sessionId).linkCustomer(claims.cus, 'campaign_link');
   return c.redirect(target.href, 302);

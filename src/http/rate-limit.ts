@@ -7,7 +7,11 @@ async function limit(limiter: RateLimit | undefined, key: string, what: string, 
   // No binding (a bench build, a config without [[ratelimits]]): nothing to count with.
   if (!limiter) return;
   const { success } = await limiter.limit({ key });
-  if (!success) throw new ApiError(429, 'rate_limited', `too many requests for this ${what}: retry after ${PERIOD_S} s`, undefined, { 'Retry-After': String(PERIOD_S), ...headers });
+  if (!success)
+    throw new ApiError(429, 'rate_limited', `too many requests for this ${what}: retry after ${PERIOD_S} s`, undefined, {
+      'Retry-After': String(PERIOD_S),
+      ...headers,
+    });
 }
 
 /** Per client IP, on the public routes (Cloudflare sets CF-Connecting-IP; without it there is no client to count). */

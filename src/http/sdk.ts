@@ -23,9 +23,15 @@ const route = createRoute({
   description: `The public key of a \`mobile_app\` source in \`X-Source-Key\`. Up to ${LIMITS.batchEvents} events and 1 MB (after decompression: \`Content-Encoding: gzip\` is accepted). Each event as for the REST API, with its \`session_id\` (the app groups events into sessions). One result per event, in input order.`,
   security: [{ sdkKey: [] }],
   request: {
-    body: { required: true, content: { 'application/json': { schema: z.object({ device: SdkDevice.optional(), events: z.array(EventInput).max(LIMITS.batchEvents) }) } } },
+    body: {
+      required: true,
+      content: { 'application/json': { schema: z.object({ device: SdkDevice.optional(), events: z.array(EventInput).max(LIMITS.batchEvents) }) } },
+    },
   },
-  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413, 429) },
+  responses: {
+    200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } },
+    ...errorResponses(400, 401, 403, 413, 429),
+  },
 });
 
 export const sdk = newApp();
@@ -36,7 +42,8 @@ sdk.post('/events', async (c) => {
   const key = c.req.header('x-source-key');
   if (!key) throw new ApiError(401, 'missing_key', 'send the source public key in the X-Source-Key header');
   const source = usableSource(await sourceByPublicKey(c.env.DB, key), 'public key');
-  if (source.kind !== 'mobile_app') throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the SDK sends for mobile_app sources`);
+  if (source.kind !== 'mobile_app')
+    throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the SDK sends for mobile_app sources`);
   await limitSource(c.env, source.id);
   const batch = Batch.safeParse(await readJson(c.req.raw));
   if (!batch.success) throw invalid(batch.error, 'invalid batch');

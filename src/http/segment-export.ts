@@ -1,4 +1,4 @@
-import { segmentMembers, type Segment } from '../storage/segments';
+import { type Segment, segmentMembers } from '../storage/segments';
 import { decodeCursor, encodeCursor } from './cursor';
 
 /** One page of members and the cursor to the next, customer ids ascending. */

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CustomerId, Identifier, WebEvent } from '../events/schema';
+import { SessionRecord } from '../events/session-record';
 import { sessionObject } from '../sessions/dispatch';
 import { eraseCustomer } from '../sessions/erase';
-import { SessionRecord } from '../sessions/record';
 import type { OrderCursor } from '../sessions/session-storage';
 import { customerSessions } from '../storage/records';
 import { newApp, secretKeyOrAdmin } from './app-env';
@@ -11,7 +11,11 @@ import { decodeCursor, encodeCursor } from './cursor';
 import { ApiError, errorResponses } from './errors';
 
 const SessionView = z
-  .object({ session: SessionRecord, events: z.array(WebEvent), next_cursor: z.string().nullable().openapi({ description: 'The next page of events, null after the last' }) })
+  .object({
+    session: SessionRecord,
+    events: z.array(WebEvent),
+    next_cursor: z.string().nullable().openapi({ description: 'The next page of events, null after the last' }),
+  })
   .openapi('SessionWithEvents');
 const Page = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(1000), cursor: z.string().max(512).optional() });
 
@@ -34,7 +38,10 @@ const customerRoute = createRoute({
   security: [{ sourceSecretKey: [] }],
   request: { params: z.object({ customer_id: CustomerId }), query: Page.extend({ limit: Page.shape.limit.default(100) }) },
   responses: {
-    200: { description: 'A page of sessions', content: { 'application/json': { schema: z.object({ sessions: z.array(SessionRecord), next_cursor: z.string().nullable() }) } } },
+    200: {
+      description: 'A page of sessions',
+      content: { 'application/json': { schema: z.object({ sessions: z.array(SessionRecord), next_cursor: z.string().nullable() }) } },
+    },
     ...errorResponses(400, 401, 403),
   },
 });

@@ -1,5 +1,5 @@
-import { Hono } from 'hono';
 import { z } from '@hono/zod-openapi';
+import { Hono } from 'hono';
 import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import { ingestBatch } from '../sessions/dispatch';
@@ -7,8 +7,8 @@ import { sourceByPublicKey } from '../sources/lookup';
 import { TRACKER_HASH, TRACKER_JS } from '../tracker/built';
 import type { AppEnv } from './app-env';
 import { usableSource } from './auth';
-import { isBot } from './bots';
 import { readJson } from './body';
+import { isBot } from './bots';
 import { ApiError, invalid } from './errors';
 import { limitClient, limitSource } from './rate-limit';
 
@@ -60,7 +60,12 @@ function scriptPaths(env: Env) {
 
 const isBeacon = (env: Env, p: string) => p === '/t' || p === scriptPaths(env).beacon;
 
-const cors = (origin: string) => ({ 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-allow-methods': 'POST', 'access-control-max-age': '86400' });
+const cors = (origin: string) => ({
+  'access-control-allow-origin': origin,
+  vary: 'Origin',
+  'access-control-allow-methods': 'POST',
+  'access-control-max-age': '86400',
+});
 
 /**
  * The browser channel: `GET /t.js` (the script) and `POST /t` (its beacons). Mounted last, on
@@ -102,7 +107,8 @@ tracker.post('*', async (c, next) => {
   const parsed = Beacon.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw invalid(parsed.error, 'invalid beacon');
   const source = usableSource(await sourceByPublicKey(c.env.DB, parsed.data.k), 'public key');
-  if (source.kind !== 'website') throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the tracker sends for website sources`);
+  if (source.kind !== 'website')
+    throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the tracker sends for website sources`);
   if (!origin || !source.allowedOrigins.includes(origin)) {
     throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for source ${source.id}`);
   }

@@ -1,12 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { tunables } from '../config';
 import { randomHex } from '../encoding';
 import { getSource } from '../storage/sources';
-import { deactivateRule, insertRule, listRules, type TriggerRule } from '../storage/triggers';
+import { deactivateRule, insertRule, listRules } from '../storage/triggers';
 import { forgetRules } from '../triggers/lookup';
-import { TriggerDefinition } from '../triggers/rules';
-import { newApp } from './app-env';
-import { tunables } from '../config';
+import { checkedRule, TriggerDefinition, type TriggerRule } from '../triggers/rules';
 import { webhookTargetProblem } from '../triggers/webhook-target';
+import { newApp } from './app-env';
 import { adminAuth } from './auth';
 import { guardJson } from './body';
 import { ApiError, errorResponses } from './errors';
@@ -38,16 +38,26 @@ const SourceParam = z.object({ id: z.string().min(1).max(64) });
 
 const routes = {
   create: createRoute({
-    method: 'post', path: '/{id}/triggers', summary: 'Create a campaign trigger rule', security,
+    method: 'post',
+    path: '/{id}/triggers',
+    summary: 'Create a campaign trigger rule',
+    security,
     request: { params: SourceParam, body: { required: true, ...json(CreateTrigger) } },
     responses: { 201: { description: 'The rule, with its signing secret (shown only here)', ...json(TriggerJson) }, ...errorResponses(400, 401, 404) },
   }),
   list: createRoute({
-    method: 'get', path: '/{id}/triggers', summary: "A source's trigger rules", security, request: { params: SourceParam },
+    method: 'get',
+    path: '/{id}/triggers',
+    summary: "A source's trigger rules",
+    security,
+    request: { params: SourceParam },
     responses: { 200: { description: 'The rules', ...json(z.object({ triggers: z.array(TriggerJson) })) }, ...errorResponses(401, 404) },
   }),
   remove: createRoute({
-    method: 'delete', path: '/{id}/triggers/{trigger_id}', summary: 'Deactivate a trigger rule', security,
+    method: 'delete',
+    path: '/{id}/triggers/{trigger_id}',
+    summary: 'Deactivate a trigger rule',
+    security,
     request: { params: SourceParam.extend({ trigger_id: z.string().min(1).max(64) }) },
     responses: { 204: { description: 'Deactivated' }, ...errorResponses(401, 404) },
   }),
@@ -88,7 +98,7 @@ triggers.openapi(routes.create, async (c) => {
 triggers.openapi(routes.list, async (c) => {
   const { id } = c.req.valid('param');
   await existingSource(c.env.DB, id);
-  return c.json({ triggers: (await listRules(c.env.DB, id)).map((r) => toJson(r)) }, 200);
+  return c.json({ triggers: (await listRules(c.env.DB, id)).map((r) => toJson(checkedRule(r))) }, 200);
 });
 
 triggers.openapi(routes.remove, async (c) => {

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { LIMITS } from '../events/limits';
 import { EventInput, EventName, Identifier, Timestamp, WebEvent } from '../events/schema';
-import { ingestBatch, IngestResult } from '../sessions/dispatch';
-import { listWebEvents, type Cursor } from '../storage/records';
+import { IngestResult, ingestBatch } from '../sessions/dispatch';
+import { type Cursor, listWebEvents } from '../storage/records';
 import { newApp } from './app-env';
 import { secretKeyAuth } from './auth';
 import { readJson } from './body';
@@ -21,7 +21,10 @@ const postRoute = createRoute({
   description: `Up to ${LIMITS.batchEvents} events and 1 MB. One result per event, in input order: \`accepted\`, \`duplicate\` (same event_id seen before) or \`rejected\` with the field and the reason. Good events are stored even when others in the batch are rejected.`,
   security: [{ sourceSecretKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: z.object({ events: z.array(EventInput).max(LIMITS.batchEvents) }) } } } },
-  responses: { 200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } }, ...errorResponses(400, 401, 403, 413, 429) },
+  responses: {
+    200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } },
+    ...errorResponses(400, 401, 403, 413, 429),
+  },
 });
 
 const ListQuery = z.object({
@@ -42,7 +45,10 @@ const listRoute = createRoute({
   security: [{ sourceSecretKey: [] }],
   request: { query: ListQuery },
   responses: {
-    200: { description: 'A page of events', content: { 'application/json': { schema: z.object({ events: z.array(WebEvent), next_cursor: z.string().nullable() }) } } },
+    200: {
+      description: 'A page of events',
+      content: { 'application/json': { schema: z.object({ events: z.array(WebEvent), next_cursor: z.string().nullable() }) } },
+    },
     ...errorResponses(400, 401, 403),
   },
 });

@@ -49,7 +49,7 @@ export async function verifyLink(token: string, secret: string, now = Date.now()
 
 /** The link token in a landing page URL, if any (a cheap substring check first: most events have none). */
 export function tokenInUrl(url: string | undefined): string | null {
-  if (!url || !url.includes(LINK_PARAM)) return null;
+  if (!url?.includes(LINK_PARAM)) return null;
   try {
     return new URL(url).searchParams.get(LINK_PARAM);
   } catch {

@@ -21,6 +21,15 @@ export async function purgeExpired(env: Env, now = Date.now()) {
   const sessions = await purgeExpiredSessions(env.DB, expiry, Date.now() + RUN_BUDGET_MS);
   const deadLetters = await purgeDeadLetters(env.DB, iso(DEAD_LETTER_DAYS));
   const landings = await purgeExpiredLandings(env.DB, new Date(now).toISOString());
-  console.log(JSON.stringify({ message: 'retention purge', ...expiry, sessions_deleted: sessions.deleted, finished: sessions.finished, dead_letters_deleted: deadLetters, landings_deleted: landings }));
+  console.log(
+    JSON.stringify({
+      message: 'retention purge',
+      ...expiry,
+      sessions_deleted: sessions.deleted,
+      finished: sessions.finished,
+      dead_letters_deleted: deadLetters,
+      landings_deleted: landings,
+    }),
+  );
   return sessions;
 }

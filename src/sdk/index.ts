@@ -1,4 +1,4 @@
 /** web-events/sdk: the client for mobile apps and other JavaScript runtimes. */
-export { WebEventsClient, type ClientOptions, type EventData, type EventOptions } from './client';
-export { MemoryStorage, type SdkStorage } from './storage';
+export { type ClientOptions, type EventData, type EventOptions, WebEventsClient } from './client';
 export { backoffMs, retryAfterMs } from './retry';
+export { MemoryStorage, type SdkStorage } from './storage';

@@ -1,14 +1,12 @@
-import { FIELD_PATH, type CustomerFilter, type EventCondition, type FieldCondition, type SegmentNode } from './definition';
+import type { CompiledSegment } from '../storage/segments';
+import { type CustomerFilter, type EventCondition, FIELD_PATH, type FieldCondition, type SegmentNode } from './definition';
 
-/**
- * A segment as one SQL query returning `customer_id`s. Every value, field paths included, goes
- * into a single JSON parameter (?1) read with `json_extract(?1, '$[i]')`, so any definition
- * stays within D1's 100 bound parameters and nothing from the caller is pasted into the SQL.
+/*
+ * A definition compiles to one SQL query over D1's `sessions` and `web_events`, returning
+ * `customer_id`s; storage/segments.ts runs it. Every value, field paths included, goes into a
+ * single JSON parameter (?1) read with `json_extract(?1, '$[i]')`, so any definition stays
+ * within D1's 100 bound parameters and nothing from the caller is pasted into the SQL.
  */
-export interface CompiledSegment {
-  sql: string;
-  values: unknown[];
-}
 
 const DAY_MS = 86_400_000;
 

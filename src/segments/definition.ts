@@ -48,24 +48,23 @@ export const EventCondition = z
 export type EventCondition = z.infer<typeof EventCondition>;
 
 export const CustomerFilter = z
-  .union([
-    z.object({ has_session_from: z.string().min(1).max(64) }).strict(),
-    z.object({ identified: z.literal(true) }).strict(),
-  ])
+  .union([z.object({ has_session_from: z.string().min(1).max(64) }).strict(), z.object({ identified: z.literal(true) }).strict()])
   .openapi('SegmentCustomerFilter', { description: 'Has any session from a source; or is identified at all (every member is).' });
 export type CustomerFilter = z.infer<typeof CustomerFilter>;
 
 export type SegmentNode = EventCondition | CustomerFilter | { all: SegmentNode[] } | { any: SegmentNode[] } | { not: SegmentNode };
 
-export const SegmentNode: z.ZodType<SegmentNode> = z.lazy(() =>
-  z.union([
-    z.object({ all: z.array(SegmentNode).min(1).max(20) }).strict(),
-    z.object({ any: z.array(SegmentNode).min(1).max(20) }).strict(),
-    z.object({ not: SegmentNode }).strict(),
-    EventCondition,
-    CustomerFilter,
-  ]),
-).openapi('SegmentNode');
+export const SegmentNode: z.ZodType<SegmentNode> = z
+  .lazy(() =>
+    z.union([
+      z.object({ all: z.array(SegmentNode).min(1).max(20) }).strict(),
+      z.object({ any: z.array(SegmentNode).min(1).max(20) }).strict(),
+      z.object({ not: SegmentNode }).strict(),
+      EventCondition,
+      CustomerFilter,
+    ]),
+  )
+  .openapi('SegmentNode');
 
 /** Nesting and size stay small enough that the SQL stays far below D1's 100 KB per statement. */
 export const MAX_DEPTH = 6;

@@ -1,27 +1,23 @@
 import { z } from '@hono/zod-openapi';
 import { SESSIONS_PER_REQUEST } from '../events/limits';
-import { normalizeEvent, refusal, type Arrival, type FieldError, type Normalized } from '../events/normalize';
+import { type Arrival, type FieldError, type Normalized, normalizeEvent, refusal } from '../events/normalize';
 import type { WebEvent } from '../events/schema';
+import { sessionObjectName } from '../events/session-record';
 import { tokenId, tokenInUrl, verifyLink } from '../links/token';
 import { verifyCustomer } from '../sources/identity';
 import { claimLanding } from '../storage/links';
 import type { EventSource } from '../storage/sources';
-import type { SessionObject } from './session-object';
 import { rulesOf } from '../triggers/lookup';
+import type { SessionObject } from './session-object';
 
 export const IngestResult = z
   .object({
     event_id: z.string().nullable(),
     status: z.enum(['accepted', 'duplicate', 'rejected']),
-    error: z
-      .object({ code: z.string(), message: z.string(), details: z.array(z.object({ path: z.string(), message: z.string() })) })
-      .optional(),
+    error: z.object({ code: z.string(), message: z.string(), details: z.array(z.object({ path: z.string(), message: z.string() })) }).optional(),
   })
   .openapi('IngestResult');
 export type IngestResult = { event_id: string | null; status: 'accepted' | 'duplicate' | 'rejected'; error?: FieldError };
-
-/** The name of a session's object (rule 1). */
-export const sessionObjectName = (sourceId: string, sessionId: string) => `${sourceId}:${sessionId}`;
 
 /** The RPC methods of a session object, with the types they return. */
 type SessionMethods = 'ingest' | 'linkCustomer' | 'read' | 'eventsById' | 'erase';
@@ -70,7 +66,12 @@ export async function ingestBatch(
     let group = bySession.get(n.event.session_id);
     if (!group) {
       if (bySession.size >= maxSessions) {
-        const refused = refusal(raw, 'session_id', `one request reaches at most ${maxSessions} sessions on this channel: send the others in another request`, 'too_many_sessions');
+        const refused = refusal(
+          raw,
+          'session_id',
+          `one request reaches at most ${maxSessions} sessions on this channel: send the others in another request`,
+          'too_many_sessions',
+        );
         results[i] = { event_id: n.event.event_id, status: 'rejected', error: refused.error };
         continue;
       }
@@ -87,7 +88,11 @@ export async function ingestBatch(
       const event = group.events[j]!;
       results[group.indexes[j]!] =
         status === 'session_full'
-          ? { event_id: event.event_id, status: 'rejected', error: refusal(event, 'session_id', 'this session holds as many events as a session may: start a new session', 'session_full').error }
+          ? {
+              event_id: event.event_id,
+              status: 'rejected',
+              error: refusal(event, 'session_id', 'this session holds as many events as a session may: start a new session', 'session_full').error,
+            }
           : { event_id: event.event_id, status };
     });
   });
@@ -135,7 +140,13 @@ async function linkLandings(env: Env, source: EventSource, bySession: Map<string
     if (!token) continue;
     const claims = await verifyLink(token, env.LINK_SIGNING_KEY);
     if (claims?.src !== source.id) continue;
-    const landing = { tokenId: await tokenId(token), sourceId: source.id, sessionId, customerId: claims.cus, expiresAt: new Date(claims.exp * 1000).toISOString() };
+    const landing = {
+      tokenId: await tokenId(token),
+      sourceId: source.id,
+      sessionId,
+      customerId: claims.cus,
+      expiresAt: new Date(claims.exp * 1000).toISOString(),
+    };
     if (!(await claimLanding(env.DB, landing))) continue;
     await sessionObject(env, source.id, sessionId).linkCustomer(claims.cus, 'campaign_link');
   }

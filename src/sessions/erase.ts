@@ -31,8 +31,22 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
     events += held.reduce((a, b) => a + b, 0);
   }
   const sessions = await deleteSessions(env.DB, keys);
-  const report = { customer_id: customerId, sessions, events, segment_memberships: 0, dead_letters: 0, link_landings: 0, complete: keys.length < SESSIONS_PER_CALL };
+  const report = {
+    customer_id: customerId,
+    sessions,
+    events,
+    segment_memberships: 0,
+    dead_letters: 0,
+    link_landings: 0,
+    complete: keys.length < SESSIONS_PER_CALL,
+  };
   if (!report.complete) return report;
   const traces = await deleteCustomerTraces(env.DB, customerId, scope);
-  return { ...report, events: events + traces.events, segment_memberships: traces.segmentMemberships, dead_letters: traces.deadLetters, link_landings: traces.landings };
+  return {
+    ...report,
+    events: events + traces.events,
+    segment_memberships: traces.segmentMemberships,
+    dead_letters: traces.deadLetters,
+    link_landings: traces.landings,
+  };
 }

@@ -2,12 +2,13 @@ import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
+import type { DeanonymizedBy, SessionRecord } from '../events/session-record';
 import { writeSession } from '../storage/records';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
-import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession, type DeanonymizedBy, type SessionRecord } from './record';
-import { SessionStorage, type OrderCursor } from './session-storage';
-import { nextAlarm, readState, settled, type SessionState } from './state';
+import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession } from './record';
+import { type OrderCursor, SessionStorage } from './session-storage';
+import { nextAlarm, readState, type SessionState, settled } from './state';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
 export interface SessionPage {
@@ -236,7 +237,14 @@ export class SessionObject extends DurableObject<Env> {
     } catch (error) {
       state.flushAttempts += 1;
       state.flushAt = now + flushBackoffMs(state.flushAttempts);
-      console.error(JSON.stringify({ message: 'session flush failed', session: `${record.source_id}:${record.session_id}`, attempts: state.flushAttempts, error: String(error) }));
+      console.error(
+        JSON.stringify({
+          message: 'session flush failed',
+          session: `${record.source_id}:${record.session_id}`,
+          attempts: state.flushAttempts,
+          error: String(error),
+        }),
+      );
     }
   }
 
@@ -281,5 +289,16 @@ export class SessionObject extends DurableObject<Env> {
 }
 
 function newState(event: WebEvent, timeoutS: number): SessionState {
-  return { record: openSession(event), timeoutS, version: 0, appliedArrival: 0, flushedVersion: 0, flushedArrival: 0, rewrites: 0, flushAttempts: 0, flushAt: null, alarmAt: null };
+  return {
+    record: openSession(event),
+    timeoutS,
+    version: 0,
+    appliedArrival: 0,
+    flushedVersion: 0,
+    flushedArrival: 0,
+    rewrites: 0,
+    flushAttempts: 0,
+    flushAt: null,
+    alarmAt: null,
+  };
 }

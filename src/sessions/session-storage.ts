@@ -75,7 +75,11 @@ export class SessionStorage {
   /** Stores a new event; its arrival, or null when its event_id is already stored (nothing is written then). */
   insertEvent(event: WebEvent): number | null {
     const row = this.sql
-      .exec<{ arrival: number }>('INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival', event.event_id, JSON.stringify(event))
+      .exec<{ arrival: number }>(
+        'INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival',
+        event.event_id,
+        JSON.stringify(event),
+      )
       .toArray()[0];
     return row?.arrival ?? null;
   }

@@ -1,5 +1,6 @@
+import type { SessionRecord } from '../events/session-record';
 import { nextWatch, type TriggerMessage, type TriggerState } from '../triggers/session-triggers';
-import { closesAt, expiresAt, type Retention, type SessionRecord } from './record';
+import { closesAt, expiresAt, type Retention } from './record';
 
 /**
  * What a session object keeps beside its events, in one row. Versions count changes to the
@@ -88,7 +89,15 @@ export function readState(raw: unknown, lastArrival: number): { state: SessionSt
       flushAttempts: row.flushAttempts,
       flushAt: row.flushAt,
       alarmAt: row.alarmAt,
-      ...(t ? { triggers: { rules: t.rules, fired: t.fired, watches: Object.fromEntries(Object.entries(t.watches).map(([id, w]) => [id, { due: w.due, anchorId: w.anchor.event_id }])) } } : {}),
+      ...(t
+        ? {
+            triggers: {
+              rules: t.rules,
+              fired: t.fired,
+              watches: Object.fromEntries(Object.entries(t.watches).map(([id, w]) => [id, { due: w.due, anchorId: w.anchor.event_id }])),
+            },
+          }
+        : {}),
     };
     outbox = (t?.outbox ?? []).map(({ events, ...m }) => ({ ...m, event_ids: events.map((e) => e.event_id) }));
   }

@@ -1,4 +1,4 @@
-import { findSourceByPublicKey, findSourceBySecretHash, getSource, type EventSource } from '../storage/sources';
+import { type EventSource, findSourceByPublicKey, findSourceBySecretHash, getSource } from '../storage/sources';
 import { hashSecret, isPublicKey, isSecretKey } from './keys';
 import { Lru } from './lru';
 

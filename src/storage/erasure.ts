@@ -39,11 +39,18 @@ export async function deleteCustomerTraces(db: D1Database, customerId: string, s
   const [events, , memberships, deadLetters, landings] = await db.batch([
     db.prepare(`DELETE FROM web_events WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope),
     db
-      .prepare(`UPDATE segments SET member_count = member_count - 1 WHERE id IN (SELECT segment_id FROM segment_members WHERE customer_id = ?1) AND id IN (${segmentsInScope})`)
+      .prepare(
+        `UPDATE segments SET member_count = member_count - 1 WHERE id IN (SELECT segment_id FROM segment_members WHERE customer_id = ?1) AND id IN (${segmentsInScope})`,
+      )
       .bind(customerId, scope),
     db.prepare(`DELETE FROM segment_members WHERE customer_id = ?1 AND segment_id IN (${segmentsInScope})`).bind(customerId, scope),
     db.prepare(`DELETE FROM trigger_dead_letters WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope),
     db.prepare(`DELETE FROM link_landings WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope),
   ]);
-  return { events: events!.meta.changes, segmentMemberships: memberships!.meta.changes, deadLetters: deadLetters!.meta.changes, landings: landings!.meta.changes };
+  return {
+    events: events!.meta.changes,
+    segmentMemberships: memberships!.meta.changes,
+    deadLetters: deadLetters!.meta.changes,
+    landings: landings!.meta.changes,
+  };
 }

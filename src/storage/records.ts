@@ -1,5 +1,5 @@
 import type { WebEvent } from '../events/schema';
-import type { SessionRecord } from '../sessions/record';
+import type { SessionRecord } from '../events/session-record';
 import { jsonChunks, jsonUpsertSql } from './json-upsert';
 
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
@@ -7,15 +7,46 @@ export type EventRow = WebEvent & { arrival: number };
 
 // In the order of the WebEvent object, so rows read back in the same shape as live reads.
 const EVENT_COLUMNS = [
-  'event_id', 'source_id', 'channel', 'session_id', 'customer_id', 'claimed_customer_id', 'name', 'occurred_at', 'received_at',
-  'seq', 'context', 'params', 'page', 'device', 'geo', 'flags', 'arrival',
+  'event_id',
+  'source_id',
+  'channel',
+  'session_id',
+  'customer_id',
+  'claimed_customer_id',
+  'name',
+  'occurred_at',
+  'received_at',
+  'seq',
+  'context',
+  'params',
+  'page',
+  'device',
+  'geo',
+  'flags',
+  'arrival',
 ] as const;
 const SELECT_EVENTS = `SELECT ${EVENT_COLUMNS.join(', ')} FROM web_events`;
 const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
 
 const SESSION_COLUMNS = [
-  'source_id', 'session_id', 'channel', 'customer_id', 'claimed_customer_id', 'status', 'started_at', 'last_event_at', 'last_received_at', 'closed_at',
-  'event_count', 'landing_url', 'referrer', 'utm', 'user_agent', 'country', 'deanonymized_at', 'deanonymized_by',
+  'source_id',
+  'session_id',
+  'channel',
+  'customer_id',
+  'claimed_customer_id',
+  'status',
+  'started_at',
+  'last_event_at',
+  'last_received_at',
+  'closed_at',
+  'event_count',
+  'landing_url',
+  'referrer',
+  'utm',
+  'user_agent',
+  'country',
+  'deanonymized_at',
+  'deanonymized_by',
   'identity_conflicts',
 ] as const;
 
@@ -147,7 +178,10 @@ export async function deleteExpired(db: D1Database, kind: ExpiredKind, cutoff: s
  */
 export async function purgeExpiredSessions(db: D1Database, expiry: Expiry, deadline: number, chunk = 500) {
   let deleted = 0;
-  const kinds = [['anonymous', expiry.anonymousBefore], ['identified', expiry.identifiedBefore]] as const;
+  const kinds = [
+    ['anonymous', expiry.anonymousBefore],
+    ['identified', expiry.identifiedBefore],
+  ] as const;
   for (const [kind, cutoff] of kinds) {
     if (cutoff === null) continue;
     for (;;) {

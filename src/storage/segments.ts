@@ -1,4 +1,11 @@
-import type { CompiledSegment } from '../segments/compile';
+/**
+ * A segment as one query returning `customer_id`s, every value in one JSON parameter (?1). The
+ * segment module compiles definitions into it (segments/compile.ts); this module runs it.
+ */
+export interface CompiledSegment {
+  sql: string;
+  values: unknown[];
+}
 
 /** A saved segment as the API shows it. */
 export interface Segment {
@@ -37,9 +44,10 @@ export async function insertSegment(db: D1Database, s: Segment): Promise<void> {
 
 /** Segments visible in a scope: one source's, or every one (scope null, the admin's view). */
 export async function listSegments(db: D1Database, scope: string | null): Promise<Segment[]> {
-  const stmt = scope === null
-    ? db.prepare('SELECT * FROM segments ORDER BY created_at, id')
-    : db.prepare('SELECT * FROM segments WHERE source_id = ? ORDER BY created_at, id').bind(scope);
+  const stmt =
+    scope === null
+      ? db.prepare('SELECT * FROM segments ORDER BY created_at, id')
+      : db.prepare('SELECT * FROM segments WHERE source_id = ? ORDER BY created_at, id').bind(scope);
   return (await stmt.all<SegmentRow>()).results.map(toSegment);
 }
 
@@ -58,7 +66,9 @@ export async function refreshSegment(db: D1Database, id: string, c: CompiledSegm
   await db.batch([
     db.prepare('DELETE FROM segment_members WHERE segment_id = ?2').bind(values, id),
     db.prepare(`${members(c)} INSERT INTO segment_members (segment_id, customer_id) SELECT ?2, customer_id FROM members`).bind(values, id),
-    db.prepare('UPDATE segments SET member_count = (SELECT count(*) FROM segment_members WHERE segment_id = ?2), computed_at = ?3 WHERE id = ?2').bind(values, id, now),
+    db
+      .prepare('UPDATE segments SET member_count = (SELECT count(*) FROM segment_members WHERE segment_id = ?2), computed_at = ?3 WHERE id = ?2')
+      .bind(values, id, now),
   ]);
   const row = await db.prepare('SELECT member_count FROM segments WHERE id = ?').bind(id).first<{ member_count: number }>();
   return row?.member_count ?? 0;

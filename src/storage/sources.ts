@@ -71,8 +71,20 @@ export async function insertSource(db: D1Database, s: EventSource, secretHash: s
   const { meta } = await db
     .prepare(`INSERT INTO event_sources (${COLUMNS}, secret_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
     .bind(
-      s.id, s.name, s.kind, JSON.stringify(s.allowedOrigins), s.publicKey, s.sessionTimeoutS, s.active ? 1 : 0, s.identitySecret,
-      s.requireVerifiedIdentity ? 1 : 0, JSON.stringify(s.allowedQueryParams), s.previousPublicKey, s.previousKeysExpireAt, s.createdAt, s.updatedAt,
+      s.id,
+      s.name,
+      s.kind,
+      JSON.stringify(s.allowedOrigins),
+      s.publicKey,
+      s.sessionTimeoutS,
+      s.active ? 1 : 0,
+      s.identitySecret,
+      s.requireVerifiedIdentity ? 1 : 0,
+      JSON.stringify(s.allowedQueryParams),
+      s.previousPublicKey,
+      s.previousKeysExpireAt,
+      s.createdAt,
+      s.updatedAt,
       secretHash,
     )
     .run();
@@ -85,7 +97,9 @@ export const getSource = (db: D1Database, id: string) => one(db.prepare(`SELECT 
 export const findSourceByPublicKey = (db: D1Database, key: string, now: string) =>
   one(
     db
-      .prepare(`SELECT ${COLUMNS} FROM event_sources WHERE public_key = ?1 UNION ALL SELECT ${COLUMNS} FROM event_sources WHERE previous_public_key = ?1 AND previous_keys_expire_at > ?2 LIMIT 1`)
+      .prepare(
+        `SELECT ${COLUMNS} FROM event_sources WHERE public_key = ?1 UNION ALL SELECT ${COLUMNS} FROM event_sources WHERE previous_public_key = ?1 AND previous_keys_expire_at > ?2 LIMIT 1`,
+      )
       .bind(key, now),
   );
 
@@ -93,7 +107,9 @@ export const findSourceByPublicKey = (db: D1Database, key: string, now: string) 
 export const findSourceBySecretHash = (db: D1Database, hash: string, now: string) =>
   one(
     db
-      .prepare(`SELECT ${COLUMNS} FROM event_sources WHERE secret_key_hash = ?1 UNION ALL SELECT ${COLUMNS} FROM event_sources WHERE previous_secret_key_hash = ?1 AND previous_keys_expire_at > ?2 LIMIT 1`)
+      .prepare(
+        `SELECT ${COLUMNS} FROM event_sources WHERE secret_key_hash = ?1 UNION ALL SELECT ${COLUMNS} FROM event_sources WHERE previous_secret_key_hash = ?1 AND previous_keys_expire_at > ?2 LIMIT 1`,
+      )
       .bind(hash, now),
   );
 
@@ -109,7 +125,16 @@ export async function updateSource(db: D1Database, s: EventSource): Promise<void
       `UPDATE event_sources SET name = ?, allowed_origins = ?, session_timeout_s = ?, active = ?, require_verified_identity = ?,
        allowed_query_params = ?, updated_at = ? WHERE id = ?`,
     )
-    .bind(s.name, JSON.stringify(s.allowedOrigins), s.sessionTimeoutS, s.active ? 1 : 0, s.requireVerifiedIdentity ? 1 : 0, JSON.stringify(s.allowedQueryParams), s.updatedAt, s.id)
+    .bind(
+      s.name,
+      JSON.stringify(s.allowedOrigins),
+      s.sessionTimeoutS,
+      s.active ? 1 : 0,
+      s.requireVerifiedIdentity ? 1 : 0,
+      JSON.stringify(s.allowedQueryParams),
+      s.updatedAt,
+      s.id,
+    )
     .run();
 }
 

@@ -1,37 +1,40 @@
-import { TriggerDefinition, type ActiveRule } from '../triggers/rules';
+/**
+ * D1 access for trigger rules and dead letters. A rule's definition is stored as JSON and handed
+ * back parsed but unchecked: the trigger module owns its schema (triggers/rules.ts).
+ */
 
 /** A trigger rule as stored; `secret` signs its webhooks. */
-export interface TriggerRule {
+export interface StoredRule<Definition = unknown> {
   id: string;
   source_id: string;
   name: string;
-  definition: TriggerDefinition;
+  definition: Definition;
   webhook_url: string;
   secret: string;
   active: boolean;
   created_at: string;
 }
 
-interface RuleRow extends Omit<TriggerRule, 'definition' | 'active'> {
+interface RuleRow extends Omit<StoredRule, 'definition' | 'active'> {
   definition: string;
   active: number;
 }
 
-const toRule = (row: RuleRow): TriggerRule => ({ ...row, definition: TriggerDefinition.parse(JSON.parse(row.definition)), active: row.active === 1 });
+const toRule = (row: RuleRow): StoredRule => ({ ...row, definition: JSON.parse(row.definition) as unknown, active: row.active === 1 });
 
-export async function insertRule(db: D1Database, r: TriggerRule): Promise<void> {
+export async function insertRule(db: D1Database, r: StoredRule): Promise<void> {
   await db
     .prepare('INSERT INTO trigger_rules (id, source_id, name, definition, webhook_url, secret, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
     .bind(r.id, r.source_id, r.name, JSON.stringify(r.definition), r.webhook_url, r.secret, r.active ? 1 : 0, r.created_at)
     .run();
 }
 
-export async function listRules(db: D1Database, sourceId: string): Promise<TriggerRule[]> {
+export async function listRules(db: D1Database, sourceId: string): Promise<StoredRule[]> {
   const { results } = await db.prepare('SELECT * FROM trigger_rules WHERE source_id = ? ORDER BY created_at, id').bind(sourceId).all<RuleRow>();
   return results.map(toRule);
 }
 
-export async function getRule(db: D1Database, id: string): Promise<TriggerRule | null> {
+export async function getRule(db: D1Database, id: string): Promise<StoredRule | null> {
   const row = await db.prepare('SELECT * FROM trigger_rules WHERE id = ?').bind(id).first<RuleRow>();
   return row ? toRule(row) : null;
 }
@@ -42,9 +45,12 @@ export async function deactivateRule(db: D1Database, sourceId: string, id: strin
 }
 
 /** The active rules of a source as the session objects need them (no webhook, no secret). */
-export async function activeRules(db: D1Database, sourceId: string): Promise<ActiveRule[]> {
-  const { results } = await db.prepare('SELECT id, definition FROM trigger_rules WHERE source_id = ? AND active = 1 ORDER BY id').bind(sourceId).all<{ id: string; definition: string }>();
-  return results.map((r) => ({ id: r.id, definition: TriggerDefinition.parse(JSON.parse(r.definition)) }));
+export async function activeRules(db: D1Database, sourceId: string): Promise<{ id: string; definition: unknown }[]> {
+  const { results } = await db
+    .prepare('SELECT id, definition FROM trigger_rules WHERE source_id = ? AND active = 1 ORDER BY id')
+    .bind(sourceId)
+    .all<{ id: string; definition: string }>();
+  return results.map((r) => ({ id: r.id, definition: JSON.parse(r.definition) as unknown }));
 }
 
 /** A delivery that exhausted its retries: kept once per idempotency key, with its customer for erasure. */
@@ -58,7 +64,9 @@ export interface DeadLetter {
 
 export async function recordDeadLetter(db: D1Database, d: DeadLetter): Promise<void> {
   await db
-    .prepare('INSERT INTO trigger_dead_letters (idempotency_key, rule_id, source_id, customer_id, payload, failed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    .prepare(
+      'INSERT INTO trigger_dead_letters (idempotency_key, rule_id, source_id, customer_id, payload, failed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    )
     .bind(d.key, d.ruleId, d.sourceId, d.customerId, d.payload, new Date().toISOString())
     .run();
 }

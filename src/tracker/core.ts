@@ -1,4 +1,4 @@
-import { BATCH_MS, beaconUrl, MAX_BODY, MAX_QUEUE, OFF_KEY, QUEUE_KEY, utm, type PageWindow, type ScriptTag } from './wire';
+import { BATCH_MS, beaconUrl, MAX_BODY, MAX_QUEUE, OFF_KEY, type PageWindow, QUEUE_KEY, type ScriptTag, utm } from './wire';
 
 const bytes = (s: string) => new Blob([s]).size;
 

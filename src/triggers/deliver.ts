@@ -1,6 +1,8 @@
 import { tunables } from '../config';
 import { hex, hmacSha256 } from '../encoding';
+import { sessionObjectName } from '../events/session-record';
 import { getRule, recordDeadLetter } from '../storage/triggers';
+import { checkedRule } from './rules';
 import type { TriggerMessage } from './session-triggers';
 import { webhookTargetProblem } from './webhook-target';
 
@@ -23,7 +25,8 @@ export const retryDelayS = (attempts: number, baseS: number) => Math.min(600, ba
 export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: Env): Promise<void> {
   const settings = tunables(env);
   for (const msg of batch.messages) {
-    const rule = await getRule(env.DB, msg.body.rule_id);
+    const stored = await getRule(env.DB, msg.body.rule_id);
+    const rule = stored && checkedRule(stored);
     if (!rule?.active) {
       msg.ack(); // the rule was removed meanwhile: nobody expects this message
       continue;
@@ -36,7 +39,8 @@ export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: 
     }
     // Messages queued before ids replaced events (a deploy in between) still carry their events.
     const { event_ids = [], events: carried, ...fired } = msg.body as TriggerMessage & { events?: unknown[] };
-    const events = carried ?? (event_ids.length ? await env.SESSIONS.getByName(`${fired.source_id}:${fired.session.id}`).eventsById(event_ids) : []);
+    const events =
+      carried ?? (event_ids.length ? await env.SESSIONS.getByName(sessionObjectName(fired.source_id, fired.session.id)).eventsById(event_ids) : []);
     const body = JSON.stringify({ ...fired, events, rule: { id: rule.id, name: rule.name, definition: rule.definition } });
     try {
       const res = await fetch(rule.webhook_url, {
@@ -66,7 +70,13 @@ export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: 
 export async function recordDeadTriggers(batch: MessageBatch<TriggerMessage>, env: Env): Promise<void> {
   for (const msg of batch.messages) {
     const m = msg.body;
-    await recordDeadLetter(env.DB, { ruleId: m.rule_id, key: m.idempotency_key, sourceId: m.source_id, customerId: m.session.customer_id, payload: JSON.stringify(m) });
+    await recordDeadLetter(env.DB, {
+      ruleId: m.rule_id,
+      key: m.idempotency_key,
+      sourceId: m.source_id,
+      customerId: m.session.customer_id,
+      payload: JSON.stringify(m),
+    });
     msg.ack();
   }
 }

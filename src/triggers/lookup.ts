@@ -1,5 +1,5 @@
 import { activeRules } from '../storage/triggers';
-import type { ActiveRule } from './rules';
+import { type ActiveRule, checkedRule } from './rules';
 
 /** Active rules by source, cached in the isolate like sources: no D1 read per ingest request. */
 const TTL_MS = 60_000;
@@ -8,7 +8,7 @@ const cache = new Map<string, { rules: ActiveRule[]; until: number }>();
 export async function rulesOf(db: D1Database, sourceId: string): Promise<ActiveRule[]> {
   const hit = cache.get(sourceId);
   if (hit && hit.until > Date.now()) return hit.rules;
-  const rules = await activeRules(db, sourceId);
+  const rules = (await activeRules(db, sourceId)).map(checkedRule);
   if (cache.size > 10_000) cache.clear();
   cache.set(sourceId, { rules, until: Date.now() + TTL_MS });
   return rules;

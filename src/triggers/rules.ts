@@ -1,8 +1,9 @@
 import { z } from '@hono/zod-openapi';
-import { EventName } from '../events/schema';
-import { FIELD_PATH, FieldCondition } from '../segments/definition';
 import type { WebEvent } from '../events/schema';
-import type { SessionRecord } from '../sessions/record';
+import { EventName } from '../events/schema';
+import type { SessionRecord } from '../events/session-record';
+import { FIELD_PATH, FieldCondition } from '../segments/definition';
+import type { StoredRule } from '../storage/triggers';
 
 /** "When this event happens (with these fields, in a session in this state)". */
 export const EventRule = z
@@ -23,10 +24,18 @@ export const AbsenceRule = z
     kind: z.literal('absence'),
     after: z.union([EventName, z.literal('session_close')]),
     missing: EventName,
-    within_minutes: z.number().int().min(1).max(60 * 24 * 30).optional(),
+    within_minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(60 * 24 * 30)
+      .optional(),
     session: z.enum(['anonymous', 'identified', 'any']).default('any'),
   })
-  .refine((r) => r.after === 'session_close' || r.within_minutes !== undefined, { message: 'within_minutes is required unless after is session_close', path: ['within_minutes'] })
+  .refine((r) => r.after === 'session_close' || r.within_minutes !== undefined, {
+    message: 'within_minutes is required unless after is session_close',
+    path: ['within_minutes'],
+  })
   .openapi('AbsenceTrigger', { example: { kind: 'absence', after: 'container_add', missing: 'order_complete', within_minutes: 60 } });
 
 export const TriggerDefinition = z.union([EventRule, AbsenceRule]);
@@ -37,6 +46,13 @@ export interface ActiveRule {
   id: string;
   definition: TriggerDefinition;
 }
+
+/** A stored rule with its definition checked (it was checked when made: this only types it). */
+export type TriggerRule = StoredRule<TriggerDefinition>;
+export const checkedRule = <R extends { definition: unknown }>(rule: R): R & { definition: TriggerDefinition } => ({
+  ...rule,
+  definition: TriggerDefinition.parse(rule.definition),
+});
 
 function fieldValue(event: WebEvent, path: string): unknown {
   const [, column = 'context', rest = ''] = FIELD_PATH.exec(path) ?? [];

@@ -1,6 +1,6 @@
 import type { WebEvent } from '../events/schema';
-import type { SessionRecord } from '../sessions/record';
-import { eventRuleMatches, sessionStateMatches, type ActiveRule } from './rules';
+import type { SessionRecord } from '../events/session-record';
+import { type ActiveRule, eventRuleMatches, sessionStateMatches } from './rules';
 
 /**
  * One fired trigger as it goes on the queue: ids, not events (a queue message is small; the

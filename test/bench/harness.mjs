@@ -55,7 +55,11 @@ export function startServer(config) {
             pending.set(id, { res, rej });
             child.stdin.write(`${JSON.stringify({ id, cmd })}\n`);
           });
-        const stop = () => new Promise((res) => (child.once('exit', res), child.stdin.end()));
+        const stop = () =>
+          new Promise((res) => {
+            child.once('exit', res);
+            child.stdin.end();
+          });
         resolve({ ...ready, command, stop });
       } else if (line.startsWith('REPLY ')) {
         const reply = JSON.parse(line.slice(6));
@@ -70,7 +74,9 @@ export function startServer(config) {
 
 /** workerd's CPU time so far (user + system, all threads), in seconds. */
 export function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /s, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 

@@ -14,7 +14,20 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ADMIN_TOKEN, bundle, clockTicks, cpuSeconds, drain, load as loadRun, log, ORIGIN, pinToLoadCore, root, startServer, wranglerConfig } from './harness.mjs';
+import {
+  ADMIN_TOKEN,
+  bundle,
+  clockTicks,
+  cpuSeconds,
+  drain,
+  load as loadRun,
+  log,
+  ORIGIN,
+  pinToLoadCore,
+  root,
+  startServer,
+  wranglerConfig,
+} from './harness.mjs';
 import { measureLag } from './lag.mjs';
 import { printReport, summarize } from './report.mjs';
 import { SCENARIOS } from './scenarios.mjs';
@@ -54,7 +67,12 @@ async function main() {
   // One request per scenario first: a scenario whose request the endpoint refuses is left out, saying why.
   const refused = {};
   for (const s of [...scenarios]) {
-    const req = s.request({ sources: server.sources, origin: ORIGIN }, `preflight-${s.pool}`, () => `${tag}-pre-${s.key}-${Math.random().toString(36).slice(2)}`, new Date().toISOString());
+    const req = s.request(
+      { sources: server.sources, origin: ORIGIN },
+      `preflight-${s.pool}`,
+      () => `${tag}-pre-${s.key}-${Math.random().toString(36).slice(2)}`,
+      new Date().toISOString(),
+    );
     const res = await fetch(new URL(req.path, server.urls[s.worker]), { method: req.method, headers: req.headers, body: req.body });
     const text = await res.text();
     const bad = !res.ok || /"status":"rejected"/.test(text);
@@ -80,7 +98,12 @@ async function main() {
       if (s.worker === 'floor0' || firstTouch[s.pool]) continue;
       const cpu0 = cpuSeconds(server.workerdPid);
       const r = count(s, await load(server, s, { connections: SETTINGS.connections, amount: SETTINGS.pool, sequential: true, idPrefix: `${tag}t${s.key}` }));
-      firstTouch[s.pool] = { scenario: s.key, req_per_s: r.req_per_s, cpu_us_per_request: ((cpuSeconds(server.workerdPid) - cpu0) / Math.max(1, r.ok)) * 1e6, ok: r.ok };
+      firstTouch[s.pool] = {
+        scenario: s.key,
+        req_per_s: r.req_per_s,
+        cpu_us_per_request: ((cpuSeconds(server.workerdPid) - cpu0) / Math.max(1, r.ok)) * 1e6,
+        ok: r.ok,
+      };
     }
     for (const s of scenarios) count(s, await load(server, s, { connections: 10, duration: 2, idPrefix: `${tag}w${s.key}` }));
     await drain(server.workerdPid, flushDelayS);
@@ -94,15 +117,30 @@ async function main() {
         const flush = s.worker === 'ours' ? await drain(server.workerdPid, flushDelayS) : { cpu_s: 0, wall_s: 0 };
         max[s.key] = r;
         runs.push({ rep, scenario: s.key, phase: 'max', ...r, cpu_s: cpu, flush_cpu_s: flush.cpu_s, flush_wall_s: flush.wall_s });
-        log(`rep ${rep + 1} max ${s.key}: ${r.req_per_s.toFixed(0)} req/s, ${r.events_per_s.toFixed(0)} events/s, ${((cpu / Math.max(1, r.ok * s.events)) * 1e6).toFixed(1)} µs CPU/event (+${((flush.cpu_s / Math.max(1, r.ok * s.events)) * 1e6).toFixed(1)} flush)`);
+        log(
+          `rep ${rep + 1} max ${s.key}: ${r.req_per_s.toFixed(0)} req/s, ${r.events_per_s.toFixed(0)} events/s, ${((cpu / Math.max(1, r.ok * s.events)) * 1e6).toFixed(1)} µs CPU/event (+${((flush.cpu_s / Math.max(1, r.ok * s.events)) * 1e6).toFixed(1)} flush)`,
+        );
       }
       for (const s of scenarios) {
         const rate = Math.max(1, Math.round(max[s.key].req_per_s));
-        const half = count(s, await load(server, s, { connections: SETTINGS.connections, duration: SETTINGS.latencyS, rate: Math.max(1, Math.round(rate / 2)), idPrefix: `${tag}${rep}h${s.key}` }));
+        const half = count(
+          s,
+          await load(server, s, {
+            connections: SETTINGS.connections,
+            duration: SETTINGS.latencyS,
+            rate: Math.max(1, Math.round(rate / 2)),
+            idPrefix: `${tag}${rep}h${s.key}`,
+          }),
+        );
         runs.push({ rep, scenario: s.key, phase: 'half', target_rate: rate / 2, ...half });
-        const over = count(s, await load(server, s, { connections: SETTINGS.overloadConnections, duration: SETTINGS.overloadS, rate: rate * 2, idPrefix: `${tag}${rep}o${s.key}` }));
+        const over = count(
+          s,
+          await load(server, s, { connections: SETTINGS.overloadConnections, duration: SETTINGS.overloadS, rate: rate * 2, idPrefix: `${tag}${rep}o${s.key}` }),
+        );
         runs.push({ rep, scenario: s.key, phase: 'double', target_rate: rate * 2, ...over });
-        log(`rep ${rep + 1} ${s.key}: p50 ${half.p50_ms?.toFixed(2)} ms, p99 ${half.p99_ms?.toFixed(2)} ms at ${(rate / 2).toFixed(0)} req/s; at 2× ${over.req_per_s.toFixed(0)} req/s done, ${over.non2xx + over.errors + over.timeouts} failed`);
+        log(
+          `rep ${rep + 1} ${s.key}: p50 ${half.p50_ms?.toFixed(2)} ms, p99 ${half.p99_ms?.toFixed(2)} ms at ${(rate / 2).toFixed(0)} req/s; at 2× ${over.req_per_s.toFixed(0)} req/s done, ${over.non2xx + over.errors + over.timeouts} failed`,
+        );
         if (s.worker === 'ours') await drain(server.workerdPid, flushDelayS);
       }
     }
@@ -111,7 +149,19 @@ async function main() {
     let lag = null;
     if (lagScenario && SETTINGS.lagS > 0) {
       log(`D1 lag under sustained ${lagScenario.key} load for ${SETTINGS.lagS} s`);
-      lag = await measureLag({ server, scenario: lagScenario, load, seconds: SETTINGS.lagS, connections: SETTINGS.connections, tag, acknowledgedBefore: () => acknowledged, onAck: (n) => (acknowledged += n), flushDelayS, origin: ORIGIN, log });
+      lag = await measureLag({
+        server,
+        scenario: lagScenario,
+        load,
+        seconds: SETTINGS.lagS,
+        connections: SETTINGS.connections,
+        tag,
+        acknowledgedBefore: () => acknowledged,
+        onAck: (n) => (acknowledged += n),
+        flushDelayS,
+        origin: ORIGIN,
+        log,
+      });
     }
 
     let weight = null;

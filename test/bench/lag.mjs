@@ -87,6 +87,8 @@ export async function measureLag({ server, scenario, load, seconds, connections,
     bounded: !grows && caughtUp && drainS <= flushDelayS + 5,
     markers: samples,
   };
-  log(`lag thirds (median s): ${thirds.map((t) => t.median_s?.toFixed(2)).join(' / ')}; backlog at stop ${out.backlog_at_stop} events, drained in ${drainS.toFixed(1)} s`);
+  log(
+    `lag thirds (median s): ${thirds.map((t) => t.median_s?.toFixed(2)).join(' / ')}; backlog at stop ${out.backlog_at_stop} events, drained in ${drainS.toFixed(1)} s`,
+  );
   return out;
 }

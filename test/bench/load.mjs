@@ -46,7 +46,7 @@ const latencies = [];
 const pace = opts.rate ? pacer(opts.rate) : null;
 
 function setupClient(client) {
-  client.on('response', (status, bytes, ms) => {
+  client.on('response', (status, _bytes, ms) => {
     if (status >= 200 && status < 300) latencies.push(ms);
   });
   if (!pace) return;

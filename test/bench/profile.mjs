@@ -20,7 +20,10 @@ const TARGETS = ['core:user:ours', 'd1:db', `core:user:${scenario.worker}`];
 /** A minimal CDP client over the inspector WebSocket of one workerd worker. */
 async function inspect(id) {
   const ws = new WebSocket(`ws://127.0.0.1:${INSPECTOR_PORT}/${id}`);
-  await new Promise((res, rej) => ((ws.onopen = res), (ws.onerror = rej)));
+  await new Promise((res, rej) => {
+    ws.onopen = res;
+    ws.onerror = rej;
+  });
   let next = 0;
   const pending = new Map();
   ws.onmessage = (m) => {
@@ -40,7 +43,7 @@ function topFunctions(profile, limit = 25) {
   const dt = new Map();
   const { samples, timeDeltas, nodes } = profile;
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (timeDeltas[i] ?? 0)));
+  for (const [i, id] of samples.entries()) dt.set(id, (dt.get(id) ?? 0) + (timeDeltas[i] ?? 0));
   const self = new Map();
   let total = 0;
   for (const [id, us] of dt) {
@@ -50,7 +53,14 @@ function topFunctions(profile, limit = 25) {
     total += us;
   }
   const busy = total - (self.get('(idle)') ?? 0);
-  return { busy_ms: busy / 1000, top: [...self].filter(([n]) => n !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, limit).map(([n, us]) => ({ fn: n, ms: us / 1000, share: us / Math.max(1, busy) })) };
+  return {
+    busy_ms: busy / 1000,
+    top: [...self]
+      .filter(([n]) => n !== '(idle)')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, limit)
+      .map(([n, us]) => ({ fn: n, ms: us / 1000, share: us / Math.max(1, busy) })),
+  };
 }
 
 pinToLoadCore();

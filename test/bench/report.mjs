@@ -47,13 +47,33 @@ export function summarize(results) {
   const targets = [
     target('beacon (1 event) req/s ≥ 0.85 × floor 1', ratio(b1?.req_vs_floor1), b1 && f1 ? b1.req_vs_floor1 >= 0.85 : null),
     target('beacon (1 event) p99 ≤ 2 × floor 1 p99', ratio(b1?.p99_vs_floor1), b1 && f1 ? b1.p99_vs_floor1 <= 2 : null),
-    target('20-event beacon events/s ≥ 12 × 1-event beacon', ratio(rows.beacon20?.events_vs_beacon1, 1), rows.beacon20 && b1 ? rows.beacon20.events_vs_beacon1 >= 12 : null),
-    target('REST batch of 100 events/s ≥ 40 × 1-event beacon', ratio(rows.rest100?.events_vs_beacon1, 1), rows.rest100 && b1 ? rows.rest100.events_vs_beacon1 >= 40 : null,
-      [rows.rest100 && `REST-100 vs floor 1 events/s: ${ratio(rows.rest100.events_vs_floor1, 1)}`, rows.floor1x100 && `the platform's own: floor 1 at 100 events/request is ${ratio(rows.floor1x100.events_vs_floor1, 1)} floor 1`].filter(Boolean).join('; ') || undefined),
-    target('D1 visibility lag bounded at max ingest', results.lag ? `${results.lag.thirds.map((t) => t.median_s?.toFixed(1) ?? '–').join(' / ')} s (thirds)` : null, results.lag ? results.lag.bounded : null),
+    target(
+      '20-event beacon events/s ≥ 12 × 1-event beacon',
+      ratio(rows.beacon20?.events_vs_beacon1, 1),
+      rows.beacon20 && b1 ? rows.beacon20.events_vs_beacon1 >= 12 : null,
+    ),
+    target(
+      'REST batch of 100 events/s ≥ 40 × 1-event beacon',
+      ratio(rows.rest100?.events_vs_beacon1, 1),
+      rows.rest100 && b1 ? rows.rest100.events_vs_beacon1 >= 40 : null,
+      [
+        rows.rest100 && `REST-100 vs floor 1 events/s: ${ratio(rows.rest100.events_vs_floor1, 1)}`,
+        rows.floor1x100 && `the platform's own: floor 1 at 100 events/request is ${ratio(rows.floor1x100.events_vs_floor1, 1)} floor 1`,
+      ]
+        .filter(Boolean)
+        .join('; ') || undefined,
+    ),
+    target(
+      'D1 visibility lag bounded at max ingest',
+      results.lag ? `${results.lag.thirds.map((t) => t.median_s?.toFixed(1) ?? '–').join(' / ')} s (thirds)` : null,
+      results.lag ? results.lag.bounded : null,
+    ),
     target('tracker ≤ 1,500 B gzip', ours ? `${ours.gzip} B` : null, ours ? ours.gzip <= 1500 : null),
-    target('tracker smaller than every peer (gzip)', ours && peers.length ? `${ours.gzip} B vs ${Math.min(...peers.map((p) => p.gzip))} B smallest peer` : null,
-      ours && peers.length ? peers.every((p) => ours.gzip < p.gzip) : null),
+    target(
+      'tracker smaller than every peer (gzip)',
+      ours && peers.length ? `${ours.gzip} B vs ${Math.min(...peers.map((p) => p.gzip))} B smallest peer` : null,
+      ours && peers.length ? peers.every((p) => ours.gzip < p.gzip) : null,
+    ),
   ];
   return { rows, targets };
 }
@@ -67,8 +87,12 @@ export function printReport(results) {
   const s = results.settings;
   const out = [];
   out.push(`\n### Ingest: medians of ${s.reps} interleaved runs (${results.machine.cores} cores, ${results.machine.cpus})\n`);
-  out.push(`workerd on core 0, autocannon on core 1; ${s.connections} connections for the max, ${s.pool} sessions per scenario; latency at half the max rate, paced; overload at 2× the max with ${s.overloadConnections} connections.\n`);
-  out.push('| scenario | events/req | req/s | events/s | req/s × floor 1 | events/s × floor 1 | events/s × beacon-1 | p50 ms | p99 ms | p99 × floor 1 | CPU µs/event | + D1 flush µs/event | failed at 2× | req/s at 2× |');
+  out.push(
+    `workerd on core 0, autocannon on core 1; ${s.connections} connections for the max, ${s.pool} sessions per scenario; latency at half the max rate, paced; overload at 2× the max with ${s.overloadConnections} connections.\n`,
+  );
+  out.push(
+    '| scenario | events/req | req/s | events/s | req/s × floor 1 | events/s × floor 1 | events/s × beacon-1 | p50 ms | p99 ms | p99 × floor 1 | CPU µs/event | + D1 flush µs/event | failed at 2× | req/s at 2× |',
+  );
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of Object.values(rows)) {
     out.push(
@@ -77,7 +101,9 @@ export function printReport(results) {
   }
   const touches = Object.entries(results.first_touch ?? {});
   if (touches.length) {
-    out.push(`\nFirst event of a session (the object is created): ${touches.map(([pool, t]) => `${pool} (${t.scenario}) ${n(t.req_per_s)} req/s, ${n(t.cpu_us_per_request)} µs CPU/request`).join('; ')}.`);
+    out.push(
+      `\nFirst event of a session (the object is created): ${touches.map(([pool, t]) => `${pool} (${t.scenario}) ${n(t.req_per_s)} req/s, ${n(t.cpu_us_per_request)} µs CPU/request`).join('; ')}.`,
+    );
   }
   if (results.not_measured?.length) out.push(`\nNot measured (endpoint not in src/ yet): ${results.not_measured.join(', ')}.`);
   for (const [key, why] of Object.entries(results.refused ?? {})) out.push(`\nLeft out: ${key}, its request was refused (${why.replace(/\|/g, '/')}).`);
@@ -92,8 +118,10 @@ export function printReport(results) {
     out.push(`\n### D1 keeps up: ${l.scenario} at max for ${l.seconds} s (${n(l.events_per_s)} events/s), FLUSH_DELAY_S=${s.flush_delay_s}\n`);
     out.push('| third of the run | markers | visible | median lag s | max lag s |');
     out.push('|---|---:|---:|---:|---:|');
-    l.thirds.forEach((t, i) => out.push(`| ${i + 1} | ${t.markers} | ${t.visible} | ${n(t.median_s, 2)} | ${n(t.max_s, 2)} |`));
-    out.push(`\nBacklog when the load stopped: ${n(l.backlog_at_stop)} events (${n(l.backlog_in_seconds_of_ingest, 1)} s of ingest); D1 wrote its last row ${n(l.drain_s, 1)} s after the stop${l.caught_up ? '' : ' (NOT caught up)'}. Bounded: ${l.bounded ? 'yes' : 'NO'}.`);
+    for (const [i, t] of l.thirds.entries()) out.push(`| ${i + 1} | ${t.markers} | ${t.visible} | ${n(t.median_s, 2)} | ${n(t.max_s, 2)} |`);
+    out.push(
+      `\nBacklog when the load stopped: ${n(l.backlog_at_stop)} events (${n(l.backlog_in_seconds_of_ingest, 1)} s of ingest); D1 wrote its last row ${n(l.drain_s, 1)} s after the stop${l.caught_up ? '' : ' (NOT caught up)'}. Bounded: ${l.bounded ? 'yes' : 'NO'}.`,
+    );
   }
 
   if (results.weight) {
@@ -105,7 +133,10 @@ export function printReport(results) {
     else out.push('| **ours** | not built yet | – | – | – | – |');
     for (const p of w.peers) {
       if (p.error) out.push(`| ${p.name} (${p.pkg}) | ${p.file} | not fetched: ${p.error} | | | |`);
-      else out.push(`| ${p.name} (${p.pkg}@${p.version}) | ${p.file} | ${n(p.raw)} | ${n(p.gzip)} | ${n(p.brotli)} | ${w.ours ? x(p.gzip / w.ours.gzip, 1) : '–'} |`);
+      else
+        out.push(
+          `| ${p.name} (${p.pkg}@${p.version}) | ${p.file} | ${n(p.raw)} | ${n(p.gzip)} | ${n(p.brotli)} | ${w.ours ? x(p.gzip / w.ours.gzip, 1) : '–'} |`,
+        );
     }
   }
   console.log(out.join('\n'));

@@ -11,7 +11,12 @@ export function sampleEvent(i, session, id, now) {
     case 1:
       return { ...base, name: 'product_view', page, context: { type: 'product', id: `sku-${i}`, name: 'Mug', price: 9.5, currency: 'EUR', in_stock: true } };
     case 2:
-      return { ...base, name: 'container_add', page, context: { type: 'product', id: `sku-${i}`, price: 9.5, currency: 'EUR', container: 'cart', quantity: 1 } };
+      return {
+        ...base,
+        name: 'container_add',
+        page,
+        context: { type: 'product', id: `sku-${i}`, price: 9.5, currency: 'EUR', container: 'cart', quantity: 1 },
+      };
     case 3:
       return { ...base, name: 'product_rated', page, context: { type: 'product', id: `sku-${i}` }, params: { rating: 4, section: 'reviews' } };
     default:
@@ -20,4 +25,14 @@ export function sampleEvent(i, session, id, now) {
 }
 
 /** The same event in the tracker's compact wire form (src/tracker/wire.ts, WireEvent). */
-export const toWire = (e) => ({ i: e.event_id, s: e.session_id, n: e.name, t: Date.parse(e.occurred_at), q: e.seq, u: e.page.url, r: e.page.referrer ?? undefined, c: e.context, p: e.params });
+export const toWire = (e) => ({
+  i: e.event_id,
+  s: e.session_id,
+  n: e.name,
+  t: Date.parse(e.occurred_at),
+  q: e.seq,
+  u: e.page.url,
+  r: e.page.referrer ?? undefined,
+  c: e.context,
+  p: e.params,
+});

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 
 const EVENTS = Number(process.env.SEGMENT_BENCH_EVENTS ?? 1_000_000);
 const CUSTOMERS = Number(process.env.SEGMENT_BENCH_CUSTOMERS ?? 50_000);
@@ -18,7 +18,10 @@ const SEGMENTS = {
   'viewed ≥2 times in 30 days': { event: 'product_view', within_days: 30, count: { gte: 2 } },
   'cart abandoners (14 days)': { all: [{ event: 'container_add', within_days: 14 }, { not: { event: 'order_complete', within_days: 14 } }] },
   'big spenders gone 30 days': {
-    all: [{ event: 'order_complete', where: [{ field: 'total', op: 'gt', value: 200 }] }, { event: 'page_view', last_before_days: 30 }],
+    all: [
+      { event: 'order_complete', where: [{ field: 'total', op: 'gt', value: 200 }] },
+      { event: 'page_view', last_before_days: 30 },
+    ],
   },
 };
 
@@ -31,7 +34,11 @@ async function timed(fn) {
 
 function bundle() {
   const out = mkdtempSync(path.join(tmpdir(), 'we-bundle-'));
-  execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', out], { cwd: root, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', out], {
+    cwd: root,
+    stdio: 'ignore',
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  });
   return out;
 }
 
@@ -68,22 +75,30 @@ async function seed(db, sourceId) {
 async function main() {
   const bundleDir = bundle();
   const persist = mkdtempSync(path.join(tmpdir(), 'we-seg-'));
-  const mf = new Miniflare(convertV4MiniflareOptions({
-    modules: true,
-    modulesRoot: bundleDir,
-    scriptPath: path.join(bundleDir, 'index.js'),
-    compatibilityDate: '2026-11-01',
-    d1Databases: { DB: 'bench' },
-    d1Persist: persist,
-    durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true } },
-    durableObjectsPersist: persist,
-    bindings: { ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench', ANON_RETENTION_DAYS: '60', DEFAULT_SESSION_TIMEOUT_S: '3600', FLUSH_DELAY_S: '5' },
-  }));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: true,
+      modulesRoot: bundleDir,
+      scriptPath: path.join(bundleDir, 'index.js'),
+      compatibilityDate: '2026-11-01',
+      d1Databases: { DB: 'bench' },
+      d1Persist: persist,
+      durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true } },
+      durableObjectsPersist: persist,
+      bindings: { ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench', ANON_RETENTION_DAYS: '60', DEFAULT_SESSION_TIMEOUT_S: '3600', FLUSH_DELAY_S: '5' },
+    }),
+  );
   try {
     const db = await mf.getD1Database('DB');
-    for (const file of readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).sort()) {
+    for (const file of readdirSync(path.join(root, 'migrations'))
+      .filter((f) => f.endsWith('.sql'))
+      .sort()) {
       const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
-      for (const stmt of sql.split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+      for (const stmt of sql
+        .split(';')
+        .map((s) => s.trim())
+        .filter(Boolean))
+        await db.prepare(stmt).run();
     }
     const seeded = await timed(() => seed(db, 'bench'));
     console.error(`seeded ${EVENTS} events, ${CUSTOMERS} customers in ${(seeded.ms / 1000).toFixed(1)} s`);
@@ -116,7 +131,9 @@ async function main() {
     console.log('|---|---:|---:|---:|---:|---:|');
     console.log(`| floor: SELECT count(*) FROM web_events | – | ${floorMs.toFixed(0)} | 1.0 | – | – |`);
     for (const r of rows) {
-      console.log(`| ${r.label} | ${r.count} | ${r.preview_ms.toFixed(0)} | ${(r.preview_ms / floorMs).toFixed(1)} | ${r.full_ms.toFixed(0)} | ${(r.full_ms / floorMs).toFixed(1)} |`);
+      console.log(
+        `| ${r.label} | ${r.count} | ${r.preview_ms.toFixed(0)} | ${(r.preview_ms / floorMs).toFixed(1)} | ${r.full_ms.toFixed(0)} | ${(r.full_ms / floorMs).toFixed(1)} |`,
+      );
     }
     return { events: EVENTS, customers: CUSTOMERS, floor_ms: floorMs, segments: rows };
   } finally {

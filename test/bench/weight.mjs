@@ -11,7 +11,12 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 export const PEERS = [
   { name: 'Plausible', pkg: '@plausible-analytics/tracker', file: 'plausible.js', why: 'the package\'s only script (its "module" entry)' },
   { name: 'Snowplow', pkg: '@snowplow/browser-tracker', file: 'dist/index.umd.min.js', why: 'the minified UMD browser build' },
-  { name: 'Segment', pkg: '@segment/analytics-next', file: 'dist/umd/standalone.js', why: 'the standalone UMD bundle the snippet loads (lazy chunks not counted)' },
+  {
+    name: 'Segment',
+    pkg: '@segment/analytics-next',
+    file: 'dist/umd/standalone.js',
+    why: 'the standalone UMD bundle the snippet loads (lazy chunks not counted)',
+  },
   { name: 'PostHog', pkg: 'posthog-js', file: 'dist/array.js', why: 'the snippet bundle (array.js) its CDN serves; extensions load lazily' },
 ];
 
@@ -45,7 +50,10 @@ export function peerTrackers() {
   try {
     return PEERS.map((peer) => {
       try {
-        const tgz = execFileSync('npm', ['pack', peer.pkg, '--silent', '--pack-destination', dir], { cwd: dir, encoding: 'utf8', timeout: 120_000 }).trim().split('\n').at(-1);
+        const tgz = execFileSync('npm', ['pack', peer.pkg, '--silent', '--pack-destination', dir], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
+          .trim()
+          .split('\n')
+          .at(-1);
         const out = path.join(dir, peer.name);
         execFileSync('mkdir', ['-p', out]);
         execFileSync('tar', ['xzf', path.join(dir, tgz), '-C', out]);

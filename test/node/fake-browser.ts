@@ -1,6 +1,6 @@
 import { vi } from 'vitest';
 import { install } from '../../src/tracker/core';
-import { QUEUE_KEY, type PageWindow, type Stub, type WireEvent } from '../../src/tracker/wire';
+import { type PageWindow, QUEUE_KEY, type Stub, type WireEvent } from '../../src/tracker/wire';
 
 /** One request the tracker made: how, and the batch it carried. */
 export interface Sent {
@@ -26,8 +26,7 @@ export function fakeBrowser() {
   const sent: Sent[] = [];
   const net = { status: 204, beacon: true, storageFails: false };
 
-  const cookieHeader = () =>
-    ['theme=dark', ...[...jar].filter(([, c]) => c.expires > Date.now()).map(([name, c]) => `${name}=${c.value}`)].join('; ');
+  const cookieHeader = () => ['theme=dark', ...[...jar].filter(([, c]) => c.expires > Date.now()).map(([name, c]) => `${name}=${c.value}`)].join('; ');
   const setCookie = (line: string) => {
     const [pair = '', ...attributes] = line.split(';');
     const [name = '', value = ''] = pair.split('=');
@@ -39,7 +38,9 @@ export function fakeBrowser() {
   function open(href: string, attrs: Record<string, string> = {}, stub: unknown[][] = []) {
     const listeners = new Map<string, (() => void)[]>();
     const on = (type: string, listener: () => void) => listeners.set(type, [...(listeners.get(type) ?? []), listener]);
-    const fire = (type: string) => listeners.get(type)?.forEach((l) => l());
+    const fire = (type: string) => {
+      for (const l of listeners.get(type) ?? []) l();
+    };
     const page = {
       document: {
         get cookie() {
@@ -64,7 +65,11 @@ export function fakeBrowser() {
         removeItem: (k: string) => (net.storageFails ? fail() : void storage.delete(k)),
       },
       navigator: {
-        sendBeacon: (url: string, body: string) => net.beacon && (sent.push({ via: 'beacon', status: 0, keepalive: true, url, body, batch: parse(body) }), true),
+        sendBeacon: (url: string, body: string) => {
+          if (!net.beacon) return false;
+          sent.push({ via: 'beacon', status: 0, keepalive: true, url, body, batch: parse(body) });
+          return true;
+        },
       },
       crypto: { randomUUID: () => crypto.randomUUID() },
       fetch: async (url: string, init: { body: string; keepalive: boolean }) => {

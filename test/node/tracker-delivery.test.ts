@@ -46,7 +46,12 @@ describe('the tracker on a page: batching and delivery', () => {
   });
 
   it('drops a batch the collector refused (4xx) but keeps one it could not take (429, 5xx)', async () => {
-    for (const [status, kept] of [[400, 0], [403, 0], [429, 1], [503, 1]] as const) {
+    for (const [status, kept] of [
+      [400, 0],
+      [403, 0],
+      [429, 1],
+      [503, 1],
+    ] as const) {
       const b = fakeBrowser();
       b.net.status = status;
       b.open(SHOP, manual).webevents('event', 'search', { search: { query: 'mug' } });

@@ -62,7 +62,11 @@ describe('the tracker on a page: the stub, sessions and the cookie', () => {
     webevents('event', 'page_view');
     await b.settle();
     const sessions = b.delivered().map((e) => [e.s === sid ? 'first' : e.s, e.q]);
-    expect(sessions.slice(0, 3)).toEqual([['first', 1], ['first', 2], ['first', 3]]);
+    expect(sessions.slice(0, 3)).toEqual([
+      ['first', 1],
+      ['first', 2],
+      ['first', 3],
+    ]);
     expect(sessions[3]![0]).not.toBe('first');
     expect(sessions[3]![1]).toBe(1);
   });

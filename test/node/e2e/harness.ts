@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const wranglerBin = path.join(root, 'node_modules/wrangler/bin/wrangler.js');
@@ -13,7 +13,12 @@ export const ADMIN_TOKEN = 'e2e-admin-token';
 
 /** wrangler in its own process group, so stopping it stops workerd too; and never outlives the test run. */
 function run(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [wranglerBin, ...args], { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [wranglerBin, ...args], {
+    cwd: root,
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   const kill = () => stopGroup(child, 'SIGKILL');
   process.once('exit', kill);
   child.once('exit', () => process.off('exit', kill));
@@ -43,7 +48,10 @@ export async function startCollector() {
   const migrate = run(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { CI: 'true' });
   const code = await new Promise<number | null>((r) => migrate.on('exit', r));
   if (code !== 0) throw new Error('migrations failed');
-  const dev = run(['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--var', `ADMIN_TOKEN:${ADMIN_TOKEN}`, '--var', 'FLUSH_DELAY_S:1'], {});
+  const dev = run(
+    ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--var', `ADMIN_TOKEN:${ADMIN_TOKEN}`, '--var', 'FLUSH_DELAY_S:1'],
+    {},
+  );
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${log}`)), 90_000);
@@ -74,7 +82,9 @@ export async function startCollector() {
 
 /** The storefront: the fixture page with the snippet, on its own origin. */
 export async function startShop(collector: string, attrs = '') {
-  const template = readFileSync(path.join(import.meta.dirname, 'fixtures/shop.html'), 'utf8').replace('__COLLECTOR__', collector).replace('__ATTRS__', attrs);
+  const template = readFileSync(path.join(import.meta.dirname, 'fixtures/shop.html'), 'utf8')
+    .replace('__COLLECTOR__', collector)
+    .replace('__ATTRS__', attrs);
   // The source is made once the shop's origin is known, so its keys are set afterwards. Like a
   // store's backend, the shop signs its customer's id with the source's identity secret.
   let page = template;

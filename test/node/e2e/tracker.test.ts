@@ -69,7 +69,16 @@ describe('the tracker in a real browser', () => {
     await click(page, 'view-1', 'view-2', 'add', 'login', 'view-1');
     const sessionId = await sessionIdOf(context);
     const s = await waitFor(source.id, sessionId, source.secret_key, 8);
-    expect(s.events.map((e) => e.name)).toEqual(['user_visit', 'page_view', 'category_view', 'product_view', 'product_view', 'container_add', 'user_login', 'product_view']);
+    expect(s.events.map((e) => e.name)).toEqual([
+      'user_visit',
+      'page_view',
+      'category_view',
+      'product_view',
+      'product_view',
+      'container_add',
+      'user_login',
+      'product_view',
+    ]);
     expect(s.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(s.events.every((e) => e.customer_id === 'cust-42' && e.channel === 'tracker')).toBe(true);
     expect(s.session).toMatchObject({ customer_id: 'cust-42', deanonymized_by: 'login' });
@@ -131,7 +140,9 @@ describe('the tracker in a real browser', () => {
     const { source, shop, context } = await storefront('data-auto="false"');
     const page = await context.newPage();
     await openShop(page, `${shop.origin}/shop`);
-    await page.evaluate(() => (window as unknown as { webevents: (...a: unknown[]) => void }).webevents('event', 'order_complete', { order: { id: 'o-1', total: 19 } }));
+    await page.evaluate(() =>
+      (window as unknown as { webevents: (...a: unknown[]) => void }).webevents('event', 'order_complete', { order: { id: 'o-1', total: 19 } }),
+    );
     const sessionId = await sessionIdOf(context);
     // Off to another site before the 1 s batch timer: pagehide hands the batch to sendBeacon.
     await page.goto(`${collector.url}/`);

@@ -1,0 +1,51 @@
+// Which folder of src/ may import which (docs/design.md, "Layers"). `npm run typecheck` runs it;
+// a wrong import fails it. Arrows point one way:
+//   http/ → sessions/ → triggers/ → segments/, links/, sources/, retention/ → storage/ → events/ (the model)
+// with config.ts and encoding.ts as leaves anyone may use, and tracker/ and sdk/ apart.
+const allowed = {
+  events: ['events/'],
+  storage: ['storage/', 'events/'],
+  segments: ['segments/', 'storage/', 'events/'],
+  links: ['links/', 'storage/', 'events/', 'encoding.ts'],
+  sources: ['sources/', 'storage/', 'events/', 'encoding.ts'],
+  retention: ['retention/', 'storage/', 'events/', 'config.ts'],
+  triggers: ['triggers/', 'segments/', 'storage/', 'events/', 'config.ts', 'encoding.ts'],
+  sessions: ['sessions/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', 'config.ts'],
+  http: ['http/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', 'config.ts', 'encoding.ts', 'tracker/built.ts'],
+  // The browser script: nothing of the worker.
+  tracker: ['tracker/'],
+  // The SDK: the event model's types, nothing else of the worker.
+  sdk: ['sdk/', 'events/'],
+};
+
+module.exports = {
+  forbidden: [
+    ...Object.entries(allowed).map(([folder, may]) => ({
+      name: `${folder}-imports`,
+      comment: `src/${folder}/ may import only ${may.join(', ')}`,
+      severity: 'error',
+      from: { path: `^src/${folder}/` },
+      to: { path: '^src/', pathNot: may.map((m) => `^src/${m.replace('.', '\\.')}`) },
+    })),
+    {
+      name: 'leaves-import-nothing',
+      comment: 'config.ts and encoding.ts import no other module of src/',
+      severity: 'error',
+      from: { path: '^src/(config|encoding)\\.ts$' },
+      to: { path: '^src/' },
+    },
+    { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
+    { name: 'no-unresolvable', severity: 'error', from: {}, to: { couldNotResolve: true, pathNot: '^cloudflare:' } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '^src/tracker/build\\.mjs$' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types'],
+    },
+  },
+};
