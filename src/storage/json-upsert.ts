@@ -12,20 +12,25 @@ export function jsonUpsertSql(table: string, columns: readonly string[], key: re
   return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates}`;
 }
 
-/** Splits rows into JSON arrays of at most `maxBytes` characters each (D1 caps one value at 2 MB). */
+const encoder = new TextEncoder();
+/** UTF-8 bytes of a string: its length when it is ASCII, else encoded (a character takes up to 3 bytes). */
+const utf8Length = (text: string) => (/^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).byteLength);
+
+/** Splits rows into JSON arrays of at most `maxBytes` UTF-8 bytes each (D1 caps one value at 2 MB). */
 export function jsonChunks(rows: readonly unknown[], maxBytes = 900_000): string[] {
   const chunks: string[] = [];
   let current: string[] = [];
   let size = 2;
   for (const row of rows) {
     const json = JSON.stringify(row);
-    if (current.length && size + json.length + 1 > maxBytes) {
+    const bytes = utf8Length(json);
+    if (current.length && size + bytes + 1 > maxBytes) {
       chunks.push(`[${current.join(',')}]`);
       current = [];
       size = 2;
     }
     current.push(json);
-    size += json.length + 1;
+    size += bytes + 1;
   }
   if (current.length) chunks.push(`[${current.join(',')}]`);
   return chunks;
