@@ -183,7 +183,8 @@ export function fastEventInput(raw: unknown): EventData | undefined {
 
 // The snapshots: Product and ContainerFields written out (most events carry one), the rarer ones declared.
 const absentOr = (v: unknown, type: 'string' | 'boolean') => v === undefined || typeof v === type;
-const PRODUCT_DECLARED: ReadonlySet<string> = new Set(['id', 'name', 'price', 'currency', 'category_id', 'brand', 'url', 'image_url', 'in_stock']);
+const PRODUCT_FIELDS = ['id', 'name', 'price', 'currency', 'category_id', 'brand', 'url', 'image_url', 'in_stock'] as const;
+const PRODUCT_DECLARED: ReadonlySet<string> = new Set(PRODUCT_FIELDS);
 
 /** `Product` */
 function product(v: unknown): Fields | typeof NO {
@@ -212,41 +213,50 @@ function containerFields(v: unknown): Fields | typeof NO {
   return quantity === NO ? NO : { container: v.container, quantity };
 }
 
-const category = object(
-  [
-    ['id', objectId],
-    ['name', text(), 'optional'],
-    ['parent_id', orNull(text()), 'optional'],
-  ],
-  'loose',
-);
+const CATEGORY: readonly Field[] = [
+  ['id', objectId],
+  ['name', text(), 'optional'],
+  ['parent_id', orNull(text()), 'optional'],
+];
+const ORDER_ITEM: readonly Field[] = [
+  ['product_id', objectId],
+  ['quantity', positive],
+  ['price', number, 'optional'],
+];
+const orderItem = object(ORDER_ITEM, 'loose');
+const ORDER: readonly Field[] = [
+  ['id', objectId],
+  ['total', number, 'optional'],
+  ['currency', currency, 'optional'],
+  ['items', array(orderItem, 500), 'optional'],
+];
+const SEARCH: readonly Field[] = [
+  ['query', text(1024)],
+  ['results_count', count, 'optional'],
+];
 
-const orderItem = object(
-  [
-    ['product_id', objectId],
-    ['quantity', positive],
-    ['price', number, 'optional'],
-  ],
-  'loose',
-);
+const keys = (fields: readonly Field[]) => fields.map(([key]) => key);
 
-const order = object(
-  [
-    ['id', objectId],
-    ['total', number, 'optional'],
-    ['currency', currency, 'optional'],
-    ['items', array(orderItem, 500), 'optional'],
-  ],
-  'loose',
-);
+/**
+ * The fields each fast twin checks, by the zod schema it mirrors. A field added to a schema and
+ * not here would pass the fast path unchecked: test/fast-validate.test.ts holds these equal to
+ * the schemas' shapes, and probes every field of those shapes.
+ */
+export const FAST_FIELDS = {
+  EventInput: ['event_id', 'session_id', 'customer_id', 'customer_hash', 'name', 'occurred_at', 'seq', 'context', 'params', 'page', 'device'],
+  Page: ['url', 'referrer', 'title'],
+  ContextInput: [...TYPE_DECLARED],
+  Product: PRODUCT_FIELDS,
+  ContainerFields: ['container', 'quantity'],
+  Category: keys(CATEGORY),
+  OrderItem: keys(ORDER_ITEM),
+  Order: keys(ORDER),
+  Search: keys(SEARCH),
+} as const satisfies Record<string, readonly string[]>;
 
-const search = object(
-  [
-    ['query', text(1024)],
-    ['results_count', count, 'optional'],
-  ],
-  'loose',
-);
+const category = object(CATEGORY, 'loose');
+const order = object(ORDER, 'loose');
+const search = object(SEARCH, 'loose');
 
 const fast =
   (parse: (v: unknown) => Fields | typeof NO): FastValidator =>
