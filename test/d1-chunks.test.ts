@@ -21,7 +21,9 @@ describe("D1 writes stay within D1's statement limits", () => {
     const sessionId = unique('s');
     const contexts = [CJK, 'описание товара '.repeat(480)];
     for (let b = 0; b < 4; b++) {
-      const batch = Array.from({ length: 50 }, (_, i) => event(sessionId, 'product_view', -5 + (b * 50 + i) / 100, { context: { type: 'product', id: `p${b}-${i}`, description: contexts[i % 2] } }));
+      const batch = Array.from({ length: 50 }, (_, i) =>
+        event(sessionId, 'product_view', -5 + (b * 50 + i) / 100, { context: { type: 'product', id: `p${b}-${i}`, description: contexts[i % 2] } }),
+      );
       expect((await postEvents(source.secret_key, batch)).body.results.every((r) => r.status === 'accepted')).toBe(true);
     }
     await runAlarm(source.id, sessionId);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, call } from './fixtures/api';
 import { daysAgo } from './fixtures/segment-data';
 import { adminMembers, members, seededSources } from './fixtures/segments';
 
@@ -63,5 +64,27 @@ describe('segment conditions, each against the known histories', () => {
     // Source A's key never sees source B's events, even when it names B.
     expect(await members(a.secret_key, { event: 'product_view', source_id: b })).toEqual([]);
     expect(await members(a.secret_key, { identified: true })).toEqual(['alice', 'bob', 'carol', 'dave']);
+  });
+
+  it('any number of children up to the limit: a compound of more terms than D1 takes in one SELECT is nested', async () => {
+    const { a } = await seededSources();
+    const views = (days: number[]) => days.map((d) => ({ event: 'product_view', within_days: d }));
+    expect(await members(a.secret_key, { any: [...views([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), { event: 'order_complete' }] })).toEqual([
+      'alice',
+      'bob',
+      'carol',
+    ]);
+    expect(await members(a.secret_key, { all: views([30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11]) })).toEqual([
+      'alice',
+      'bob',
+      'carol',
+    ]);
+  });
+
+  it("the admin's preview of a definition without values (every identified customer) answers", async () => {
+    await seededSources();
+    const res = await call('/api/v1/segments/preview', { method: 'POST', token: ADMIN_TOKEN, json: { definition: { identified: true } } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { count: number }).count).toBeGreaterThanOrEqual(4);
   });
 });

@@ -29,7 +29,8 @@ export const LIMITS = {
 export const SESSIONS_PER_REQUEST = { tracker: 10, sdk: 50, api: LIMITS.batchEvents } as const;
 
 export const NAME_PATTERN = /^[a-z0-9_.:-]{1,64}$/;
-export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Session and event ids; `.` and `..` are out: a URL path cannot name them (the live session read). */
+export const ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
 /** A customer hash: hex HMAC-SHA256 of the customer id with the source's identity secret. */
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
 

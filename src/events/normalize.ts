@@ -3,7 +3,7 @@ import { normalizeContext } from './context';
 import { fastEventInput, overBytes } from './fast-validate';
 import { LIMITS, nestsDeeper } from './limits';
 import { keepQuery } from './page-url';
-import { type Channel, type EventFlag, EventInput, type WebEvent } from './schema';
+import { type Channel, type EventFlag, EventInput, type FieldError, type WebEvent } from './schema';
 
 /** What the server knows about the request an event arrived in. */
 export interface Arrival {
@@ -16,13 +16,6 @@ export interface Arrival {
   geo?: Record<string, unknown> | null;
   /** Query parameters kept in page URLs besides `utm_*` (the source's `allowed_query_params`). */
   queryParams?: ReadonlySet<string>;
-}
-
-/** Why one event was refused: the field and the reason. */
-export interface FieldError {
-  code: string;
-  message: string;
-  details: { path: string; message: string }[];
 }
 
 export type Normalized =

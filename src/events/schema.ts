@@ -10,7 +10,7 @@ export type EventFlag = (typeof FLAGS)[number];
 
 const byteLength = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).byteLength;
 
-export const Identifier = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+export const Identifier = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -, and not . or ..');
 export const EventName = z.string().regex(NAME_PATTERN, 'must be 1-64 characters of a-z 0-9 _ . : -');
 export const CustomerId = z.string().min(1).max(128);
 export const CustomerHash = z
@@ -135,3 +135,11 @@ export const WebEvent = z
   })
   .openapi('WebEvent');
 export type WebEvent = z.infer<typeof WebEvent>;
+
+/** Which field, and why: the detail of every refusal, of one event or of a whole request. */
+export const ErrorDetail = z.object({ path: z.string(), message: z.string() }).openapi('ErrorDetail');
+export type ErrorDetail = z.infer<typeof ErrorDetail>;
+
+/** Why one event was refused. */
+export const FieldError = z.object({ code: z.string(), message: z.string(), details: z.array(ErrorDetail) }).openapi('EventError');
+export type FieldError = z.infer<typeof FieldError>;

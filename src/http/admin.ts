@@ -2,11 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { tunables } from '../config';
 import { hashSecret, newIdentitySecret, newPublicKey, newSecretKey } from '../sources/keys';
 import { forgetSource } from '../sources/lookup';
-import { type EventSource, getSource, insertSource, listSources, rotateKeys, SOURCE_KINDS, updateSource } from '../storage/sources';
+import { type EventSource, insertSource, listSources, rotateKeys, SOURCE_KINDS, updateSource } from '../storage/sources';
 import { newApp } from './app-env';
-import { adminAuth } from './auth';
+import { adminAuth, namedSource } from './auth';
 import { guardJson } from './body';
 import { ApiError, errorResponses } from './errors';
+import { adminOnly, json, SourceId, SourceIdParam } from './openapi';
 
 /** An origin as browsers send it: scheme, host and port, nothing else. */
 const Origin = z
@@ -14,7 +15,6 @@ const Origin = z
   .refine((o) => URL.canParse(o) && new URL(o).origin === o.replace(/\/$/, ''), 'must be an origin such as https://shop.example')
   .transform((o) => new URL(o).origin);
 
-const SourceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit');
 const SessionTimeout = z.number().int().min(60).max(86_400).openapi({ description: 'Inactivity before a session closes, in seconds' });
 
 const RequireVerifiedIdentity = z.boolean().openapi({
@@ -112,9 +112,8 @@ const toJson = (s: EventSource, shown: { secretKey?: string; identitySecret?: st
   ...(shown.identitySecret ? { identity_secret: shown.identitySecret } : {}),
 });
 
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
-const IdParam = z.object({ id: SourceId });
-const security = [{ adminToken: [] }];
+const IdParam = SourceIdParam;
+const security = adminOnly;
 const one = (description: string) => ({ description, ...json(SourceJson) });
 
 const routes = {
@@ -168,12 +167,6 @@ const routes = {
   }),
 };
 
-async function existing(db: D1Database, id: string): Promise<EventSource> {
-  const source = await getSource(db, id);
-  if (!source) throw new ApiError(404, 'source_not_found', `no event source ${id}`);
-  return source;
-}
-
 async function save(db: D1Database, source: EventSource) {
   await updateSource(db, source);
   forgetSource(source.id);
@@ -213,10 +206,10 @@ admin.openapi(routes.create, async (c) => {
 
 admin.openapi(routes.list, async (c) => c.json({ sources: (await listSources(c.env.DB)).map((s) => toJson(s)) }, 200));
 
-admin.openapi(routes.get, async (c) => c.json(toJson(await existing(c.env.DB, c.req.valid('param').id)), 200));
+admin.openapi(routes.get, async (c) => c.json(toJson(await namedSource(c.env.DB, c.req.valid('param').id)), 200));
 
 admin.openapi(routes.update, async (c) => {
-  const source = await existing(c.env.DB, c.req.valid('param').id);
+  const source = await namedSource(c.env.DB, c.req.valid('param').id);
   const patch = c.req.valid('json');
   const next: EventSource = {
     ...source,
@@ -233,7 +226,7 @@ admin.openapi(routes.update, async (c) => {
 });
 
 admin.openapi(routes.deactivate, async (c) => {
-  const source = await existing(c.env.DB, c.req.valid('param').id);
+  const source = await namedSource(c.env.DB, c.req.valid('param').id);
   const next = { ...source, active: false, updatedAt: new Date().toISOString() };
   await save(c.env.DB, next);
   return c.json(toJson(next), 200);
@@ -241,7 +234,7 @@ admin.openapi(routes.deactivate, async (c) => {
 
 admin.openapi(routes.rotate, async (c) => {
   const { id } = c.req.valid('param');
-  await existing(c.env.DB, id);
+  await namedSource(c.env.DB, id);
   const { keys, grace_s } = RotateKeys.parse(c.req.valid('json') ?? {});
   const now = Date.now();
   const secretKey = keys.includes('secret') ? newSecretKey() : undefined;
@@ -253,6 +246,6 @@ admin.openapi(routes.rotate, async (c) => {
     now: new Date(now).toISOString(),
   });
   forgetSource(id);
-  const next = await existing(c.env.DB, id);
+  const next = await namedSource(c.env.DB, id);
   return c.json(toJson(next, { secretKey, identitySecret: keys.includes('identity') ? next.identitySecret : undefined }), 200);
 });

@@ -18,6 +18,3 @@ export const newApp = () =>
       if (!result.success) throw invalid(result.error, `invalid ${result.target}`);
     },
   });
-
-/** The OpenAPI security of a route either a source's secret key or the admin token may call (typed wide: a literal of two shapes defeats the route types). */
-export const secretKeyOrAdmin: Record<string, string[]>[] = [{ sourceSecretKey: [] }, { adminToken: [] }];

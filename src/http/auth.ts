@@ -1,9 +1,9 @@
 import { createMiddleware } from 'hono/factory';
 import { safeEqual } from '../sources/keys';
-import { sourceBySecretKey } from '../sources/lookup';
-import type { EventSource } from '../storage/sources';
+import { sourceByPublicKey, sourceBySecretKey } from '../sources/lookup';
+import { type EventSource, getSource } from '../storage/sources';
 import type { AppEnv } from './app-env';
-import { ApiError } from './errors';
+import { ApiError, orNotFound } from './errors';
 
 const bearer = (header: string | undefined) => header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
 const challenge = { 'WWW-Authenticate': 'Bearer' };
@@ -14,6 +14,17 @@ export function usableSource(source: EventSource | null, what: string): EventSou
   if (!source.active) throw new ApiError(403, 'source_inactive', `event source ${source.id} is deactivated`);
   return source;
 }
+
+/** A public key of the kind of source the channel sends for (the tracker: website; the SDK: mobile_app). */
+export async function publicSource(db: D1Database, key: string, kind: 'website' | 'mobile_app', channel: string): Promise<EventSource> {
+  const source = usableSource(await sourceByPublicKey(db, key), 'public key');
+  if (source.kind !== kind)
+    throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the ${channel} sends for ${kind} sources`);
+  return source;
+}
+
+/** The source an admin route names: one that exists, or a 404. */
+export const namedSource = async (db: D1Database, id: string) => orNotFound(await getSource(db, id), 'source_not_found', `no event source ${id}`);
 
 /** Partner REST API: the source's secret key as `Authorization: Bearer sk_...`. */
 export const secretKeyAuth = createMiddleware<AppEnv>(async (c, next) => {

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ErrorDetail } from '../events/schema';
 
 /** The one error shape of every endpoint (DESIGN §4). */
 export const ErrorBody = z
@@ -8,11 +9,10 @@ export const ErrorBody = z
     error: z.object({
       code: z.string(),
       message: z.string(),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      details: z.array(ErrorDetail).optional(),
     }),
   })
   .openapi('Error');
-export type ErrorDetail = { path: string; message: string };
 
 /** A refusal the caller can act on; the app's error handler turns it into the error shape. */
 export class ApiError extends Error {
@@ -69,3 +69,9 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'The body is larger than allowed',
   429: 'Too many requests: retry after the Retry-After header',
 };
+
+/** The value, or a 404 that says what was not found. */
+export function orNotFound<T>(value: T | null | undefined, code: string, message: string): T {
+  if (value === null || value === undefined) throw new ApiError(404, code, message);
+  return value;
+}

@@ -2,19 +2,18 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { LIMITS } from '../events/limits';
 import { Device, EventInput } from '../events/schema';
 import { ingestBatch } from '../sessions/dispatch';
-import { sourceByPublicKey } from '../sources/lookup';
 import { newApp } from './app-env';
-import { usableSource } from './auth';
+import { publicSource } from './auth';
 import { readJson } from './body';
 import { ApiError, errorResponses, invalid } from './errors';
+import { BatchEnvelope, BatchResults, json } from './openapi';
 import { limitClient, limitSource } from './rate-limit';
-import { BatchResults } from './web-events';
 
 /** Device facts sent once per batch; each event's own `device` fields win. */
 const SdkDevice = Device.openapi('SdkDevice', {
   example: { platform: 'ios', os_version: '18.1', app_version: '4.2.0', device_model: 'iPhone15,2', locale: 'de-DE' },
 });
-const Batch = z.object({ device: SdkDevice.nullish(), events: z.array(z.unknown()).min(1).max(LIMITS.batchEvents) });
+const Batch = BatchEnvelope.extend({ device: SdkDevice.nullish() });
 
 const route = createRoute({
   method: 'post',
@@ -29,7 +28,7 @@ const route = createRoute({
     },
   },
   responses: {
-    200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } },
+    200: { description: 'Per-event results', ...json(BatchResults) },
     ...errorResponses(400, 401, 403, 413, 429),
   },
 });
@@ -41,9 +40,7 @@ sdk.post('/events', async (c) => {
   await limitClient(c.env, c.req.raw);
   const key = c.req.header('x-source-key');
   if (!key) throw new ApiError(401, 'missing_key', 'send the source public key in the X-Source-Key header');
-  const source = usableSource(await sourceByPublicKey(c.env.DB, key), 'public key');
-  if (source.kind !== 'mobile_app')
-    throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the SDK sends for mobile_app sources`);
+  const source = await publicSource(c.env.DB, key, 'mobile_app', 'SDK');
   await limitSource(c.env, source.id);
   const batch = Batch.safeParse(await readJson(c.req.raw));
   if (!batch.success) throw invalid(batch.error, 'invalid batch');

@@ -3,10 +3,11 @@ import { compileSegment } from '../segments/compile';
 import { SegmentDefinition } from '../segments/definition';
 import { recompute } from '../segments/refresh';
 import { deleteSegment, getSegment, insertSegment, listSegments, previewSegment, type Segment } from '../storage/segments';
-import { newApp, secretKeyOrAdmin } from './app-env';
+import { newApp } from './app-env';
 import { scopedAuth } from './auth';
 import { guardJson } from './body';
-import { ApiError, errorResponses } from './errors';
+import { errorResponses, orNotFound } from './errors';
+import { json, PageQuery, secretKeyOrAdmin } from './openapi';
 import { exportMembers, membersPage } from './segment-export';
 
 const SegmentJson = z
@@ -21,7 +22,6 @@ const SegmentJson = z
   })
   .openapi('Segment');
 
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const security = secretKeyOrAdmin;
 const IdParam = z.object({ id: z.string().regex(/^seg_[A-Za-z0-9_-]{1,64}$/, 'not a segment id') });
 const PAGE = 100;
@@ -82,7 +82,7 @@ const routes = {
     path: '/{id}/customers',
     summary: "A page of a segment's customers",
     security,
-    request: { params: IdParam, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(PAGE), cursor: z.string().max(200).optional() }) },
+    request: { params: IdParam, query: PageQuery(PAGE) },
     responses: {
       200: { description: 'Customer ids in ascending order', ...json(z.object({ customer_ids: z.array(z.string()), next_cursor: z.string().nullable() })) },
       ...errorResponses(400, 401, 404),
@@ -107,11 +107,7 @@ const routes = {
 export const segments = newApp();
 segments.use(scopedAuth, guardJson);
 
-async function found(db: D1Database, id: string, scope: string | null): Promise<Segment> {
-  const segment = await getSegment(db, id, scope);
-  if (!segment) throw new ApiError(404, 'segment_not_found', `no segment ${id}`);
-  return segment;
-}
+const found = async (db: D1Database, id: string, scope: string | null) => orNotFound(await getSegment(db, id, scope), 'segment_not_found', `no segment ${id}`);
 
 const asJson = (s: Segment) => ({ ...s, definition: SegmentDefinition.parse(s.definition) });
 

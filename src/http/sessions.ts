@@ -5,10 +5,11 @@ import { sessionObject } from '../sessions/dispatch';
 import { eraseCustomer } from '../sessions/erase';
 import type { OrderCursor } from '../sessions/session-storage';
 import { customerSessions } from '../storage/records';
-import { newApp, secretKeyOrAdmin } from './app-env';
+import { newApp } from './app-env';
 import { ownSource, scopedAuth, secretKeyAuth } from './auth';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ApiError, errorResponses } from './errors';
+import { json, PageQuery, secretKeyOrAdmin } from './openapi';
 
 const SessionView = z
   .object({
@@ -17,7 +18,6 @@ const SessionView = z
     next_cursor: z.string().nullable().openapi({ description: 'The next page of events, null after the last' }),
   })
   .openapi('SessionWithEvents');
-const Page = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(1000), cursor: z.string().max(512).optional() });
 
 const sessionRoute = createRoute({
   method: 'get',
@@ -26,8 +26,8 @@ const sessionRoute = createRoute({
   description:
     'The session record with its events in session order (occurred_at, seq, arrival), read from the session object: it includes events that D1 does not have yet. Up to `limit` events per page (default and most 1,000); `next_cursor` gives the next.',
   security: [{ sourceSecretKey: [] }],
-  request: { params: z.object({ source_id: Identifier, session_id: Identifier }), query: Page },
-  responses: { 200: { description: 'The session', content: { 'application/json': { schema: SessionView } } }, ...errorResponses(400, 401, 403, 404) },
+  request: { params: z.object({ source_id: Identifier, session_id: Identifier }), query: PageQuery(1000) },
+  responses: { 200: { description: 'The session', ...json(SessionView) }, ...errorResponses(400, 401, 403, 404) },
 });
 
 const customerRoute = createRoute({
@@ -36,7 +36,7 @@ const customerRoute = createRoute({
   summary: "A customer's sessions",
   description: "The key's source's sessions linked to this customer (verified links only), most recent first, as written to D1.",
   security: [{ sourceSecretKey: [] }],
-  request: { params: z.object({ customer_id: CustomerId }), query: Page.extend({ limit: Page.shape.limit.default(100) }) },
+  request: { params: z.object({ customer_id: CustomerId }), query: PageQuery(100) },
   responses: {
     200: {
       description: 'A page of sessions',
@@ -66,7 +66,7 @@ const eraseRoute = createRoute({
     "Deletes every session that names the customer (verified or as an unverified claim) with all its events, in the session objects and in D1, the customer's events in other sessions, segment memberships, trigger dead letters and link landings. A source's secret key erases on its source; the admin token on every source. Idempotent: a repeat answers zeros.",
   security: secretKeyOrAdmin,
   request: { params: z.object({ customer_id: CustomerId }) },
-  responses: { 200: { description: 'What was erased', content: { 'application/json': { schema: ErasureReport } } }, ...errorResponses(400, 401, 403) },
+  responses: { 200: { description: 'What was erased', ...json(ErasureReport) }, ...errorResponses(400, 401, 403) },
 });
 
 export const sessions = newApp();

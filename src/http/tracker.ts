@@ -6,7 +6,7 @@ import { ingestBatch } from '../sessions/dispatch';
 import { sourceByPublicKey } from '../sources/lookup';
 import { TRACKER_HASH, TRACKER_JS } from '../tracker/built';
 import type { AppEnv } from './app-env';
-import { usableSource } from './auth';
+import { publicSource } from './auth';
 import { readJson } from './body';
 import { isBot } from './bots';
 import { ApiError, invalid } from './errors';
@@ -106,9 +106,7 @@ tracker.post('*', async (c, next) => {
   const origin = c.req.header('origin');
   const parsed = Beacon.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw invalid(parsed.error, 'invalid beacon');
-  const source = usableSource(await sourceByPublicKey(c.env.DB, parsed.data.k), 'public key');
-  if (source.kind !== 'website')
-    throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a ${source.kind} source: the tracker sends for website sources`);
+  const source = await publicSource(c.env.DB, parsed.data.k, 'website', 'tracker');
   if (!origin || !source.allowedOrigins.includes(origin)) {
     throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for source ${source.id}`);
   }

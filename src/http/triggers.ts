@@ -1,15 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { tunables } from '../config';
 import { randomHex } from '../encoding';
-import { getSource } from '../storage/sources';
 import { deactivateRule, insertRule, listRules } from '../storage/triggers';
 import { forgetRules } from '../triggers/lookup';
 import { checkedRule, TriggerDefinition, type TriggerRule } from '../triggers/rules';
 import { webhookTargetProblem } from '../triggers/webhook-target';
 import { newApp } from './app-env';
-import { adminAuth } from './auth';
+import { adminAuth, namedSource } from './auth';
 import { guardJson } from './body';
 import { ApiError, errorResponses } from './errors';
+import { adminOnly, json, SourceIdParam } from './openapi';
 
 const CreateTrigger = z
   .object({
@@ -32,9 +32,8 @@ const TriggerJson = z
   })
   .openapi('Trigger');
 
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
-const security = [{ adminToken: [] }];
-const SourceParam = z.object({ id: z.string().min(1).max(64) });
+const security = adminOnly;
+const SourceParam = SourceIdParam;
 
 const routes = {
   create: createRoute({
@@ -70,13 +69,9 @@ export const triggers = newApp();
 triggers.use('/:id/triggers/*', adminAuth);
 triggers.use('/:id/triggers', adminAuth, guardJson);
 
-async function existingSource(db: D1Database, id: string) {
-  if (!(await getSource(db, id))) throw new ApiError(404, 'source_not_found', `no event source ${id}`);
-}
-
 triggers.openapi(routes.create, async (c) => {
   const { id } = c.req.valid('param');
-  await existingSource(c.env.DB, id);
+  await namedSource(c.env.DB, id);
   const body = c.req.valid('json');
   const problem = webhookTargetProblem(body.webhook_url, tunables(c.env).allowInsecureWebhooks);
   if (problem) throw new ApiError(400, 'invalid_request', `webhook_url: ${problem}`, [{ path: 'webhook_url', message: problem }]);
@@ -97,7 +92,7 @@ triggers.openapi(routes.create, async (c) => {
 
 triggers.openapi(routes.list, async (c) => {
   const { id } = c.req.valid('param');
-  await existingSource(c.env.DB, id);
+  await namedSource(c.env.DB, id);
   return c.json({ triggers: (await listRules(c.env.DB, id)).map((r) => toJson(checkedRule(r))) }, 200);
 });
 

@@ -1,18 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { LIMITS } from '../events/limits';
 import { EventInput, EventName, Identifier, Timestamp, WebEvent } from '../events/schema';
-import { IngestResult, ingestBatch } from '../sessions/dispatch';
+import { ingestBatch } from '../sessions/dispatch';
 import { type Cursor, listWebEvents } from '../storage/records';
 import { newApp } from './app-env';
 import { secretKeyAuth } from './auth';
 import { readJson } from './body';
 import { decodeCursor, encodeCursor } from './cursor';
 import { errorResponses, invalid } from './errors';
+import { BatchEnvelope, BatchResults, json, PageQuery } from './openapi';
 import { limitSource } from './rate-limit';
 
 /** The envelope is checked as a whole; each event is validated on its own, so one bad event rejects only itself. */
-const Batch = z.object({ events: z.array(z.unknown()).min(1).max(LIMITS.batchEvents) });
-export const BatchResults = z.object({ results: z.array(IngestResult) }).openapi('BatchResults');
 
 const postRoute = createRoute({
   method: 'post',
@@ -22,20 +21,20 @@ const postRoute = createRoute({
   security: [{ sourceSecretKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: z.object({ events: z.array(EventInput).max(LIMITS.batchEvents) }) } } } },
   responses: {
-    200: { description: 'Per-event results', content: { 'application/json': { schema: BatchResults } } },
+    200: { description: 'Per-event results', ...json(BatchResults) },
     ...errorResponses(400, 401, 403, 413, 429),
   },
 });
 
-const ListQuery = z.object({
-  session_id: Identifier.optional(),
-  customer_id: z.string().min(1).max(128).optional(),
-  name: EventName.optional(),
-  from: Timestamp.optional().openapi({ description: 'occurred_at at or after' }),
-  to: Timestamp.optional().openapi({ description: 'occurred_at before' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().optional().openapi({ description: 'next_cursor of the previous page' }),
-});
+const ListQuery = z
+  .object({
+    session_id: Identifier.optional(),
+    customer_id: z.string().min(1).max(128).optional(),
+    name: EventName.optional(),
+    from: Timestamp.optional().openapi({ description: 'occurred_at at or after' }),
+    to: Timestamp.optional().openapi({ description: 'occurred_at before' }),
+  })
+  .extend(PageQuery(100).shape);
 
 const listRoute = createRoute({
   method: 'get',
@@ -61,7 +60,7 @@ webEvents.use(secretKeyAuth);
 webEvents.openAPIRegistry.registerPath(postRoute);
 webEvents.post('/', async (c) => {
   await limitSource(c.env, c.get('source').id);
-  const batch = Batch.safeParse(await readJson(c.req.raw));
+  const batch = BatchEnvelope.safeParse(await readJson(c.req.raw));
   if (!batch.success) throw invalid(batch.error, 'invalid batch');
   // The partner's server is not the customer's device: an API event's device is what it says.
   const results = await ingestBatch(c.env, c.get('source'), batch.data.events, { channel: 'api', receivedAt: Date.now() });

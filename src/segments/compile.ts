@@ -88,9 +88,28 @@ function customerFilter(q: Query, f: CustomerFilter): string {
 
 const wrap = (sql: string) => `SELECT customer_id FROM (${sql})`;
 
+/** Terms one compound SELECT may have in D1 (more fail with "too many terms in compound SELECT"). */
+const MAX_TERMS = 5;
+
+/** `a OP b OP c ...`, nested in subqueries so that no compound SELECT has more than MAX_TERMS terms. */
+function compound(op: 'INTERSECT' | 'UNION', terms: string[]): string {
+  if (terms.length <= MAX_TERMS) return terms.join(` ${op} `);
+  const groups: string[] = [];
+  for (let i = 0; i < terms.length; i += MAX_TERMS) groups.push(wrap(compound(op, terms.slice(i, i + MAX_TERMS))));
+  return compound(op, groups);
+}
+
 function node(q: Query, n: SegmentNode): string {
-  if ('all' in n) return n.all.map((c) => wrap(node(q, c))).join(' INTERSECT ');
-  if ('any' in n) return n.any.map((c) => wrap(node(q, c))).join(' UNION ');
+  if ('all' in n)
+    return compound(
+      'INTERSECT',
+      n.all.map((c) => wrap(node(q, c))),
+    );
+  if ('any' in n)
+    return compound(
+      'UNION',
+      n.any.map((c) => wrap(node(q, c))),
+    );
   if ('not' in n) return `${q.universe()} EXCEPT ${wrap(node(q, n.not))}`;
   if ('event' in n) return eventCondition(q, n);
   return customerFilter(q, n);

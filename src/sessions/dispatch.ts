@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { SESSIONS_PER_REQUEST } from '../events/limits';
-import { type Arrival, type FieldError, type Normalized, normalizeEvent, refusal } from '../events/normalize';
-import type { WebEvent } from '../events/schema';
+import { type Arrival, type Normalized, normalizeEvent, refusal } from '../events/normalize';
+import { FieldError, type WebEvent } from '../events/schema';
 import { sessionObjectName } from '../events/session-record';
 import { tokenId, tokenInUrl, verifyLink } from '../links/token';
 import { verifyCustomer } from '../sources/identity';
@@ -10,14 +10,11 @@ import type { EventSource } from '../storage/sources';
 import { rulesOf } from '../triggers/lookup';
 import type { SessionObject } from './session-object';
 
+/** The answer for one event of a batch, in input order. */
 export const IngestResult = z
-  .object({
-    event_id: z.string().nullable(),
-    status: z.enum(['accepted', 'duplicate', 'rejected']),
-    error: z.object({ code: z.string(), message: z.string(), details: z.array(z.object({ path: z.string(), message: z.string() })) }).optional(),
-  })
+  .object({ event_id: z.string().nullable(), status: z.enum(['accepted', 'duplicate', 'rejected']), error: FieldError.optional() })
   .openapi('IngestResult');
-export type IngestResult = { event_id: string | null; status: 'accepted' | 'duplicate' | 'rejected'; error?: FieldError };
+export type IngestResult = z.infer<typeof IngestResult>;
 
 /** The RPC methods of a session object, with the types they return. */
 type SessionMethods = 'ingest' | 'linkCustomer' | 'read' | 'eventsById' | 'erase';

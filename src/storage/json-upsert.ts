@@ -14,7 +14,7 @@ export function jsonUpsertSql(table: string, columns: readonly string[], key: re
 
 const encoder = new TextEncoder();
 /** UTF-8 bytes of a string: its length when it is ASCII, else encoded (a character takes up to 3 bytes). */
-const utf8Length = (text: string) => (/^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).byteLength);
+const utf8Length = (text: string) => (/[\u0080-\uffff]/.test(text) ? encoder.encode(text).byteLength : text.length);
 
 /** Splits rows into JSON arrays of at most `maxBytes` UTF-8 bytes each (D1 caps one value at 2 MB). */
 export function jsonChunks(rows: readonly unknown[], maxBytes = 900_000): string[] {

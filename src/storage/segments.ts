@@ -30,7 +30,8 @@ export async function previewSegment(db: D1Database, c: CompiledSegment, limit: 
       `WITH members(customer_id) AS MATERIALIZED (${c.sql})
        SELECT (SELECT count(*) FROM members) AS n, customer_id FROM members ORDER BY customer_id LIMIT ${Math.trunc(limit)}`,
     )
-    .bind(JSON.stringify(c.values))
+    // A definition without values (`{"identified": true}` in the admin's scope) has no ?1 to bind.
+    .bind(...(c.values.length ? [JSON.stringify(c.values)] : []))
     .all<{ n: number; customer_id: string }>();
   return { count: results[0]?.n ?? 0, customer_ids: results.map((r) => r.customer_id) };
 }
