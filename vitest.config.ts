@@ -31,8 +31,8 @@ export default defineConfig(async () => {
           test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['./test/apply-migrations.ts'], globalSetup: ['./test/fixtures/receiver.ts'] },
         },
         {
-          // Node-side: the tracker's logic and build, and the browser end-to-end tests (a real
-          // browser on a shared 2-core machine: a failed run is retried once before it counts).
+          // Node-side: the tracker's logic and build, and the browser end-to-end tests (Debian's
+          // Chromium against wrangler dev; no retries: a failure counts).
           test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000 },
         },
       ],

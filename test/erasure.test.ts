@@ -1,12 +1,10 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { normalizeEvent } from '../src/events/normalize';
 import { purgeExpired } from '../src/retention/purge';
-import { addToRecord, openSession } from '../src/sessions/record';
-import { writeSession } from '../src/storage/records';
 import { recordDeadLetter } from '../src/storage/triggers';
 import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { seedSession } from './fixtures/segment-data';
 import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
 const ORIGIN = 'https://shop.example';
@@ -87,18 +85,10 @@ describe('erasing a customer', () => {
 
   it('identified sessions are kept until erased, unless IDENTIFIED_RETENTION_DAYS says otherwise', async () => {
     const sourceId = unique('src');
-    const seed = async (customerId: string | null, ageDays: number) => {
+    const seed = async (customerId: string, ageDays: number) => {
       const sessionId = unique('s');
       const at = Date.now() - ageDays * 86_400_000;
-      const n = normalizeEvent(
-        { session_id: sessionId, name: 'page_view', occurred_at: new Date(at).toISOString(), customer_id: customerId },
-        { sourceId, channel: 'api', receivedAt: at },
-      );
-      if (!n.ok) throw new Error(n.error.message);
-      const record = openSession(n.event);
-      addToRecord(record, n.event);
-      record.customer_id = customerId;
-      await writeSession(env.DB, record, [{ ...n.event, arrival: 1 }]);
+      await seedSession(sourceId, sessionId, customerId, [{ name: 'page_view', days: 0 }], at, at);
       return sessionId;
     };
     const old = await seed('cust-old', 40);

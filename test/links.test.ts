@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { base64url, fromBase64url } from '../src/encoding';
 import { signLink } from '../src/links/token';
 import { call, createSource, event, postEvents, unique } from './fixtures/api';
 import { readSession } from './fixtures/sessions';
@@ -48,11 +49,8 @@ describe('campaign links', () => {
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
     const { body: link } = await makeLink(source.secret_key, { session_id: sessionId, customer_id: 'cust-1' });
     const [payload, signature] = link.token.split('.');
-    const forged = JSON.parse(atob(payload!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-    const forgedPayload = btoa(JSON.stringify({ ...forged, url: 'https://evil.example/' }))
-      .replace(/=+$/, '')
-      .replace(/\+/g, '-')
-      .replace(/\//g, '_');
+    const forged = JSON.parse(new TextDecoder().decode(fromBase64url(payload!))) as Record<string, unknown>;
+    const forgedPayload = base64url(new TextEncoder().encode(JSON.stringify({ ...forged, url: 'https://evil.example/' })));
     const expired = await signLink(
       { src: source.id, sid: sessionId, cus: 'cust-1', cmp: 'c', url: `${SHOP}/`, exp: Math.floor(Date.now() / 1000) - 1 },
       env.LINK_SIGNING_KEY,

@@ -1,7 +1,7 @@
-import { runDurableObjectAlarm } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, createSource, event, postEvents, unique } from './fixtures/api';
+import { createSource, event, postEvents, unique } from './fixtures/api';
+import { readSession, runAlarm } from './fixtures/sessions';
 
 describe('POST /api/v1/web-events', () => {
   it('answers per event: the good one stored, the duplicate accepted once, the invalid one naming its field', async () => {
@@ -19,8 +19,7 @@ describe('POST /api/v1/web-events', () => {
     expect(body.results[1]!.error!.details[0]!.path).toBe('context.id');
     expect(body.results[1]!.error!.message).toMatch(/^context\.id: /);
 
-    const live = await call(`/api/v1/sessions/${source.id}/${sessionId}`, { token: source.secret_key });
-    const view = (await live.json()) as { events: { event_id: string; context: unknown }[] };
+    const { body: view } = await readSession(source.id, sessionId, source.secret_key);
     expect(view.events.map((e) => e.event_id)).toEqual([good.event_id, other.event_id]);
     expect(view.events[0]!.context).toEqual({ type: 'product', id: 'sku-1', price: 9.5, currency: 'EUR' });
   });
@@ -32,8 +31,7 @@ describe('POST /api/v1/web-events', () => {
     const { body } = await postEvents(source.secret_key, [add]);
     expect(body.results[0]!.status).toBe('accepted');
 
-    const live = await call(`/api/v1/sessions/${source.id}/${sessionId}`, { token: source.secret_key });
-    const stored = ((await live.json()) as { events: { context: unknown; flags: string[]; occurred_at: string; received_at: string }[] }).events[0]!;
+    const stored = (await readSession(source.id, sessionId, source.secret_key)).body.events[0]!;
     expect(stored.context).toEqual({ type: 'product', id: '7', name: 'Mug', container: 'cart', quantity: 2 });
     expect(stored.flags).toEqual(['clock_skew']);
     expect(stored.occurred_at).toBe(stored.received_at);
@@ -60,7 +58,7 @@ describe('POST /api/v1/web-events', () => {
     const e = event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug', results_count: 3 }, channel: 'sdk' });
     const { body } = await postEvents(source.secret_key, [e]);
     expect(body.results[0]!.status).toBe('accepted');
-    expect(await runDurableObjectAlarm(env.SESSIONS.getByName(`${source.id}:${sessionId}`))).toBe(true);
+    expect(await runAlarm(source.id, sessionId)).toBe(true);
     const row = await env.DB.prepare('SELECT channel, name, context FROM web_events WHERE source_id = ? AND event_id = ?').bind(source.id, e.event_id).first();
     expect(row).toEqual({ channel: 'api', name: 'search', context: JSON.stringify({ type: 'search', query: 'mug', results_count: 3 }) });
   });

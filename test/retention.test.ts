@@ -1,28 +1,17 @@
 import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { normalizeEvent } from '../src/events/normalize';
 import worker from '../src/index';
-import { addToRecord, openSession } from '../src/sessions/record';
-import { writeSession } from '../src/storage/records';
 import { createSource, event, postEvents, unique } from './fixtures/api';
+import { seedSession } from './fixtures/segment-data';
 import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
 const DAY = 24 * 60;
 
-/** Writes a session to D1 through the storage module, as a session object's flush would: its event happened `ageDays` ago and arrived `receivedDaysAgo` ago. */
+/** A session in D1 whose one event happened `ageDays` ago and arrived `receivedDaysAgo` ago. */
 async function seedD1(sourceId: string, ageDays: number, customerId: string | null, receivedDaysAgo = ageDays) {
   const sessionId = unique('old');
-  const n = normalizeEvent(event(sessionId, 'page_view', -ageDays * DAY, customerId ? { customer_id: customerId } : {}), {
-    sourceId,
-    channel: 'api',
-    receivedAt: Date.now() - receivedDaysAgo * DAY * 60_000,
-  });
-  if (!n.ok) throw new Error(n.error.message);
-  const record = openSession(n.event);
-  addToRecord(record, n.event);
-  record.customer_id = customerId;
-  await writeSession(env.DB, record, [{ ...n.event, arrival: 1 }]);
+  await seedSession(sourceId, sessionId, customerId, [{ name: 'page_view', days: ageDays }], Date.now(), Date.now() - receivedDaysAgo * DAY * 60_000);
   return sessionId;
 }
 

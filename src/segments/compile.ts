@@ -54,7 +54,7 @@ function field(q: Query, c: FieldCondition): string {
   }
 }
 
-/** HAVING for the count; null when the condition also admits customers with no such event. */
+/** HAVING for the count, and whether it also admits customers with no such event at all (a count of 0). */
 function countClause(q: Query, count: EventCondition['count']): { having: string; zeroAllowed: boolean } {
   if (!count || count.gte !== undefined) {
     const n = count?.gte ?? 1;

@@ -84,7 +84,7 @@ export class SessionObject extends DurableObject<Env> {
         continue;
       }
       const state = (this.state ??= newState(event, timeoutS));
-      const stored = this.place(state, event, arrival, now);
+      const stored = this.applyEvent(state, event, arrival, now);
       if (rules.length || state.triggers?.rules.length) {
         const triggers = (state.triggers ??= newTriggerState());
         triggers.rules = rules;
@@ -98,10 +98,10 @@ export class SessionObject extends DurableObject<Env> {
       state.timeoutS = timeoutS;
       this.scheduleFlush(state, now);
       // Most events only add to the record, with a flush already pending: the row can wait (replay).
-      await this.save(!before || state.triggers !== undefined || unreplayable(state) !== before);
+      await this.save(!before || state.triggers !== undefined || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
       if (fired.length) {
         await this.sendOutbox();
-        await this.save(false); // the queue took them: no retry is due
+        await this.save('if-alarm-moved'); // the queue took them: no retry is due
       }
     }
     return statuses;
@@ -170,7 +170,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Applies a new event, stored as it came at `arrival`, to the session; flags it gains are stored too. Returns the event as stored. */
-  private place(state: SessionState, event: WebEvent, arrival: number, now: number): WebEvent {
+  private applyEvent(state: SessionState, event: WebEvent, arrival: number, now: number): WebEvent {
     const record = state.record;
     const flags = [...event.flags];
     if (record.status === 'closed') {
@@ -249,14 +249,14 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
-   * Persists the state row and re-arms the one alarm to the earliest due task. Without `persist`,
-   * the row is written only when the alarm moves (what changed is replayable from the events).
+   * Re-arms the one alarm to the earliest due task, and writes the state row: `always`, or only
+   * `if-alarm-moved` (what else changed, the stored events replay: see `replay`).
    */
-  private async save(persist = true): Promise<void> {
+  private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {
     const state = this.state;
     if (!state) return;
     state.alarmAt = nextAlarm(state, this.settings.retention, Date.now(), this.store.outboxSize() > 0);
-    if (!persist && state.alarmAt === this.armed) return;
+    if (writeRow === 'if-alarm-moved' && state.alarmAt === this.armed) return;
     this.store.writeState(state);
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
     const at = state.alarmAt;

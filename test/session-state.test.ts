@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import type { WebEvent } from '../src/events/schema';
+import { openSession } from '../src/sessions/record';
+import { nextAlarm, OUTBOX_RETRY_MS, readState, type SessionState, settled } from '../src/sessions/state';
+
+const NOW = Date.parse('2026-11-29T10:00:00Z');
+const DAY = 86_400_000;
+const retention = { anonymousDays: 60, identifiedDays: null };
+const first: WebEvent = {
+  event_id: 'e1',
+  source_id: 'shop',
+  channel: 'api',
+  session_id: 's',
+  customer_id: null,
+  claimed_customer_id: null,
+  name: 'page_view',
+  occurred_at: new Date(NOW - 10 * 60_000).toISOString(),
+  received_at: new Date(NOW).toISOString(),
+  seq: null,
+  context: null,
+  params: null,
+  page: null,
+  device: null,
+  geo: null,
+  flags: [],
+};
+
+function state(changes: Partial<SessionState> = {}, record: Partial<SessionState['record']> = {}): SessionState {
+  return {
+    record: { ...openSession(first), event_count: 1, ...record },
+    timeoutS: 3600,
+    version: 1,
+    appliedArrival: 1,
+    flushedVersion: 0,
+    flushedArrival: 0,
+    rewrites: 0,
+    flushAttempts: 0,
+    flushAt: NOW + 5000,
+    alarmAt: null,
+    ...changes,
+  };
+}
+
+describe("the session object's next alarm, a pure function of its state", () => {
+  it('an open session with a write pending: the write, before the inactivity close', () => {
+    expect(nextAlarm(state(), retention, NOW, false)).toBe(NOW + 5000);
+    expect(nextAlarm(state({ flushAt: NOW + 2 * 3600_000 }), retention, NOW, false)).toBe(NOW - 10 * 60_000 + 3600_000); // the close comes first
+  });
+
+  it('a closed anonymous session that D1 holds: the retention delete, 60 days after the later of its last event and its last arrival', () => {
+    const closed = state({ version: 3, flushedVersion: 3, flushAt: null }, { status: 'closed', last_event_at: new Date(NOW - 90 * DAY).toISOString() });
+    expect(settled(closed, false)).toBe(true);
+    expect(nextAlarm(closed, retention, NOW, false)).toBe(NOW + 60 * DAY); // counted from the arrival (now), not the 90-day-old date
+  });
+
+  it('nothing is deleted while D1 lacks a change or a fired trigger waits: no retention alarm then', () => {
+    const behind = state({ version: 4, flushedVersion: 3, flushAt: NOW + 60_000 }, { status: 'closed' });
+    expect(settled(behind, false)).toBe(false);
+    expect(nextAlarm(behind, retention, NOW, false)).toBe(NOW + 60_000);
+    const waiting = state({ version: 3, flushedVersion: 3, flushAt: null }, { status: 'closed' });
+    expect(settled(waiting, true)).toBe(false);
+    expect(nextAlarm(waiting, retention, NOW, true)).toBe(NOW + OUTBOX_RETRY_MS);
+  });
+
+  it('an identified session is kept (no alarm) unless identified retention is set; a waiting absence trigger is due', () => {
+    const identified = state({ version: 3, flushedVersion: 3, flushAt: null }, { status: 'closed', customer_id: 'c' });
+    expect(nextAlarm(identified, retention, NOW, false)).toBeNull();
+    expect(nextAlarm(identified, { anonymousDays: 60, identifiedDays: 365 }, NOW, false)).toBe(NOW + 365 * DAY);
+    const watching = { ...identified, triggers: { rules: [], fired: [], watches: { r: { due: NOW + 20 * 60_000, anchorId: 'e1' } } } };
+    expect(nextAlarm(watching, retention, NOW, false)).toBe(NOW + 20 * 60_000);
+  });
+
+  it('reads a state row written by a schema v2 object: its names, its rewrite mark, its outbox and whole events', () => {
+    const v2 = {
+      record: { ...openSession(first), event_count: 2, last_received_at: undefined, claimed_customer_id: undefined },
+      timeoutS: 3600,
+      counter: 5,
+      applied: 2,
+      flushed: 3,
+      flushedArrivals: 2,
+      rewriteAt: 4,
+      flushAttempts: 0,
+      flushAt: NOW,
+      alarmAt: NOW,
+      triggers: {
+        rules: [],
+        fired: ['a'],
+        watches: { w: { due: NOW + 1, anchor: first } },
+        outbox: [
+          {
+            rule_id: 'r',
+            idempotency_key: 'r:e1',
+            source_id: 'shop',
+            session: { id: 's', customer_id: null, anonymous: true },
+            events: [first],
+            fired_at: first.received_at,
+          },
+        ],
+      },
+    };
+    const { state: read, outbox } = readState(v2, 2);
+    expect(read).toMatchObject({
+      version: 5,
+      appliedArrival: 2,
+      flushedVersion: 3,
+      flushedArrival: 0,
+      triggers: { fired: ['a'], watches: { w: { due: NOW + 1, anchorId: 'e1' } } },
+    });
+    expect(read.record).toMatchObject({ last_received_at: read.record.last_event_at, claimed_customer_id: null });
+    expect(outbox).toEqual([
+      {
+        rule_id: 'r',
+        idempotency_key: 'r:e1',
+        source_id: 'shop',
+        session: { id: 's', customer_id: null, anonymous: true },
+        event_ids: ['e1'],
+        fired_at: first.received_at,
+      },
+    ]);
+  });
+});
