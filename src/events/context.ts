@@ -8,7 +8,7 @@ interface Validator {
   fast: FastValidator;
 }
 
-/** What a preconfigured event requires of its context (DESIGN §2). */
+/** What a preconfigured event requires of its context (docs/design.md §1). */
 interface ContextRule {
   type: 'product' | 'category' | 'order' | 'search';
   snapshot: Validator;

@@ -110,7 +110,7 @@ export const EventInput = z
   .openapi('EventInput');
 export type EventInput = z.input<typeof EventInput>;
 
-/** The web event: the same object whichever channel it came through (DESIGN §2). */
+/** The web event: the same object whichever channel it came through (docs/design.md §1). */
 export const WebEvent = z
   .object({
     event_id: z.string(),

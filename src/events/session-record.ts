@@ -4,7 +4,7 @@ import { CHANNELS } from './schema';
 export const DEANONYMIZED_BY = ['login', 'registration', 'event', 'campaign_link'] as const;
 export type DeanonymizedBy = (typeof DEANONYMIZED_BY)[number];
 
-/** The session record (DESIGN §3), the same live in the session object and in D1. */
+/** The session record (docs/design.md §2), the same live in the session object and in D1. */
 export const SessionRecord = z
   .object({
     source_id: z.string(),

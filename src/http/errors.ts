@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ErrorDetail } from '../events/schema';
 
-/** The one error shape of every endpoint (DESIGN §4). */
+/** The one error shape of every endpoint (docs/design.md §3). */
 export const ErrorBody = z
   .object({
     error: z.object({

@@ -127,7 +127,7 @@ async function proveIdentity(n: Extract<Normalized, { ok: true }>, raw: unknown,
 }
 
 /**
- * Rule 6, the landing half: an event whose page URL carried a campaign link token of this source
+ * Rule 6 (docs/design.md), the landing half: an event whose page URL carried a campaign link token of this source
  * links its own session to the token's customer, once per token: a URL passed on later links
  * nobody. Costs nothing when no page URL lost a query parameter.
  */

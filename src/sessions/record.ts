@@ -8,7 +8,7 @@ export function deanonymizedBy(eventName: string): DeanonymizedBy {
   return 'event';
 }
 
-/** The customer an event is attributed to: its own, else its session's (rule 5). */
+/** The customer an event is attributed to: its own, else its session's (docs/design.md, rule 5). */
 export const attribute = (event: WebEvent, session: SessionRecord): WebEvent =>
   event.customer_id || !session.customer_id ? event : { ...event, customer_id: session.customer_id };
 
@@ -68,7 +68,7 @@ export function addToRecord(record: SessionRecord, event: WebEvent): void {
   if (country && take(record.country)) record.country = country;
 }
 
-/** When the session closes for inactivity (rule 3). */
+/** When the session closes for inactivity (docs/design.md, rule 3). */
 export const closesAt = (record: SessionRecord, timeoutS: number) => Date.parse(record.last_event_at) + timeoutS * 1000;
 
 /** How long sessions are kept after their last event, in days; identified ones forever when null. */
@@ -78,7 +78,7 @@ export interface Retention {
 }
 
 /**
- * When a session is deleted (rule 7): counted from the later of its last event and the last time
+ * When a session is deleted (docs/design.md, rule 7): counted from the later of its last event and the last time
  * the collector received one, so a device clock (or a partner's backfill) cannot age it.
  */
 export function expiresAt(record: SessionRecord, retention: Retention): number {

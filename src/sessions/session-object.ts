@@ -107,7 +107,7 @@ export class SessionObject extends DurableObject<Env> {
     return statuses;
   }
 
-  /** Links the session to a customer from outside its events (a campaign link, rule 6). */
+  /** Links the session to a customer from outside its events (a campaign link: docs/design.md, rule 6). */
   async linkCustomer(customerId: string, by: DeanonymizedBy): Promise<SessionRecord | null> {
     const state = this.state;
     if (!state) return null;
@@ -146,7 +146,7 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return;
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
-    // Rule 7, and nothing deleted that D1 does not hold: while a write fails, the session stays.
+    // docs/design.md rules 7 and 8: nothing deleted that D1 does not hold: while a write fails, the session stays.
     if (now >= expiresAt(state.record, this.settings.retention) && settled(state, this.store.outboxSize() > 0)) {
       await this.erase();
       return;
@@ -174,7 +174,7 @@ export class SessionObject extends DurableObject<Env> {
     const record = state.record;
     const flags = [...event.flags];
     if (record.status === 'closed') {
-      // Rule 4: a tracker retry lands late in the closed session; the partner's channels re-open
+      // Rule 4 (docs/design.md): a tracker retry lands late in the closed session; the partner's channels re-open
       // it. Re-opening changes the session, not its events: they are not written again.
       if (event.channel === 'tracker') flags.push('late');
       else {
@@ -196,7 +196,7 @@ export class SessionObject extends DurableObject<Env> {
     return stored;
   }
 
-  /** Rule 5: the first customer links the session and every event of it, before and after. */
+  /** Rule 5 (docs/design.md): the first customer links the session and every event of it, before and after. */
   private identify(state: SessionState, customerId: string, by: DeanonymizedBy, now: number): void {
     if (state.record.customer_id) return;
     state.record.customer_id = customerId;

@@ -1,6 +1,6 @@
 /**
  * One statement that upserts any number of rows passed as a single JSON array parameter, so a
- * batch stays within D1's 100 bound parameters whatever its size (DESIGN §5). The columns are
+ * batch stays within D1's 100 bound parameters whatever its size (docs/design.md §4). The columns are
  * fixed names from this module, never input.
  */
 export function jsonUpsertSql(table: string, columns: readonly string[], key: readonly string[]): string {

@@ -3,7 +3,7 @@
 
 const PAGES = ['/', '/c/mugs', '/p/sku-1', '/p/sku-2', '/cart', '/search?q=mug'];
 
-/** One web event in the shared input shape (DESIGN §4), varied by its index in the request. */
+/** One web event in the shared input shape (docs/design.md §3), varied by its index in the request. */
 export function sampleEvent(i, session, id, now) {
   const base = { event_id: id, session_id: session, occurred_at: now, seq: i };
   const page = { url: `https://shop.example${PAGES[i % PAGES.length]}`, referrer: i === 0 ? 'https://search.example/' : null, title: 'Bench shop' };

@@ -47,7 +47,7 @@ const beacon = (n) => ({
   }),
 });
 
-/** SDK: `POST /v1/sdk/events` with `X-Source-Key: <public key>` and `{device?, events}` (DESIGN §4). */
+/** SDK: `POST /v1/sdk/events` with `X-Source-Key: <public key>` and `{device?, events}` (docs/design.md §3). */
 const sdk = (n) => ({
   worker: 'ours',
   events: n,
