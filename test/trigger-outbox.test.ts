@@ -2,28 +2,9 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SessionObject } from '../src/sessions/session-object';
-import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
-
-async function createTrigger(sourceId: string, definition: unknown, hook: string) {
-  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, {
-    method: 'POST',
-    token: ADMIN_TOKEN,
-    json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` },
-  });
-  expect(res.status).toBe(201);
-}
-
-const received = async (hook: string) => (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as { body: string }[];
-
-async function waitForWebhooks(hook: string, count: number, ms = 30_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const got = await received(hook);
-    if (got.length >= count || Date.now() > until) return got;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
 const outboxRows = (sourceId: string, sessionId: string) =>
   runInDurableObject(sessionStub(sourceId, sessionId), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);

@@ -6,33 +6,7 @@ import { retryDelayS, signature } from '../src/triggers/deliver';
 import type { TriggerMessage } from '../src/triggers/session-triggers';
 import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
 import { runAlarm, sessionStub } from './fixtures/sessions';
-
-interface Received {
-  headers: Record<string, string>;
-  body: string;
-}
-
-async function createTrigger(sourceId: string, definition: unknown, hook: string) {
-  const res = await call(`/api/v1/admin/sources/${sourceId}/triggers`, {
-    method: 'POST',
-    token: ADMIN_TOKEN,
-    json: { name: 't', definition, webhook_url: `${env.RECEIVER_URL}${hook}` },
-  });
-  expect(res.status).toBe(201);
-  return (await res.json()) as { id: string; secret: string };
-}
-
-const received = async (hook: string) => (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as Received[];
-
-/** Polls the receiver (the queue consumer delivers in the background) until `count` arrived. */
-async function waitForWebhooks(hook: string, count: number, ms = 20_000): Promise<Received[]> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const got = await received(hook);
-    if (got.length >= count || Date.now() > until) return got;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
 describe('campaign triggers', () => {
   it('an event rule fires once per matching event: a signed webhook with its idempotency key', async () => {

@@ -1,8 +1,8 @@
-import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { customerHash } from '../src/sources/identity';
 import { ADMIN_TOKEN, type CreatedSource, call, createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Events, d1Session, readSession, runAlarm } from './fixtures/sessions';
+import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
 const ORIGIN = 'https://shop.example';
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
@@ -50,12 +50,7 @@ describe('a browser cannot claim to be a customer', () => {
   it('a source that does not require it keeps an unproven claim aside: stored, flagged, attributed to nobody, no webhook, no segment', async () => {
     const shop = await website({ require_verified_identity: false });
     const hook = `/hook/ok/${unique('r')}`;
-    const rule = await call(`/api/v1/admin/sources/${shop.id}/triggers`, {
-      method: 'POST',
-      token: ADMIN_TOKEN,
-      json: { name: 'welcome back', definition: { kind: 'event', event: 'user_login' }, webhook_url: `${env.RECEIVER_URL}${hook}` },
-    });
-    expect(rule.status).toBe(201);
+    await createTrigger(shop.id, { kind: 'event', event: 'user_login' }, hook);
 
     const claimed = unique('s');
     expect((await beacon(shop, [view(claimed), login(claimed, 'customer-42')])).status).toBe(204);
@@ -73,14 +68,9 @@ describe('a browser cannot claim to be a customer', () => {
     expect(await d1Session(shop.id, claimed)).toMatchObject({ customer_id: null, claimed_customer_id: 'customer-42' });
 
     // The proven login's webhook arrives; the claimed one's never does.
-    const until = Date.now() + 20_000;
-    let got: { body: string }[] = [];
-    while (got.length < 1 && Date.now() < until) {
-      got = (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as { body: string }[];
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForWebhooks(hook, 1);
     await new Promise((r) => setTimeout(r, 500));
-    got = (await (await fetch(`${env.RECEIVER_URL}/received${hook}`)).json()) as { body: string }[];
+    const got = await received(hook);
     expect(got.map((r) => (JSON.parse(r.body) as { session: { customer_id: string } }).session.customer_id)).toEqual(['customer-7']);
 
     const preview = await call('/api/v1/segments/preview', { method: 'POST', token: shop.secret_key, json: { definition: { event: 'user_login' } } });

@@ -5,6 +5,7 @@ import worker from '../src/index';
 import type { TriggerMessage } from '../src/triggers/session-triggers';
 import { webhookTargetProblem } from '../src/triggers/webhook-target';
 import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { received } from './fixtures/webhooks';
 
 const createTrigger = (sourceId: string, webhook_url: string) =>
   call(`/api/v1/admin/sources/${sourceId}/triggers`, {
@@ -72,7 +73,6 @@ describe('webhook targets', () => {
     await worker.queue(batch, env);
     const result = await getQueueResult(batch, createExecutionContext());
     expect([result.explicitAcks, result.retryMessages.map((m) => m.msgId)]).toEqual([[], ['m1']]);
-    const received = async (path: string) => (await (await fetch(`${env.RECEIVER_URL}/received${path}`)).json()) as { body: string }[];
     const sent = await received(`/hook/redirect/${id}`);
     expect(sent).toHaveLength(1);
     expect((JSON.parse(sent[0]!.body) as { events: { context: { query: string } }[] }).events[0]!.context.query).toBe('mug');
