@@ -6,6 +6,8 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'));
   return {
     test: {
+      // Both cores: each workers test file starts its own runtime (most of the suite's time is that setup).
+      maxWorkers: 2,
       projects: [
         {
           // The worker, inside workerd, against real local D1 and Durable Objects.
@@ -28,7 +30,14 @@ export default defineConfig(async () => {
               },
             })),
           ],
-          test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['./test/apply-migrations.ts'], globalSetup: ['./test/fixtures/receiver.ts'] },
+          // 30 s a test: two test files share the 2 cores, and several wait on a queue or an alarm.
+          test: {
+            name: 'workers',
+            include: ['test/*.test.ts'],
+            setupFiles: ['./test/apply-migrations.ts'],
+            globalSetup: ['./test/fixtures/receiver.ts'],
+            testTimeout: 30_000,
+          },
         },
         {
           // Node-side: the tracker's logic and build, and the browser end-to-end tests (Debian's

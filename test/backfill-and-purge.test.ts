@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
 import { deleteExpired, listExpired } from '../src/storage/records';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { d1Session, runAlarm } from './fixtures/sessions';
+import { d1Session, eventually, runAlarm } from './fixtures/sessions';
 
 const DAY_MS = 86_400_000;
 
@@ -42,15 +42,6 @@ async function seedExpired(sourceId: string, count: number, ageDays: number) {
        SELECT ?1, 'old-' || i, 'e-' || i, 'api', 'page_view', ?3, ?3, 1 FROM n`,
     ).bind(sourceId, count, at),
   ]);
-}
-
-/** Waits (up to 10 s) for a condition the object's own alarm brings about. */
-async function eventually(check: () => Promise<boolean>) {
-  const until = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const countOf = async (table: string, sourceId: string) =>
