@@ -19,7 +19,7 @@ const rest = (n) => ({
   source: 'server',
   pool: 'partner',
   available: (root) => exists(root, 'src/http/web-events.ts'),
-  request: (_ctx, session, ids, now) => ({
+  request: (ctx, session, ids, now) => ({
     method: 'POST',
     path: '/api/v1/web-events',
     headers: { ...json, authorization: `Bearer ${ctx.sources.server.secret_key}` },
@@ -39,7 +39,7 @@ const beacon = (n) => ({
   source: 'website',
   pool: 'web',
   available: (root) => exists(root, 'src/http/tracker.ts'),
-  request: (_ctx, session, ids, now) => ({
+  request: (ctx, session, ids, now) => ({
     method: 'POST',
     path: '/t',
     headers: { 'content-type': 'text/plain;charset=UTF-8', origin: ctx.origin, 'user-agent': CHROME },
@@ -54,7 +54,7 @@ const sdk = (n) => ({
   source: 'mobile_app',
   pool: 'app',
   available: (root) => exists(root, 'src/http/sdk.ts'),
-  request: (_ctx, session, ids, now) => ({
+  request: (ctx, session, ids, now) => ({
     method: 'POST',
     path: '/v1/sdk/events',
     headers: { ...json, 'x-source-key': ctx.sources.mobile_app.public_key },
