@@ -1,5 +1,14 @@
-/** The tunables of wrangler.toml's [vars], read as numbers with their documented defaults. */
-export function tunables(env: Env) {
+export type Tunables = ReturnType<typeof readTunables>;
+const read = new WeakMap<Env, Tunables>();
+
+/** The tunables of wrangler.toml's [vars], read as numbers with their documented defaults (once per env object). */
+export function tunables(env: Env): Tunables {
+  let t = read.get(env);
+  if (!t) read.set(env, (t = readTunables(env)));
+  return t;
+}
+
+function readTunables(env: Env) {
   const number = (value: string | undefined, fallback: number, min: number) => {
     const n = Number(value);
     return value !== undefined && value !== '' && Number.isFinite(n) && n >= min ? n : fallback;

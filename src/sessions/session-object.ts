@@ -153,7 +153,8 @@ export class SessionObject extends DurableObject<Env> {
     }
     const fired: TriggerMessage[] = [];
     const closeAt = closesAt(state.record, state.timeoutS);
-    if (state.record.status === 'open' && now >= closeAt) {
+    const closing = state.record.status === 'open' && now >= closeAt;
+    if (closing) {
       state.record.status = 'closed';
       state.record.closed_at = new Date(closeAt).toISOString();
       state.version += 1;
@@ -162,8 +163,8 @@ export class SessionObject extends DurableObject<Env> {
     }
     if (state.triggers) fireDue(state.triggers, state.record, now, fired);
     this.store.addToOutbox(fired);
-    // Saved before any call out: an object that dies in one loses nothing it decided.
-    await this.save();
+    // What this run decided is saved before any call out: an object that dies in one loses none of it.
+    if (closing || fired.length) await this.save();
     if (state.version > state.flushedVersion && state.flushAt !== null && now >= state.flushAt) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();
@@ -274,6 +275,7 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Puts fired triggers on the queue, oldest first, in sends the queue accepts; what fails waits for the alarm. */
   private async sendOutbox(): Promise<void> {
+    if (this.store.outboxSize() === 0) return;
     for (let i = 0; i < SENDS_PER_CALL; i++) {
       const head = this.store.outboxHead(SEND_CHUNK);
       if (!head.length) return;
