@@ -72,6 +72,15 @@ describe('erasing a customer', () => {
     }
     expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE customer_id = ?', customer)).toBe(0);
     expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE session_id = ?', s3)).toBe(1); // the other customer's own event stays
+    // ...and out of that session's object too, not only out of D1.
+    expect((await readSession(a.id, s3, a.secret_key)).body.events.map((e) => e.customer_id)).toEqual(['someone-else']);
+    // The lake got a tombstone, the last version, of each of the customer's events.
+    const latest = new Map<string, { version: number; erased: boolean; customer_id: string | null }>();
+    for (const r of await env.LAKE.records(a.id)) if ((latest.get(r.event_id)?.version ?? -1) < r.version) latest.set(r.event_id, r);
+    const erased = [...latest.values()].filter((r) => r.erased);
+    expect(erased).toHaveLength(6);
+    expect(erased.every((r) => r.customer_id === null)).toBe(true);
+    expect([...latest.values()].filter((r) => !r.erased).map((r) => r.customer_id)).toEqual(['someone-else']);
     expect(await d1Count('SELECT count(*) AS n FROM segment_members WHERE customer_id = ?', customer)).toBe(0);
     expect(((await (await call(`/api/v1/segments/${segment.id}`, { token: a.secret_key })).json()) as { member_count: number }).member_count).toBe(0);
     expect(await d1Count('SELECT count(*) AS n FROM trigger_dead_letters WHERE customer_id = ?', customer)).toBe(0);

@@ -17,7 +17,7 @@ export const IngestResult = z
 export type IngestResult = z.infer<typeof IngestResult>;
 
 /** The RPC methods of a session object, with the types they return. */
-type SessionMethods = 'ingest' | 'linkCustomer' | 'read' | 'eventsById' | 'erase';
+type SessionMethods = 'ingest' | 'linkCustomer' | 'read' | 'eventsById' | 'erase' | 'eraseEventsOf';
 export type SessionApi = { [K in SessionMethods]: (...args: Parameters<SessionObject[K]>) => Promise<Awaited<ReturnType<SessionObject[K]>>> };
 
 /**

@@ -1,4 +1,4 @@
-import { customerSessionKeys, deleteCustomerTraces, deleteSessions } from '../storage/erasure';
+import { customerSessionKeys, deleteCustomerTraces, deleteSessions, sessionsWithEventsOf } from '../storage/erasure';
 import { sessionObject } from './dispatch';
 
 /** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */
@@ -41,6 +41,11 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
     complete: keys.length < SESSIONS_PER_CALL,
   };
   if (!report.complete) return report;
+  // Their events in other sessions: out of those objects (and the lake) too, not only out of D1.
+  const others = await sessionsWithEventsOf(env.DB, customerId, scope, SESSIONS_PER_CALL);
+  for (let i = 0; i < others.length; i += PARALLEL_OBJECTS) {
+    await Promise.all(others.slice(i, i + PARALLEL_OBJECTS).map((k) => sessionObject(env, k.source_id, k.session_id).eraseEventsOf(customerId)));
+  }
   const traces = await deleteCustomerTraces(env.DB, customerId, scope);
   return {
     ...report,

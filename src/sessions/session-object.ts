@@ -3,12 +3,13 @@ import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import type { DeanonymizedBy, SessionRecord } from '../events/session-record';
+import { type LakeStream, lakeBatches, lakeOf, lakeRecord, tombstone } from '../storage/lake';
 import { writeSession } from '../storage/records';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession } from './record';
 import { type OrderCursor, SessionStorage } from './session-storage';
-import { nextAlarm, readState, type SessionState, settled } from './state';
+import { lakeBehind, nextAlarm, type Pending, readState, type SessionState, settled } from './state';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
 export interface SessionPage {
@@ -28,7 +29,7 @@ const SENDS_PER_CALL = 10;
  * (An event that only adds to the record leaves the row behind; the constructor replays it.)
  */
 const unreplayable = (s: SessionState) =>
-  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.flushAt}|${s.flushedArrival}|${s.rewrites}`;
+  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.flushAt}|${s.archiveAt}|${s.flushedArrival}|${s.rewrites}`;
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -38,6 +39,7 @@ const unreplayable = (s: SessionState) =>
 export class SessionObject extends DurableObject<Env> {
   private readonly store = new SessionStorage(this.ctx.storage.sql);
   private readonly settings = tunables(this.env);
+  private readonly lake = lakeOf(this.env);
   private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
@@ -68,7 +70,7 @@ export class SessionObject extends DurableObject<Env> {
   async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
     // A session silent past retention, fully written to D1, starts afresh.
-    if (this.state && now >= expiresAt(this.state.record, this.settings.retention) && settled(this.state, this.store.outboxSize() > 0)) await this.erase();
+    if (this.state && now >= expiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
     const before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
@@ -131,8 +133,43 @@ export class SessionObject extends DurableObject<Env> {
     return state ? this.store.eventsById(ids).map((e) => attribute(e, state.record)) : [];
   }
 
-  /** Deletes everything the object holds (an erasure, or retention); returns the events it held. */
+  /**
+   * An erasure: the lake gets a tombstone of each event first (its next version, `erased`, its
+   * contents gone), so lake readers drop them too; then everything the object holds goes.
+   * Returns the events it held. A lake that refuses makes this throw: nothing is deleted yet.
+   */
   async erase(): Promise<number> {
+    const state = this.state;
+    if (state && this.lake) {
+      const erasedAt = new Date().toISOString();
+      const tombstones = this.store.eventsAfter(0).map((r) => tombstone(r.event, state.rewrites + 1, erasedAt));
+      for (const batch of lakeBatches(tombstones)) await this.lake.send(batch);
+    }
+    return this.forget();
+  }
+
+  /**
+   * An erasure of a customer this session does not belong to: the events that name them (an
+   * identity conflict, a claim) go, after their tombstones reached the lake. Returns how many.
+   */
+  async eraseEventsOf(customerId: string): Promise<number> {
+    const state = this.state;
+    if (!state) return 0;
+    const naming = this.store.eventsNaming(customerId);
+    if (!naming.length) return 0;
+    if (this.lake) {
+      const erasedAt = new Date().toISOString();
+      for (const batch of lakeBatches(naming.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await this.lake.send(batch);
+    }
+    this.store.deleteEvents(naming.map((r) => r.arrival));
+    state.record.event_count -= naming.length;
+    state.version += 1;
+    await this.save();
+    return naming.length;
+  }
+
+  /** Deletes everything the object holds (retention, once the next tiers hold it all; or an erasure). */
+  private async forget(): Promise<number> {
     const held = this.state?.record.event_count ?? 0;
     await this.ctx.storage.deleteAll();
     this.state = null;
@@ -147,8 +184,8 @@ export class SessionObject extends DurableObject<Env> {
     if (!state) return;
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
     // docs/design.md rules 7 and 8: nothing deleted that D1 does not hold: while a write fails, the session stays.
-    if (now >= expiresAt(state.record, this.settings.retention) && settled(state, this.store.outboxSize() > 0)) {
-      await this.erase();
+    if (now >= expiresAt(state.record, this.settings.retention) && settled(state, this.pending(state))) {
+      await this.forget();
       return;
     }
     const fired: TriggerMessage[] = [];
@@ -159,12 +196,16 @@ export class SessionObject extends DurableObject<Env> {
       state.record.closed_at = new Date(closeAt).toISOString();
       state.version += 1;
       state.flushAt = state.flushAttempts ? state.flushAt : now;
+      // The lake goes with the same alarm (unless it is backing off).
+      if (this.lake && lakeBehind(state) && !state.archiveAttempts) state.archiveAt = Math.min(state.archiveAt ?? now, now);
       if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.store.hasEventNamed(name), fired);
     }
     if (state.triggers) fireDue(state.triggers, state.record, now, fired);
     this.store.addToOutbox(fired);
     // What this run decided is saved before any call out: an object that dies in one loses none of it.
     if (closing || fired.length) await this.save();
+    // The lake and D1 are written independently: one refusing does not hold the other up.
+    if (this.lake && lakeBehind(state) && state.archiveAt !== null && now >= state.archiveAt) await this.archive(this.lake, state, now);
     if (state.version > state.flushedVersion && state.flushAt !== null && now >= state.flushAt) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();
@@ -203,15 +244,53 @@ export class SessionObject extends DurableObject<Env> {
     state.record.customer_id = customerId;
     state.record.deanonymized_at = new Date(now).toISOString();
     state.record.deanonymized_by = by;
-    // Every event is attributed anew: D1 gets them all again.
+    // Every event is attributed anew: D1 gets them all again, and the lake a new version of each.
     state.version += 1;
     state.flushedArrival = 0;
+    state.archivedArrival = 0;
     state.rewrites += 1;
   }
 
   private scheduleFlush(state: SessionState, now: number): void {
-    // While D1 is failing, the backoff decides, not the traffic.
-    if (state.flushAttempts === 0) state.flushAt = Math.min(state.flushAt ?? Infinity, now + this.settings.flushDelayMs);
+    // While D1 (or the lake) is failing, the backoff decides, not the traffic.
+    const soon = now + this.settings.flushDelayMs;
+    if (state.flushAttempts === 0) state.flushAt = Math.min(state.flushAt ?? Infinity, soon);
+    if (this.lake && state.archiveAttempts === 0) state.archiveAt = Math.min(state.archiveAt ?? Infinity, soon);
+  }
+
+  /** What waits to leave the object besides D1's writes. */
+  private pending(state: SessionState): Pending {
+    return { outbox: this.store.outboxSize() > 0, lake: this.lake !== null && lakeBehind(state) };
+  }
+
+  /**
+   * Sends the events the lake lacks, in their current version, at most FLUSH_EVENTS at a time;
+   * on failure retries later with backoff. Each event reaches the lake once per version.
+   */
+  private async archive(lake: LakeStream, state: SessionState, now: number): Promise<void> {
+    const rewrites = state.rewrites;
+    const rows = this.store.eventsAfter(state.archivedArrival, FLUSH_EVENTS + 1);
+    const chunk = rows.slice(0, FLUSH_EVENTS);
+    const archivedAt = new Date(now).toISOString();
+    const records = chunk.map((r) => lakeRecord(attribute(r.event, state.record), rewrites, archivedAt));
+    try {
+      for (const batch of lakeBatches(records)) await lake.send(batch);
+      // A customer linked while this send was under way: every event goes again, as the next version.
+      if (state.rewrites === rewrites) state.archivedArrival = chunk.at(-1)?.arrival ?? state.archivedArrival;
+      state.archiveAttempts = 0;
+      state.archiveAt = lakeBehind(state) ? (rows.length > FLUSH_EVENTS ? now : now + this.settings.flushDelayMs) : null;
+    } catch (error) {
+      state.archiveAttempts += 1;
+      state.archiveAt = now + flushBackoffMs(state.archiveAttempts);
+      console.error(
+        JSON.stringify({
+          message: 'lake send failed',
+          session: `${state.record.source_id}:${state.record.session_id}`,
+          attempts: state.archiveAttempts,
+          error: String(error),
+        }),
+      );
+    }
   }
 
   /**
@@ -256,7 +335,7 @@ export class SessionObject extends DurableObject<Env> {
   private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {
     const state = this.state;
     if (!state) return;
-    state.alarmAt = nextAlarm(state, this.settings.retention, Date.now(), this.store.outboxSize() > 0);
+    state.alarmAt = nextAlarm(state, this.settings.retention, Date.now(), this.pending(state));
     if (writeRow === 'if-alarm-moved' && state.alarmAt === this.armed) return;
     this.store.writeState(state);
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
@@ -301,6 +380,9 @@ function newState(event: WebEvent, timeoutS: number): SessionState {
     rewrites: 0,
     flushAttempts: 0,
     flushAt: null,
+    archivedArrival: 0,
+    archiveAttempts: 0,
+    archiveAt: null,
     alarmAt: null,
   };
 }

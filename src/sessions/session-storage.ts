@@ -118,6 +118,21 @@ export class SessionStorage {
     return { events, next };
   }
 
+  /** The events that name this customer, verified or as a claim (an erasure in another session). */
+  eventsNaming(customerId: string): { arrival: number; event: WebEvent }[] {
+    return this.sql
+      .exec<{ arrival: number; body: string }>(
+        "SELECT arrival, body FROM events WHERE body ->> '$.customer_id' = ?1 OR body ->> '$.claimed_customer_id' = ?1 ORDER BY arrival",
+        customerId,
+      )
+      .toArray()
+      .map((r) => ({ arrival: r.arrival, event: JSON.parse(r.body) as WebEvent }));
+  }
+
+  deleteEvents(arrivals: readonly number[]): void {
+    this.sql.exec('DELETE FROM events WHERE arrival IN (SELECT value FROM json_each(?))', JSON.stringify(arrivals));
+  }
+
   eventsById(ids: readonly string[]): WebEvent[] {
     return this.sql
       .exec<{ body: string }>('SELECT body FROM events WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY arrival', JSON.stringify(ids))

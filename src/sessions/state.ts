@@ -23,27 +23,43 @@ export interface SessionState {
   flushAttempts: number;
   /** When the next D1 write is due (ms), null when nothing waits. */
   flushAt: number | null;
+  /** The lake holds the events up to this arrival in their current version (0 after a change to every event). */
+  archivedArrival: number;
+  /** Sends to the lake failed in a row; while above 0, the backoff decides when the next one is tried. */
+  archiveAttempts: number;
+  /** When the next send to the lake is due (ms), null when nothing waits. */
+  archiveAt: number | null;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent while the source has none). */
   triggers?: TriggerState;
 }
 
-/** Everything is in D1: the object may delete what it holds. */
-export const settled = (s: SessionState, outboxWaiting: boolean) => s.version === s.flushedVersion && !outboxWaiting;
+/** What waits to leave the object besides D1's writes: fired triggers, and events the lake lacks (when there is a lake). */
+export interface Pending {
+  outbox: boolean;
+  lake: boolean;
+}
+
+/** Whether the lake lacks an event (in its current version). */
+export const lakeBehind = (s: SessionState) => s.appliedArrival > s.archivedArrival;
+
+/** Everything reached the next tier (D1, the lake, the queue): the object may delete what it holds. */
+export const settled = (s: SessionState, pending: Pending) => s.version === s.flushedVersion && !pending.outbox && !pending.lake;
 
 /**
- * When the object's one alarm is due: the earliest of the D1 write, the inactivity close, the
- * retention delete (only once everything reached D1), an absence trigger, and a retry of fired
- * triggers the queue did not take. Null when nothing is due.
+ * When the object's one alarm is due: the earliest of the D1 write, the lake send, the
+ * inactivity close, the retention delete (only once everything reached the next tier), an
+ * absence trigger, and a retry of fired triggers the queue did not take. Null when nothing is due.
  */
-export function nextAlarm(s: SessionState, retention: Retention, now: number, outboxWaiting: boolean): number | null {
+export function nextAlarm(s: SessionState, retention: Retention, now: number, pending: Pending): number | null {
   const due = Math.min(
     s.version > s.flushedVersion && s.flushAt !== null ? s.flushAt : Infinity,
+    pending.lake && s.archiveAt !== null ? s.archiveAt : Infinity,
     s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
-    settled(s, outboxWaiting) ? expiresAt(s.record, retention) : Infinity,
+    settled(s, pending) ? expiresAt(s.record, retention) : Infinity,
     s.triggers ? nextWatch(s.triggers) : Infinity,
-    outboxWaiting ? now + OUTBOX_RETRY_MS : Infinity,
+    pending.outbox ? now + OUTBOX_RETRY_MS : Infinity,
   );
   return Number.isFinite(due) ? due : null;
 }
@@ -88,6 +104,9 @@ export function readState(raw: unknown, lastArrival: number): { state: SessionSt
       rewrites: 0,
       flushAttempts: row.flushAttempts,
       flushAt: row.flushAt,
+      archivedArrival: 0,
+      archiveAttempts: 0,
+      archiveAt: row.flushAt,
       alarmAt: row.alarmAt,
       ...(t
         ? {
@@ -101,6 +120,10 @@ export function readState(raw: unknown, lastArrival: number): { state: SessionSt
     };
     outbox = (t?.outbox ?? []).map(({ events, ...m }) => ({ ...m, event_ids: events.map((e) => e.event_id) }));
   }
+  // Rows from before the lake: their events go to it (if there is one) at the next alarm.
+  state.archivedArrival ??= 0;
+  state.archiveAttempts ??= 0;
+  state.archiveAt ??= state.flushAt;
   state.record.last_received_at ??= state.record.last_event_at;
   state.record.claimed_customer_id ??= null;
   return { state, outbox };

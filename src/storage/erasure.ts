@@ -15,6 +15,15 @@ export async function customerSessionKeys(db: D1Database, customerId: string, sc
   return results;
 }
 
+/** Other sessions with events that name the customer (an identity conflict, a claim in someone else's session). */
+export async function sessionsWithEventsOf(db: D1Database, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
+  const { results } = await db
+    .prepare('SELECT DISTINCT source_id, session_id FROM web_events WHERE customer_id = ?1 AND (?2 IS NULL OR source_id = ?2) LIMIT ?3')
+    .bind(customerId, scope, limit)
+    .all<SessionKey>();
+  return results;
+}
+
 const KEYS = "SELECT json_extract(value, '$.source_id'), json_extract(value, '$.session_id') FROM json_each(?1)";
 
 /** Deletes these sessions and all their events; returns the sessions deleted. */

@@ -1,0 +1,100 @@
+import type { WebEvent } from '../events/schema';
+
+/**
+ * The lake: every event, in every version, on a Cloudflare Pipelines stream whose sink writes an
+ * R2 Data Catalog (Iceberg) table (docs/lake.md; its schema is lake/web_events.schema.json).
+ *
+ * A record is the web event as the session object holds it then, plus `version`: 0 when first
+ * archived, and one more each time a change touched every event of its session (a customer
+ * linked). An erasure sends a last version, a tombstone (`erased`, no contents). A reader keeps,
+ * per (source_id, event_id), the record of the highest version, and drops it if it is erased.
+ */
+export interface LakeRecord extends Omit<WebEvent, 'context' | 'params' | 'page' | 'device' | 'geo' | 'flags'> {
+  context: string | null;
+  params: string | null;
+  page: string | null;
+  device: string | null;
+  geo: string | null;
+  flags: string;
+  version: number;
+  archived_at: string;
+  /** A tombstone: the customer was erased; readers drop the event. */
+  erased: boolean;
+}
+
+/** What the code needs of a Pipelines binding: its one method. */
+export interface LakeStream {
+  send(records: LakeRecord[]): Promise<void>;
+}
+
+/**
+ * The LAKE binding, or null while the store has not set the lake up: the binding is declared in
+ * wrangler.toml only once its stream exists (docs/lake.md), so `wrangler types` cannot type it.
+ */
+export function lakeOf(env: Env): LakeStream | null {
+  const lake = (env as Env & { LAKE?: LakeStream }).LAKE;
+  return lake ?? null;
+}
+
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/** A stored event as the lake gets it: nested objects as JSON text (the stream's `json` columns). */
+export function lakeRecord(event: WebEvent, version: number, archivedAt: string): LakeRecord {
+  return {
+    ...event,
+    context: json(event.context),
+    params: json(event.params),
+    page: json(event.page),
+    device: json(event.device),
+    geo: json(event.geo),
+    flags: JSON.stringify(event.flags),
+    version,
+    archived_at: archivedAt,
+    erased: false,
+  };
+}
+
+/** The last version of an erased event: its ids and times, nothing of the customer or the action. */
+export function tombstone(event: WebEvent, version: number, erasedAt: string): LakeRecord {
+  const { event_id, source_id, channel, session_id, name, occurred_at, received_at, seq } = event;
+  return {
+    event_id,
+    source_id,
+    channel,
+    session_id,
+    customer_id: null,
+    claimed_customer_id: null,
+    name,
+    occurred_at,
+    received_at,
+    seq,
+    context: null,
+    params: null,
+    page: null,
+    device: null,
+    geo: null,
+    flags: '[]',
+    version,
+    archived_at: erasedAt,
+    erased: true,
+  };
+}
+
+/** Records in sends of at most `maxBytes` of JSON each (a Pipelines request is limited in size). */
+export function lakeBatches(records: readonly LakeRecord[], maxBytes = 900_000): LakeRecord[][] {
+  const batches: LakeRecord[][] = [];
+  let current: LakeRecord[] = [];
+  let size = 0;
+  for (const record of records) {
+    const bytes = new TextEncoder().encode(JSON.stringify(record)).byteLength;
+    if (current.length && size + bytes > maxBytes) {
+      batches.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(record);
+    size += bytes;
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}

@@ -1,0 +1,131 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import type { SessionObject } from '../src/sessions/session-object';
+import type { SessionState } from '../src/sessions/state';
+import type { LakeRecord } from '../src/storage/lake';
+import schema from '../src/storage/lake.schema.json';
+import { createSource, event, postEvents, unique } from './fixtures/api';
+import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
+
+const lake = (sourceId: string) => env.LAKE.records(sourceId);
+/** What a lake reader keeps: per event, the record of the highest version. */
+function latest(records: LakeRecord[]): Map<string, LakeRecord> {
+  const kept = new Map<string, LakeRecord>();
+  for (const r of records) if ((kept.get(r.event_id)?.version ?? -1) < r.version) kept.set(r.event_id, r);
+  return kept;
+}
+
+/** A real D1 failure for one session's writes: a trigger that aborts them. Returns its removal. */
+async function failD1For(sessionId: string) {
+  const name = `fail_lake_${sessionId.replace(/\W/g, '_')}`;
+  await env.DB.exec(
+    `CREATE TRIGGER ${name} BEFORE INSERT ON sessions WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`,
+  );
+  return () => env.DB.exec(`DROP TRIGGER ${name}`);
+}
+
+/** 61 days pass for the session's object (its record's clocks move back). */
+const age = (sourceId: string, sessionId: string) =>
+  runInDurableObject(sessionStub(sourceId, sessionId), (instance: SessionObject) => {
+    const { state } = instance as unknown as { state: SessionState };
+    const past = new Date(Date.now() - 61 * 86_400_000).toISOString();
+    state.record.last_event_at = state.record.started_at = state.record.last_received_at = past;
+  });
+const held = (sourceId: string, sessionId: string) =>
+  runInDurableObject(sessionStub(sourceId, sessionId), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n);
+
+describe('the lake (a Pipelines stream to an R2 Iceberg table)', () => {
+  it("sends records of exactly the fields the stream's committed schema declares", async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
+    await runAlarm(source.id, sessionId);
+    const [record] = await lake(source.id);
+    expect(Object.keys(record!).sort()).toEqual(schema.fields.map((f) => f.name).sort());
+    for (const f of schema.fields.filter((f) => f.required)) expect(record![f.name as keyof LakeRecord], f.name).not.toBeNull();
+  });
+
+  it('gets every accepted event exactly once per version, and nothing for a duplicate or a rejected event', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const events = [event(sessionId, 'page_view', -3), event(sessionId, 'product_view', -2, { context: { type: 'product', id: 'sku-1', price: 9.5 } })];
+    await postEvents(source.secret_key, [...events, { ...event(sessionId, 'product_view', -1), context: null }]);
+    await postEvents(source.secret_key, [events[0]]); // a retry
+    await runAlarm(source.id, sessionId);
+    await runAlarm(source.id, sessionId); // nothing new: nothing sent again
+
+    const records = await lake(source.id);
+    expect(records.map((r) => [r.event_id, r.version])).toEqual(events.map((e) => [e.event_id, 0]));
+    expect(records[1]).toMatchObject({
+      session_id: sessionId,
+      name: 'product_view',
+      customer_id: null,
+      context: JSON.stringify({ type: 'product', id: 'sku-1', price: 9.5 }),
+      flags: '[]',
+    });
+    expect(Date.parse(records[1]!.archived_at)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('a session de-anonymized after its events were archived sends each of them again as the next version, with the customer', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const anonymous = [event(sessionId, 'page_view', -3), event(sessionId, 'search', -2, { context: { type: 'search', query: 'mug' } })];
+    await postEvents(source.secret_key, anonymous);
+    await runAlarm(source.id, sessionId);
+    const login = event(sessionId, 'user_login', -1, { customer_id: 'cust-9' });
+    await postEvents(source.secret_key, [login]);
+    await runAlarm(source.id, sessionId);
+
+    const records = await lake(source.id);
+    expect(records.map((r) => [r.name, r.version, r.customer_id])).toEqual([
+      ['page_view', 0, null],
+      ['search', 0, null],
+      ['page_view', 1, 'cust-9'],
+      ['search', 1, 'cust-9'],
+      ['user_login', 1, 'cust-9'],
+    ]);
+    expect([...latest(records).values()].every((r) => r.customer_id === 'cust-9')).toBe(true);
+  });
+
+  it('D1 refusing every write: the lake still gets the events, and the anonymous session is not deleted before D1 has them too', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const restore = await failD1For(sessionId);
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2), event(sessionId, 'page_view', -1)]);
+    await runAlarm(source.id, sessionId);
+    expect(await lake(source.id)).toHaveLength(2);
+    expect(await d1Events(source.id, sessionId)).toEqual([]);
+
+    await age(source.id, sessionId);
+    for (let i = 0; i < 3; i++) await runAlarm(source.id, sessionId);
+    expect(await held(source.id, sessionId)).toBe(2);
+
+    await restore();
+    await runAlarm(source.id, sessionId);
+    expect(await d1Events(source.id, sessionId)).toHaveLength(2);
+    await runAlarm(source.id, sessionId);
+    expect(await held(source.id, sessionId)).toBe(0);
+    expect(await lake(source.id)).toHaveLength(2); // nothing sent twice
+  });
+
+  it('the lake refusing sends: D1 goes on, and the session is not deleted before the lake has its events', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await env.LAKE.refuse(source.id, true);
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]);
+    await runAlarm(source.id, sessionId);
+    expect(await d1Events(source.id, sessionId)).toHaveLength(1);
+    expect(await lake(source.id)).toEqual([]);
+
+    await age(source.id, sessionId);
+    for (let i = 0; i < 3; i++) await runAlarm(source.id, sessionId);
+    expect(await held(source.id, sessionId)).toBe(1);
+
+    await env.LAKE.refuse(source.id, false);
+    await runAlarm(source.id, sessionId);
+    expect(await lake(source.id)).toHaveLength(1);
+    await runAlarm(source.id, sessionId);
+    expect(await held(source.id, sessionId)).toBe(0);
+  });
+});
