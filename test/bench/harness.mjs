@@ -1,7 +1,7 @@
-// The pieces ingest.mjs and profile.mjs share: bundle the worker, start server.mjs (Miniflare with
+// The pieces the benchmarks share: bundle the worker, apply the D1 migrations, start server.mjs (Miniflare with
 // the floors and ours) on core 0, run load.mjs (autocannon) on core 1, read workerd's CPU time.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -114,4 +114,18 @@ export async function drain(pid, flushDelayS, maxS = 40) {
     last = now;
   }
   return { cpu_s: cpuSeconds(pid) - start, wall_s: (performance.now() - began) / 1000 };
+}
+
+/** Applies migrations/*.sql in order to a D1 database of a Miniflare instance (statement by statement). */
+export async function applyMigrations(db) {
+  for (const file of readdirSync(path.join(root, 'migrations'))
+    .filter((f) => f.endsWith('.sql'))
+    .sort()) {
+    const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
+    for (const stmt of sql
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      await db.prepare(stmt).run();
+  }
 }

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+import { applyMigrations } from './harness.mjs';
 
 const config = JSON.parse(process.argv[2]);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -59,20 +60,6 @@ function workerdPid() {
   return null;
 }
 
-async function migrate() {
-  const db = await mf.getD1Database('DB', 'ours');
-  for (const file of readdirSync(path.join(root, 'migrations'))
-    .filter((f) => f.endsWith('.sql'))
-    .sort()) {
-    const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
-    for (const stmt of sql
-      .split(';')
-      .map((s) => s.trim())
-      .filter(Boolean))
-      await db.prepare(stmt).run();
-  }
-}
-
 async function createSource(base, body) {
   const res = await fetch(new URL('/api/v1/admin/sources', base), {
     method: 'POST',
@@ -100,7 +87,7 @@ try {
     floor1: String(await mf.unsafeGetDirectURL('floor1')),
     ours: String(await mf.unsafeGetDirectURL('ours')),
   };
-  await migrate();
+  await applyMigrations(await mf.getD1Database('DB', 'ours'));
   const origin = config.origin;
   const sources = {
     website: await createSource(urls.ours, { id: 'bench-web', name: 'Bench shop', kind: 'website', allowed_origins: [origin] }),
