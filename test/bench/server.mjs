@@ -9,7 +9,6 @@ import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import { applyMigrations } from './harness.mjs';
 
 const config = JSON.parse(process.argv[2]);
-const root = path.resolve(import.meta.dirname, '../..');
 const floors = path.join(import.meta.dirname, 'floors');
 const direct = [{ host: '127.0.0.1', port: 0 }];
 
