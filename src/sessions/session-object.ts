@@ -34,7 +34,8 @@ const unreplayable = (s: SessionState) =>
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
  * inactivity and de-anonymization are never raced. Events are stored before the call returns;
- * one alarm, re-armed to the earliest due task, writes D1, closes the session and expires it.
+ * one alarm, re-armed to the earliest due task, writes D1 and the lake, closes the session,
+ * fires absence triggers and expires it.
  */
 export class SessionObject extends DurableObject<Env> {
   private readonly store = new SessionStorage(this.ctx.storage.sql);
@@ -69,7 +70,7 @@ export class SessionObject extends DurableObject<Env> {
   /** Stores a batch of this session's events (already normalized), one status per event. */
   async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
-    // A session silent past retention, fully written to D1, starts afresh.
+    // A session silent past retention, all of it in the next tiers, starts afresh.
     if (this.state && now >= expiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
     const before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
@@ -183,7 +184,7 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return;
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
-    // docs/design.md rules 7 and 8: nothing deleted that D1 does not hold: while a write fails, the session stays.
+    // docs/design.md rules 7 and 8: nothing is deleted that the next tiers lack; while a write fails, the session stays.
     if (now >= expiresAt(state.record, this.settings.retention) && settled(state, this.pending(state))) {
       await this.forget();
       return;
@@ -216,8 +217,8 @@ export class SessionObject extends DurableObject<Env> {
     const record = state.record;
     const flags = [...event.flags];
     if (record.status === 'closed') {
-      // Rule 4 (docs/design.md): a tracker retry lands late in the closed session; the partner's channels re-open
-      // it. Re-opening changes the session, not its events: they are not written again.
+      // Rule 4 (docs/design.md): a tracker retry lands late in the closed session; the partner's
+      // channels re-open it. Re-opening changes the session, not its events: they are not written again.
       if (event.channel === 'tracker') flags.push('late');
       else {
         record.status = 'open';
