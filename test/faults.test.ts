@@ -1,22 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { SessionObject } from '../src/sessions/session-object';
-import type { SessionState } from '../src/sessions/state';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { d1Events, readSession, runAlarm, sessionStub } from './fixtures/sessions';
-
-/** A real D1 failure for one session's writes: a trigger that aborts them. Returns its removal. */
-async function failD1For(sessionId: string) {
-  const name = `fail_${sessionId.replace(/\W/g, '_')}`;
-  await env.DB.exec(
-    `CREATE TRIGGER ${name} BEFORE INSERT ON sessions WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`,
-  );
-  return () => env.DB.exec(`DROP TRIGGER ${name}`);
-}
-
-const heldEvents = (sourceId: string, sessionId: string) =>
-  runInDurableObject(sessionStub(sourceId, sessionId), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n);
+import { ageSession, d1Events, failD1For, heldEvents, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
 describe('nothing accepted is lost', () => {
   it('a session object evicted between the acknowledgement and the flush: a new instance replays its events and writes them all', async () => {
@@ -38,11 +23,7 @@ describe('nothing accepted is lost', () => {
     const restore = await failD1For(sessionId);
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -2), event(sessionId, 'page_view', -1)]);
     // 61 days pass while D1 refuses every write.
-    await runInDurableObject(sessionStub(source.id, sessionId), (instance: SessionObject) => {
-      const { state } = instance as unknown as { state: SessionState };
-      const past = new Date(Date.now() - 61 * 86_400_000).toISOString();
-      state.record.last_event_at = state.record.started_at = state.record.last_received_at = past;
-    });
+    await ageSession(source.id, sessionId);
     for (let i = 0; i < 3; i++) await runAlarm(source.id, sessionId);
     expect(await heldEvents(source.id, sessionId)).toBe(2);
     expect(await d1Events(source.id, sessionId)).toEqual([]);

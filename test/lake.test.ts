@@ -1,12 +1,9 @@
-import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { SessionObject } from '../src/sessions/session-object';
-import type { SessionState } from '../src/sessions/state';
 import type { LakeRecord } from '../src/storage/lake';
 import schema from '../src/storage/lake.schema.json';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
+import { ageSession, d1Events, failD1For, heldEvents, runAlarm } from './fixtures/sessions';
 
 const lake = (sourceId: string) => env.LAKE.records(sourceId);
 /** What a lake reader keeps: per event, the record of the highest version. */
@@ -15,25 +12,6 @@ function latest(records: LakeRecord[]): Map<string, LakeRecord> {
   for (const r of records) if ((kept.get(r.event_id)?.version ?? -1) < r.version) kept.set(r.event_id, r);
   return kept;
 }
-
-/** A real D1 failure for one session's writes: a trigger that aborts them. Returns its removal. */
-async function failD1For(sessionId: string) {
-  const name = `fail_lake_${sessionId.replace(/\W/g, '_')}`;
-  await env.DB.exec(
-    `CREATE TRIGGER ${name} BEFORE INSERT ON sessions WHEN NEW.session_id = '${sessionId}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`,
-  );
-  return () => env.DB.exec(`DROP TRIGGER ${name}`);
-}
-
-/** 61 days pass for the session's object (its record's clocks move back). */
-const age = (sourceId: string, sessionId: string) =>
-  runInDurableObject(sessionStub(sourceId, sessionId), (instance: SessionObject) => {
-    const { state } = instance as unknown as { state: SessionState };
-    const past = new Date(Date.now() - 61 * 86_400_000).toISOString();
-    state.record.last_event_at = state.record.started_at = state.record.last_received_at = past;
-  });
-const held = (sourceId: string, sessionId: string) =>
-  runInDurableObject(sessionStub(sourceId, sessionId), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n);
 
 describe('the lake (a Pipelines stream to an R2 Iceberg table)', () => {
   it("sends records of exactly the fields the stream's committed schema declares", async () => {
@@ -97,15 +75,15 @@ describe('the lake (a Pipelines stream to an R2 Iceberg table)', () => {
     expect(await lake(source.id)).toHaveLength(2);
     expect(await d1Events(source.id, sessionId)).toEqual([]);
 
-    await age(source.id, sessionId);
+    await ageSession(source.id, sessionId);
     for (let i = 0; i < 3; i++) await runAlarm(source.id, sessionId);
-    expect(await held(source.id, sessionId)).toBe(2);
+    expect(await heldEvents(source.id, sessionId)).toBe(2);
 
     await restore();
     await runAlarm(source.id, sessionId);
     expect(await d1Events(source.id, sessionId)).toHaveLength(2);
     await runAlarm(source.id, sessionId);
-    expect(await held(source.id, sessionId)).toBe(0);
+    expect(await heldEvents(source.id, sessionId)).toBe(0);
     expect(await lake(source.id)).toHaveLength(2); // nothing sent twice
   });
 
@@ -118,14 +96,14 @@ describe('the lake (a Pipelines stream to an R2 Iceberg table)', () => {
     expect(await d1Events(source.id, sessionId)).toHaveLength(1);
     expect(await lake(source.id)).toEqual([]);
 
-    await age(source.id, sessionId);
+    await ageSession(source.id, sessionId);
     for (let i = 0; i < 3; i++) await runAlarm(source.id, sessionId);
-    expect(await held(source.id, sessionId)).toBe(1);
+    expect(await heldEvents(source.id, sessionId)).toBe(1);
 
     await env.LAKE.refuse(source.id, false);
     await runAlarm(source.id, sessionId);
     expect(await lake(source.id)).toHaveLength(1);
     await runAlarm(source.id, sessionId);
-    expect(await held(source.id, sessionId)).toBe(0);
+    expect(await heldEvents(source.id, sessionId)).toBe(0);
   });
 });

@@ -2,10 +2,11 @@
 // preview and full computation of three representative segments through the worker's API,
 // beside a plain SELECT count(*) over the same events (the floor). Run: npm run bench:segments
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+import { applyMigrations } from './harness.mjs';
 
 const EVENTS = Number(process.env.SEGMENT_BENCH_EVENTS ?? 1_000_000);
 const CUSTOMERS = Number(process.env.SEGMENT_BENCH_CUSTOMERS ?? 50_000);
@@ -90,16 +91,7 @@ async function main() {
   );
   try {
     const db = await mf.getD1Database('DB');
-    for (const file of readdirSync(path.join(root, 'migrations'))
-      .filter((f) => f.endsWith('.sql'))
-      .sort()) {
-      const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
-      for (const stmt of sql
-        .split(';')
-        .map((s) => s.trim())
-        .filter(Boolean))
-        await db.prepare(stmt).run();
-    }
+    await applyMigrations(db);
     const seeded = await timed(() => seed(db, 'bench'));
     console.error(`seeded ${EVENTS} events, ${CUSTOMERS} customers in ${(seeded.ms / 1000).toFixed(1)} s`);
 
