@@ -33,13 +33,9 @@ function state(changes: Partial<SessionState> = {}, record: Partial<SessionState
     version: 1,
     appliedArrival: 1,
     flushedVersion: 0,
-    flushedArrival: 0,
     rewrites: 0,
-    flushAttempts: 0,
-    flushAt: NOW + 5000,
-    archivedArrival: 1,
-    archiveAttempts: 0,
-    archiveAt: null,
+    d1: { arrival: 0, attempts: 0, at: NOW + 5000 },
+    lake: { arrival: 1, attempts: 0, at: null },
     alarmAt: null,
     ...changes,
   };
@@ -48,33 +44,39 @@ function state(changes: Partial<SessionState> = {}, record: Partial<SessionState
 describe("the session object's next alarm, a pure function of its state", () => {
   it('an open session with a write pending: the write, before the inactivity close', () => {
     expect(nextAlarm(state(), retention, NOW, NONE)).toBe(NOW + 5000);
-    expect(nextAlarm(state({ flushAt: NOW + 2 * 3600_000 }), retention, NOW, NONE)).toBe(NOW - 10 * 60_000 + 3600_000); // the close comes first
+    expect(nextAlarm(state({ d1: { arrival: 0, attempts: 0, at: NOW + 2 * 3600_000 } }), retention, NOW, NONE)).toBe(NOW - 10 * 60_000 + 3600_000); // the close comes first
   });
 
   it('a closed anonymous session that D1 holds: the retention delete, 60 days after the later of its last event and its last arrival', () => {
-    const closed = state({ version: 3, flushedVersion: 3, flushAt: null }, { status: 'closed', last_event_at: new Date(NOW - 90 * DAY).toISOString() });
+    const closed = state(
+      { version: 3, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: null } },
+      { status: 'closed', last_event_at: new Date(NOW - 90 * DAY).toISOString() },
+    );
     expect(settled(closed, NONE)).toBe(true);
     expect(nextAlarm(closed, retention, NOW, NONE)).toBe(NOW + 60 * DAY); // counted from the arrival (now), not the 90-day-old date
   });
 
   it('nothing is deleted while D1 lacks a change or a fired trigger waits: no retention alarm then', () => {
-    const behind = state({ version: 4, flushedVersion: 3, flushAt: NOW + 60_000 }, { status: 'closed' });
+    const behind = state({ version: 4, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: NOW + 60_000 } }, { status: 'closed' });
     expect(settled(behind, NONE)).toBe(false);
     expect(nextAlarm(behind, retention, NOW, NONE)).toBe(NOW + 60_000);
-    const waiting = state({ version: 3, flushedVersion: 3, flushAt: null }, { status: 'closed' });
+    const waiting = state({ version: 3, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: null } }, { status: 'closed' });
     expect(settled(waiting, { outbox: true, lake: false })).toBe(false);
     expect(nextAlarm(waiting, retention, NOW, { outbox: true, lake: false })).toBe(NOW + OUTBOX_RETRY_MS);
   });
 
   it('with a lake, the object waits for it too: its send is due, and no retention delete while it lacks an event', () => {
-    const unsent = state({ version: 3, flushedVersion: 3, flushAt: null, archivedArrival: 0, archiveAt: NOW + 7000 }, { status: 'closed' });
+    const unsent = state(
+      { version: 3, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: null }, lake: { arrival: 0, attempts: 0, at: NOW + 7000 } },
+      { status: 'closed' },
+    );
     const lake = { outbox: false, lake: true };
     expect(settled(unsent, lake)).toBe(false);
     expect(nextAlarm(unsent, retention, NOW, lake)).toBe(NOW + 7000);
   });
 
   it('an identified session is kept (no alarm) unless identified retention is set; a waiting absence trigger is due', () => {
-    const identified = state({ version: 3, flushedVersion: 3, flushAt: null }, { status: 'closed', customer_id: 'c' });
+    const identified = state({ version: 3, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: null } }, { status: 'closed', customer_id: 'c' });
     expect(nextAlarm(identified, retention, NOW, NONE)).toBeNull();
     expect(nextAlarm(identified, { anonymousDays: 60, identifiedDays: 365 }, NOW, NONE)).toBe(NOW + 365 * DAY);
     const watching = { ...identified, triggers: { rules: [], fired: [], watches: { r: { due: NOW + 20 * 60_000, anchorId: 'e1' } } } };
@@ -114,7 +116,7 @@ describe("the session object's next alarm, a pure function of its state", () => 
       version: 5,
       appliedArrival: 2,
       flushedVersion: 3,
-      flushedArrival: 0,
+      d1: { arrival: 0, attempts: 0, at: NOW },
       triggers: { fired: ['a'], watches: { w: { due: NOW + 1, anchorId: 'e1' } } },
     });
     expect(read.record).toMatchObject({ last_received_at: read.record.last_event_at, claimed_customer_id: null });

@@ -9,7 +9,7 @@ import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession } from './record';
 import { type OrderCursor, SessionStorage } from './session-storage';
-import { lakeBehind, nextAlarm, type Pending, readState, type SessionState, settled } from './state';
+import { lakeBehind, newOutlet, nextAlarm, type Outlet, type Pending, readState, type SessionState, settled } from './state';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
 export interface SessionPage {
@@ -29,7 +29,7 @@ const SENDS_PER_CALL = 10;
  * (An event that only adds to the record leaves the row behind; the constructor replays it.)
  */
 const unreplayable = (s: SessionState) =>
-  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.flushAt}|${s.archiveAt}|${s.flushedArrival}|${s.rewrites}`;
+  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.d1.at}|${s.lake.at}|${s.d1.arrival}|${s.rewrites}`;
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -140,12 +140,7 @@ export class SessionObject extends DurableObject<Env> {
    * Returns the events it held. A lake that refuses makes this throw: nothing is deleted yet.
    */
   async erase(): Promise<number> {
-    const state = this.state;
-    if (state && this.lake) {
-      const erasedAt = new Date().toISOString();
-      const tombstones = this.store.eventsAfter(0).map((r) => tombstone(r.event, state.rewrites + 1, erasedAt));
-      for (const batch of lakeBatches(tombstones)) await this.lake.send(batch);
-    }
+    if (this.state) await this.sendTombstones(this.state, this.store.eventsAfter(0));
     return this.forget();
   }
 
@@ -158,15 +153,19 @@ export class SessionObject extends DurableObject<Env> {
     if (!state) return 0;
     const naming = this.store.eventsNaming(customerId);
     if (!naming.length) return 0;
-    if (this.lake) {
-      const erasedAt = new Date().toISOString();
-      for (const batch of lakeBatches(naming.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await this.lake.send(batch);
-    }
+    await this.sendTombstones(state, naming);
     this.store.deleteEvents(naming.map((r) => r.arrival));
     state.record.event_count -= naming.length;
     state.version += 1;
     await this.save();
     return naming.length;
+  }
+
+  /** Erased events' last version to the lake, when there is one: a tombstone each, for lake readers to drop them. */
+  private async sendTombstones(state: SessionState, rows: { event: WebEvent }[]): Promise<void> {
+    if (!this.lake) return;
+    const erasedAt = new Date().toISOString();
+    for (const batch of lakeBatches(rows.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await this.lake.send(batch);
   }
 
   /** Deletes everything the object holds (retention, once the next tiers hold it all; or an erasure). */
@@ -196,9 +195,9 @@ export class SessionObject extends DurableObject<Env> {
       state.record.status = 'closed';
       state.record.closed_at = new Date(closeAt).toISOString();
       state.version += 1;
-      state.flushAt = state.flushAttempts ? state.flushAt : now;
-      // The lake goes with the same alarm (unless it is backing off).
-      if (this.lake && lakeBehind(state) && !state.archiveAttempts) state.archiveAt = Math.min(state.archiveAt ?? now, now);
+      // D1 gets the closed session now, and the lake anything it lacks with it (unless backing off).
+      if (!state.d1.attempts) state.d1.at = now;
+      if (this.lake && lakeBehind(state) && !state.lake.attempts) state.lake.at = now;
       if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.store.hasEventNamed(name), fired);
     }
     if (state.triggers) fireDue(state.triggers, state.record, now, fired);
@@ -206,8 +205,8 @@ export class SessionObject extends DurableObject<Env> {
     // What this run decided is saved before any call out: an object that dies in one loses none of it.
     if (closing || fired.length) await this.save();
     // The lake and D1 are written independently: one refusing does not hold the other up.
-    if (this.lake && lakeBehind(state) && state.archiveAt !== null && now >= state.archiveAt) await this.archive(this.lake, state, now);
-    if (state.version > state.flushedVersion && state.flushAt !== null && now >= state.flushAt) await this.flush(state, now);
+    if (this.lake && lakeBehind(state) && now >= (state.lake.at ?? Infinity)) await this.archive(this.lake, state, now);
+    if (state.version > state.flushedVersion && now >= (state.d1.at ?? Infinity)) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();
   }
@@ -247,16 +246,15 @@ export class SessionObject extends DurableObject<Env> {
     state.record.deanonymized_by = by;
     // Every event is attributed anew: D1 gets them all again, and the lake a new version of each.
     state.version += 1;
-    state.flushedArrival = 0;
-    state.archivedArrival = 0;
+    state.d1.arrival = 0;
+    state.lake.arrival = 0;
     state.rewrites += 1;
   }
 
   private scheduleFlush(state: SessionState, now: number): void {
     // While D1 (or the lake) is failing, the backoff decides, not the traffic.
     const soon = now + this.settings.flushDelayMs;
-    if (state.flushAttempts === 0) state.flushAt = Math.min(state.flushAt ?? Infinity, soon);
-    if (this.lake && state.archiveAttempts === 0) state.archiveAt = Math.min(state.archiveAt ?? Infinity, soon);
+    for (const outlet of this.lake ? [state.d1, state.lake] : [state.d1]) if (!outlet.attempts) outlet.at = Math.min(outlet.at ?? Infinity, soon);
   }
 
   /** What waits to leave the object besides D1's writes. */
@@ -264,68 +262,71 @@ export class SessionObject extends DurableObject<Env> {
     return { outbox: this.store.outboxSize() > 0, lake: this.lake !== null && lakeBehind(state) };
   }
 
-  /**
-   * Sends the events the lake lacks, in their current version, at most FLUSH_EVENTS at a time;
-   * on failure retries later with backoff. Each event reaches the lake once per version.
-   */
-  private async archive(lake: LakeStream, state: SessionState, now: number): Promise<void> {
-    const rewrites = state.rewrites;
-    const rows = this.store.eventsAfter(state.archivedArrival, FLUSH_EVENTS + 1);
-    const chunk = rows.slice(0, FLUSH_EVENTS);
+  /** Sends the events the lake lacks, in their current version: each event reaches the lake once per version. */
+  private archive(lake: LakeStream, state: SessionState, now: number): Promise<void> {
     const archivedAt = new Date(now).toISOString();
-    const records = chunk.map((r) => lakeRecord(attribute(r.event, state.record), rewrites, archivedAt));
-    try {
-      for (const batch of lakeBatches(records)) await lake.send(batch);
-      // A customer linked while this send was under way: every event goes again, as the next version.
-      if (state.rewrites === rewrites) state.archivedArrival = chunk.at(-1)?.arrival ?? state.archivedArrival;
-      state.archiveAttempts = 0;
-      state.archiveAt = lakeBehind(state) ? (rows.length > FLUSH_EVENTS ? now : now + this.settings.flushDelayMs) : null;
-    } catch (error) {
-      state.archiveAttempts += 1;
-      state.archiveAt = now + flushBackoffMs(state.archiveAttempts);
-      console.error(
-        JSON.stringify({
-          message: 'lake send failed',
-          session: `${state.record.source_id}:${state.record.session_id}`,
-          attempts: state.archiveAttempts,
-          error: String(error),
-        }),
-      );
-    }
+    return this.writeOut(
+      state.lake,
+      'lake send',
+      state,
+      now,
+      async (rows) => {
+        for (const batch of lakeBatches(rows.map((r) => lakeRecord(attribute(r.event, state.record), state.rewrites, archivedAt)))) await lake.send(batch);
+      },
+      () => lakeBehind(state),
+    );
+  }
+
+  /** Writes the session record and the events D1 lacks; D1 is up to date once a write reaches the last event. */
+  private flush(state: SessionState, now: number): Promise<void> {
+    const upTo = state.version;
+    const rewrites = state.rewrites;
+    const record = { ...state.record };
+    return this.writeOut(
+      state.d1,
+      'session flush',
+      state,
+      now,
+      async (rows, complete) => {
+        await writeSession(
+          this.env.DB,
+          record,
+          rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival })),
+        );
+        if (complete && state.rewrites === rewrites) state.flushedVersion = upTo;
+      },
+      () => state.version > state.flushedVersion,
+    );
   }
 
   /**
-   * Writes what changed since the last write, at most FLUSH_EVENTS events at a time; on failure
-   * retries later with backoff, losing nothing.
+   * Writes the events an outlet lacks, at most FLUSH_EVENTS at a time (a longer backlog goes in
+   * several writes, back to back), then schedules the next write while `behind` says one is
+   * needed; on failure retries later with backoff, losing nothing.
    */
-  private async flush(state: SessionState, now: number): Promise<void> {
-    const upTo = state.version;
+  private async writeOut(
+    outlet: Outlet,
+    what: string,
+    state: SessionState,
+    now: number,
+    write: (rows: { arrival: number; event: WebEvent }[], complete: boolean) => Promise<void>,
+    behind: () => boolean,
+  ): Promise<void> {
     const rewrites = state.rewrites;
-    const rows = this.store.eventsAfter(state.flushedArrival, FLUSH_EVENTS + 1);
+    const rows = this.store.eventsAfter(outlet.arrival, FLUSH_EVENTS + 1);
     const chunk = rows.slice(0, FLUSH_EVENTS);
-    const record = { ...state.record };
-    const events = chunk.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
+    const complete = rows.length <= FLUSH_EVENTS;
     try {
-      await writeSession(this.env.DB, record, events);
-      const complete = rows.length <= FLUSH_EVENTS;
+      await write(chunk, complete);
       // A customer linked while this write was under way: every event goes again.
-      if (state.rewrites === rewrites) {
-        state.flushedArrival = chunk.at(-1)?.arrival ?? state.flushedArrival;
-        if (complete) state.flushedVersion = upTo;
-      }
-      state.flushAttempts = 0;
-      state.flushAt = state.version > state.flushedVersion ? (complete ? now + this.settings.flushDelayMs : now) : null;
+      if (state.rewrites === rewrites) outlet.arrival = chunk.at(-1)?.arrival ?? outlet.arrival;
+      outlet.attempts = 0;
+      outlet.at = behind() ? (complete ? now + this.settings.flushDelayMs : now) : null;
     } catch (error) {
-      state.flushAttempts += 1;
-      state.flushAt = now + flushBackoffMs(state.flushAttempts);
-      console.error(
-        JSON.stringify({
-          message: 'session flush failed',
-          session: `${record.source_id}:${record.session_id}`,
-          attempts: state.flushAttempts,
-          error: String(error),
-        }),
-      );
+      outlet.attempts += 1;
+      outlet.at = now + flushBackoffMs(outlet.attempts);
+      const session = `${state.record.source_id}:${state.record.session_id}`;
+      console.error(JSON.stringify({ message: `${what} failed`, session, attempts: outlet.attempts, error: String(error) }));
     }
   }
 
@@ -377,13 +378,9 @@ function newState(event: WebEvent, timeoutS: number): SessionState {
     version: 0,
     appliedArrival: 0,
     flushedVersion: 0,
-    flushedArrival: 0,
     rewrites: 0,
-    flushAttempts: 0,
-    flushAt: null,
-    archivedArrival: 0,
-    archiveAttempts: 0,
-    archiveAt: null,
+    d1: newOutlet(),
+    lake: newOutlet(),
     alarmAt: null,
   };
 }

@@ -15,25 +15,28 @@ export interface SessionState {
   appliedArrival: number;
   /** D1 holds everything as of this version. */
   flushedVersion: number;
-  /** D1 holds the events up to this arrival as they are now (0 after a change to every event: a customer linked). */
-  flushedArrival: number;
-  /** Bumped by each change to every event, so a flush that was writing meanwhile does not count as covering it. */
+  /** Bumped by each change to every event, so a write under way meanwhile does not count as covering it. */
   rewrites: number;
-  /** D1 writes failed in a row; while above 0, the backoff decides when the next one is tried. */
-  flushAttempts: number;
-  /** When the next D1 write is due (ms), null when nothing waits. */
-  flushAt: number | null;
-  /** The lake holds the events up to this arrival in their current version (0 after a change to every event). */
-  archivedArrival: number;
-  /** Sends to the lake failed in a row; while above 0, the backoff decides when the next one is tried. */
-  archiveAttempts: number;
-  /** When the next send to the lake is due (ms), null when nothing waits. */
-  archiveAt: number | null;
+  /** Where the events are written: D1 (the session row too) and, when there is one, the lake. */
+  d1: Outlet;
+  lake: Outlet;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent while the source has none). */
   triggers?: TriggerState;
 }
+
+/** A tier the object writes its events to, and how far it has got. */
+export interface Outlet {
+  /** It holds the events up to this arrival as they are now (0 after a change to every event: a customer linked). */
+  arrival: number;
+  /** Writes that failed in a row; while above 0, the backoff decides when the next one is tried. */
+  attempts: number;
+  /** When the next write is due (ms), null when nothing waits. */
+  at: number | null;
+}
+
+export const newOutlet = (): Outlet => ({ arrival: 0, attempts: 0, at: null });
 
 /** What waits to leave the object besides D1's writes: fired triggers, and events the lake lacks (when there is a lake). */
 export interface Pending {
@@ -42,7 +45,7 @@ export interface Pending {
 }
 
 /** Whether the lake lacks an event (in its current version). */
-export const lakeBehind = (s: SessionState) => s.appliedArrival > s.archivedArrival;
+export const lakeBehind = (s: SessionState) => s.appliedArrival > s.lake.arrival;
 
 /** Everything reached the next tier (D1, the lake, the queue): the object may delete what it holds. */
 export const settled = (s: SessionState, pending: Pending) => s.version === s.flushedVersion && !pending.outbox && !pending.lake;
@@ -54,8 +57,8 @@ export const settled = (s: SessionState, pending: Pending) => s.version === s.fl
  */
 export function nextAlarm(s: SessionState, retention: Retention, now: number, pending: Pending): number | null {
   const due = Math.min(
-    s.version > s.flushedVersion && s.flushAt !== null ? s.flushAt : Infinity,
-    pending.lake && s.archiveAt !== null ? s.archiveAt : Infinity,
+    s.version > s.flushedVersion ? (s.d1.at ?? Infinity) : Infinity,
+    pending.lake ? (s.lake.at ?? Infinity) : Infinity,
     s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
     settled(s, pending) ? expiresAt(s.record, retention) : Infinity,
     s.triggers ? nextWatch(s.triggers) : Infinity,
@@ -69,7 +72,7 @@ export const OUTBOX_RETRY_MS = 10_000;
 
 /** State rows as schema v2 objects wrote them (different names; the outbox and whole events inside). */
 interface StateV2 {
-  record: SessionRecord;
+  record: Omit<SessionRecord, 'last_received_at' | 'claimed_customer_id'> & Partial<Pick<SessionRecord, 'last_received_at' | 'claimed_customer_id'>>;
   timeoutS: number;
   counter: number;
   applied?: number;
@@ -85,46 +88,37 @@ type LegacyMessage = Omit<TriggerMessage, 'event_ids'> & { events: { event_id: s
 
 /**
  * A stored state row as this version reads it, with the messages a v2 row held in its outbox.
- * Records written before `last_received_at` and `claimed_customer_id` existed get them.
+ * A v2 row's record gets the fields added since (`last_received_at`, `claimed_customer_id`), and
+ * its events go to the lake, if there is one, at the next alarm.
  */
 export function readState(raw: unknown, lastArrival: number): { state: SessionState; outbox: TriggerMessage[] } {
   const row = raw as SessionState | StateV2;
-  let state: SessionState;
-  let outbox: TriggerMessage[] = [];
-  if ('version' in row) state = row;
-  else {
-    const t = row.triggers;
-    state = {
-      record: row.record,
-      timeoutS: row.timeoutS,
-      version: row.counter,
-      appliedArrival: row.applied ?? lastArrival,
-      flushedVersion: row.flushed,
-      flushedArrival: (row.rewriteAt ?? 0) > row.flushed ? 0 : (row.flushedArrivals ?? 0),
-      rewrites: 0,
-      flushAttempts: row.flushAttempts,
-      flushAt: row.flushAt,
-      archivedArrival: 0,
-      archiveAttempts: 0,
-      archiveAt: row.flushAt,
-      alarmAt: row.alarmAt,
-      ...(t
-        ? {
-            triggers: {
-              rules: t.rules,
-              fired: t.fired,
-              watches: Object.fromEntries(Object.entries(t.watches).map(([id, w]) => [id, { due: w.due, anchorId: w.anchor.event_id }])),
-            },
-          }
-        : {}),
-    };
-    outbox = (t?.outbox ?? []).map(({ events, ...m }) => ({ ...m, event_ids: events.map((e) => e.event_id) }));
-  }
-  // Rows from before the lake: their events go to it (if there is one) at the next alarm.
-  state.archivedArrival ??= 0;
-  state.archiveAttempts ??= 0;
-  state.archiveAt ??= state.flushAt;
-  state.record.last_received_at ??= state.record.last_event_at;
-  state.record.claimed_customer_id ??= null;
+  if ('version' in row) return { state: row, outbox: [] };
+  const t = row.triggers;
+  const state: SessionState = {
+    record: {
+      ...row.record,
+      last_received_at: row.record.last_received_at ?? row.record.last_event_at,
+      claimed_customer_id: row.record.claimed_customer_id ?? null,
+    },
+    timeoutS: row.timeoutS,
+    version: row.counter,
+    appliedArrival: row.applied ?? lastArrival,
+    flushedVersion: row.flushed,
+    rewrites: 0,
+    d1: { arrival: (row.rewriteAt ?? 0) > row.flushed ? 0 : (row.flushedArrivals ?? 0), attempts: row.flushAttempts, at: row.flushAt },
+    lake: { arrival: 0, attempts: 0, at: row.flushAt },
+    alarmAt: row.alarmAt,
+    ...(t
+      ? {
+          triggers: {
+            rules: t.rules,
+            fired: t.fired,
+            watches: Object.fromEntries(Object.entries(t.watches).map(([id, w]) => [id, { due: w.due, anchorId: w.anchor.event_id }])),
+          },
+        }
+      : {}),
+  };
+  const outbox = (t?.outbox ?? []).map(({ events, ...m }) => ({ ...m, event_ids: events.map((e) => e.event_id) }));
   return { state, outbox };
 }
