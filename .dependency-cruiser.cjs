@@ -2,16 +2,17 @@
 // a wrong import fails it. Arrows point one way:
 //   http/ → sessions/ → triggers/ → segments/, links/, sources/, retention/ → storage/ → events/ (the model)
 // with config.ts and encoding.ts as leaves anyone may use, and tracker/ and sdk/ apart.
+const LEAVES = ['config.ts', 'encoding.ts'];
 const allowed = {
   events: ['events/'],
-  storage: ['storage/', 'events/'],
-  segments: ['segments/', 'storage/', 'events/'],
-  links: ['links/', 'storage/', 'events/', 'encoding.ts'],
-  sources: ['sources/', 'storage/', 'events/', 'encoding.ts'],
-  retention: ['retention/', 'storage/', 'events/', 'config.ts'],
-  triggers: ['triggers/', 'segments/', 'storage/', 'events/', 'config.ts', 'encoding.ts'],
-  sessions: ['sessions/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', 'config.ts'],
-  http: ['http/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', 'config.ts', 'encoding.ts', 'tracker/built.ts'],
+  storage: ['storage/', 'events/', ...LEAVES],
+  segments: ['segments/', 'storage/', 'events/', ...LEAVES],
+  links: ['links/', 'storage/', 'events/', ...LEAVES],
+  sources: ['sources/', 'storage/', 'events/', ...LEAVES],
+  retention: ['retention/', 'storage/', 'events/', ...LEAVES],
+  triggers: ['triggers/', 'segments/', 'storage/', 'events/', ...LEAVES],
+  sessions: ['sessions/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES],
+  http: ['http/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts'],
   // The browser script: nothing of the worker.
   tracker: ['tracker/'],
   // The SDK: the event model's types, nothing else of the worker.

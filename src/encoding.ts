@@ -13,6 +13,11 @@ export const hex = (bytes: ArrayBuffer | Uint8Array): string => [...new Uint8Arr
 
 export const randomHex = (bytes: number): string => hex(crypto.getRandomValues(new Uint8Array(bytes)));
 
+/** SHA-256 of a string, hex. */
+export async function sha256Hex(text: string): Promise<string> {
+  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+}
+
 /** HMAC-SHA256 of `data` with `secret`. */
 export async function hmacSha256(secret: string, data: string): Promise<ArrayBuffer> {
   const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);

@@ -1,7 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { Hono } from 'hono';
+import { sha256Hex } from '../encoding';
 import { CustomerId, Identifier } from '../events/schema';
-import { LINK_PARAM, type LinkClaims, signLink, tokenId, verifyLink } from '../links/token';
+import { LINK_PARAM, type LinkClaims, signLink, verifyLink } from '../links/token';
 import { ingestBatch, sessionObject } from '../sessions/dispatch';
 import { sourceById } from '../sources/lookup';
 import type { AppEnv } from './app-env';
@@ -91,7 +92,7 @@ clicks.get('/:token', async (c) => {
   // A mailing link names no session: its click gets a session of its own, one per link.
   const sessionId = claims.sid ?? `click.${token.slice(-24)}`;
   const click = {
-    event_id: `click:${(await tokenId(token)).slice(0, 40)}`,
+    event_id: `click:${(await sha256Hex(token)).slice(0, 40)}`,
     session_id: sessionId,
     name: 'campaign_click',
     occurred_at: new Date().toISOString(),

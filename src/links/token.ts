@@ -1,4 +1,4 @@
-import { base64url, fromBase64url, hex, hmacSha256 } from '../encoding';
+import { base64url, fromBase64url, hmacSha256 } from '../encoding';
 
 /**
  * Campaign link tokens: `base64url(payload).base64url(HMAC-SHA256(payload))`, signed with the
@@ -55,9 +55,4 @@ export function tokenInUrl(url: string | undefined): string | null {
   } catch {
     return null;
   }
-}
-
-/** A token's stable id (SHA-256 hex): what is stored of it, never the token itself. */
-export async function tokenId(token: string): Promise<string> {
-  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));
 }

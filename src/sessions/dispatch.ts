@@ -1,9 +1,10 @@
 import { z } from '@hono/zod-openapi';
+import { sha256Hex } from '../encoding';
 import { SESSIONS_PER_REQUEST } from '../events/limits';
 import { type Arrival, type Normalized, normalizeEvent, refusal } from '../events/normalize';
 import { FieldError, type WebEvent } from '../events/schema';
 import { sessionObjectName } from '../events/session-record';
-import { tokenId, tokenInUrl, verifyLink } from '../links/token';
+import { tokenInUrl, verifyLink } from '../links/token';
 import { verifyCustomer } from '../sources/identity';
 import { claimLanding } from '../storage/links';
 import type { EventSource } from '../storage/sources';
@@ -138,7 +139,8 @@ async function linkLandings(env: Env, source: EventSource, bySession: Map<string
     const claims = await verifyLink(token, env.LINK_SIGNING_KEY);
     if (claims?.src !== source.id) continue;
     const landing = {
-      tokenId: await tokenId(token),
+      // What is stored of a token: its hash, never the token.
+      tokenId: await sha256Hex(token),
       sourceId: source.id,
       sessionId,
       customerId: claims.cus,

@@ -1,4 +1,4 @@
-import { base64url, hex } from '../encoding';
+import { base64url, sha256Hex } from '../encoding';
 
 const randomKey = (prefix: string, bytes: number) => `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(bytes)))}`;
 
@@ -14,10 +14,7 @@ export const isPublicKey = (key: string) => /^pk_[A-Za-z0-9_-]{24}$/.test(key);
 export const isSecretKey = (key: string) => /^sk_[A-Za-z0-9_-]{43}$/.test(key);
 
 /** SHA-256 hex; the secret keys are random, so a fast hash is enough to make the stored value useless. */
-export async function hashSecret(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret));
-  return hex(digest);
-}
+export const hashSecret = sha256Hex;
 
 /** Compares two strings in time independent of where they differ. */
 export function safeEqual(a: string, b: string): boolean {
