@@ -16,22 +16,34 @@ const encoder = new TextEncoder();
 /** UTF-8 bytes of a string: its length when it is ASCII, else encoded (a character takes up to 3 bytes). */
 const utf8Length = (text: string) => (/[\u0080-\uffff]/.test(text) ? encoder.encode(text).byteLength : text.length);
 
+/**
+ * Groups items in order so that no group's `bytes` add up to more than `maxBytes` (an item larger
+ * than that goes alone).
+ */
+export function byBytes<T>(items: readonly T[], bytes: (item: T) => number, maxBytes: number): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    const n = bytes(item);
+    if (current.length && size + n > maxBytes) {
+      groups.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += n;
+  }
+  if (current.length) groups.push(current);
+  return groups;
+}
+
+/** UTF-8 bytes of a value's JSON. */
+export const jsonBytes = (value: unknown) => utf8Length(JSON.stringify(value));
+
 /** Splits rows into JSON arrays of at most `maxBytes` UTF-8 bytes each (D1 caps one value at 2 MB). */
 export function jsonChunks(rows: readonly unknown[], maxBytes = 900_000): string[] {
-  const chunks: string[] = [];
-  let current: string[] = [];
-  let size = 2;
-  for (const row of rows) {
-    const json = JSON.stringify(row);
-    const bytes = utf8Length(json);
-    if (current.length && size + bytes + 1 > maxBytes) {
-      chunks.push(`[${current.join(',')}]`);
-      current = [];
-      size = 2;
-    }
-    current.push(json);
-    size += bytes + 1;
-  }
-  if (current.length) chunks.push(`[${current.join(',')}]`);
-  return chunks;
+  // Each row takes its JSON and a comma; the brackets take 2 bytes of each chunk.
+  const json = rows.map((row) => JSON.stringify(row));
+  return byBytes(json, (text) => utf8Length(text) + 1, maxBytes - 2).map((chunk) => `[${chunk.join(',')}]`);
 }

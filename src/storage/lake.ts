@@ -1,4 +1,5 @@
 import type { WebEvent } from '../events/schema';
+import { byBytes, jsonBytes } from './json-upsert';
 
 /**
  * The lake: every event, in every version, on a Cloudflare Pipelines stream whose sink writes an
@@ -81,20 +82,4 @@ export function tombstone(event: WebEvent, version: number, erasedAt: string): L
 }
 
 /** Records in sends of at most `maxBytes` of JSON each (a Pipelines request is limited in size). */
-export function lakeBatches(records: readonly LakeRecord[], maxBytes = 900_000): LakeRecord[][] {
-  const batches: LakeRecord[][] = [];
-  let current: LakeRecord[] = [];
-  let size = 0;
-  for (const record of records) {
-    const bytes = new TextEncoder().encode(JSON.stringify(record)).byteLength;
-    if (current.length && size + bytes > maxBytes) {
-      batches.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(record);
-    size += bytes;
-  }
-  if (current.length) batches.push(current);
-  return batches;
-}
+export const lakeBatches = (records: readonly LakeRecord[], maxBytes = 900_000) => byBytes(records, jsonBytes, maxBytes);
