@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { customerHash } from '../src/sources/identity';
-import { call, createSource, event, postEvents, unique } from './fixtures/api';
+import { beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { alarmOf, d1Events, d1Session, eventually, readSession, runAlarm } from './fixtures/sessions';
 
 const DAY = 24 * 60; // minutes
-const ORIGIN = 'https://shop.example';
-const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 const at = (iso: string) => ({ occurred_at: iso });
-
-const beacon = (key: string, e: unknown[]) =>
-  call('/t', { method: 'POST', body: JSON.stringify({ k: key, e }), headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME } });
 
 describe('an accepted event is kept, whatever its clock said', () => {
   it('REST events dated 61 days ago are accepted, written to D1 and still readable after every alarm due', async () => {
@@ -78,9 +73,9 @@ describe('an accepted event is kept, whatever its clock said', () => {
   });
 
   it('a tracker time outside what a date can hold refuses only its event, with the field named, never a 500', async () => {
-    const shop = await createSource({ kind: 'website', allowed_origins: [ORIGIN] });
+    const shop = await createSource({ kind: 'website', allowed_origins: [SHOP] });
     const sessionId = unique('s');
-    const wire = (t: unknown) => ({ i: crypto.randomUUID(), s: sessionId, n: 'page_view', t, q: 1, u: `${ORIGIN}/` });
+    const wire = (t: unknown) => ({ i: crypto.randomUUID(), s: sessionId, n: 'page_view', t, q: 1, u: `${SHOP}/` });
     const good = wire(Date.now());
     const res = await beacon(shop.public_key, [wire(1e20), wire(-1e20), wire(8.64e15 + 1), good]);
     expect(res.status).toBe(400);
@@ -91,12 +86,11 @@ describe('an accepted event is kept, whatever its clock said', () => {
   });
 
   it('verified identity: a login proven by its customer_hash links the session on the tracker too', async () => {
-    const shop = await createSource({ kind: 'website', allowed_origins: [ORIGIN] });
+    const shop = await createSource({ kind: 'website', allowed_origins: [SHOP] });
     const sessionId = unique('s');
     const ch = await customerHash(shop.identity_secret, 'cust-3');
     expect(
-      (await beacon(shop.public_key, [{ i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: 'cust-3', ch }]))
-        .status,
+      (await beacon(shop.public_key, [{ i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: Date.now(), q: 1, u: `${SHOP}/`, cu: 'cust-3', ch }])).status,
     ).toBe(204);
     expect((await readSession(shop.id, sessionId, shop.secret_key)).body.session).toMatchObject({ customer_id: 'cust-3', deanonymized_by: 'login' });
   });

@@ -3,12 +3,10 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { purgeExpired } from '../src/retention/purge';
 import { recordDeadLetter } from '../src/storage/triggers';
-import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { ADMIN_TOKEN, beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
 import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
-const ORIGIN = 'https://shop.example';
-const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 const erase = async (customerId: string, token: string) => {
   const res = await call(`/api/v1/customers/${encodeURIComponent(customerId)}`, { method: 'DELETE', token });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -32,16 +30,9 @@ describe('erasing a customer', () => {
     // Another customer's session in which an event named ours (an identity conflict).
     await postEvents(a.secret_key, [event(s3, 'user_login', -3, { customer_id: 'someone-else' }), event(s3, 'page_view', -2, { customer_id: customer })]);
     // On another source, a claim the browser made (kept aside, unverified).
-    const b = await createSource({ kind: 'website', allowed_origins: [ORIGIN], require_verified_identity: false });
+    const b = await createSource({ kind: 'website', allowed_origins: [SHOP], require_verified_identity: false });
     const claimed = unique('s');
-    await call('/t', {
-      method: 'POST',
-      body: JSON.stringify({
-        k: b.public_key,
-        e: [{ i: crypto.randomUUID(), s: claimed, n: 'user_login', t: Date.now(), q: 1, u: `${ORIGIN}/`, cu: customer }],
-      }),
-      headers: { origin: ORIGIN, 'user-agent': CHROME },
-    });
+    await beacon(b.public_key, [{ i: crypto.randomUUID(), s: claimed, n: 'user_login', t: Date.now(), q: 1, u: `${SHOP}/`, cu: customer }]);
     for (const [source, id] of [
       [a.id, s1],
       [a.id, s2],

@@ -715,6 +715,20 @@ async function resolveItems(items: readonly unknown[], source: CreatedSource, id
 // ---------------------------------------------------------------------------------------------
 // REST and SDK: `{results}` one per event.
 
+/** A batch route's 2xx: the body sent had an events array, and each event got its answer (checkResults). */
+function checkBatchAnswer(source: CreatedSource, status: number, text: string, sent: string, body: string | null, mustAccept: boolean[]) {
+  if (status < 200 || status >= 300) return;
+  const parsed = parseOrNull(body);
+  must(isObj(parsed) && Array.isArray(parsed.events), 'a 2xx for a body without an events array', { status, text, sent });
+  checkResults(
+    source,
+    text,
+    sent,
+    parsed.events,
+    parsed.events.map((_, i) => mustAccept[i] === true),
+  );
+}
+
 function checkResults(source: CreatedSource, text: string, sentText: string, events: readonly unknown[], mustAccept: readonly boolean[]) {
   const ctx = { status: 200, text, sent: sentText };
   const body = parseOrNull(text);
@@ -840,17 +854,7 @@ describe('every ingest route, the admin and the segment bodies, under generated 
         if (req.kind === 'auth') must(res.status === 401, 'a request without a valid secret key gets 401', { status: res.status, text, sent });
         if (req.kind === 'batch')
           must(res.status === 200 || res.status === 413, 'a well-formed envelope gets 200 (or 413 when over 1 MB)', { status: res.status, text, sent });
-        if (res.status >= 200 && res.status < 300) {
-          const body = parseOrNull(m.text);
-          must(isObj(body) && Array.isArray(body.events), 'a 2xx for a body without an events array', { status: res.status, text, sent });
-          checkResults(
-            rest,
-            text,
-            sent,
-            body.events,
-            body.events.map((_, i) => mustAccept[i] === true),
-          );
-        }
+        checkBatchAnswer(rest, res.status, text, sent, m.text, mustAccept);
       }),
       FC(RUNS.rest, 25_000),
     );
@@ -926,17 +930,7 @@ describe('every ingest route, the admin and the segment bodies, under generated 
         checkStatus(res.status, text, sent);
         if (req.kind === 'auth')
           must(res.status === 401 || res.status === 403, 'a request without a mobile_app public key gets 401 or 403', { status: res.status, text, sent });
-        if (res.status >= 200 && res.status < 300) {
-          const body = parseOrNull(m.text);
-          must(isObj(body) && Array.isArray(body.events), 'a 2xx for a body without an events array', { status: res.status, text, sent });
-          checkResults(
-            source,
-            text,
-            sent,
-            body.events,
-            body.events.map((_, i) => mustAccept[i] === true),
-          );
-        }
+        checkBatchAnswer(source, res.status, text, sent, m.text, mustAccept);
       }),
       FC(RUNS.sdk, 25_000),
     );

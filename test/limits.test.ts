@@ -1,23 +1,14 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../src/events/limits';
-import { call, createSource, event, postEvents, unique } from './fixtures/api';
+import { beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { runAlarm } from './fixtures/sessions';
-
-const ORIGIN = 'https://shop.example';
-const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
-const beacon = (key: string, e: unknown[], headers: Record<string, string> = {}) =>
-  call('/t', {
-    method: 'POST',
-    body: JSON.stringify({ k: key, e }),
-    headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME, ...headers },
-  });
 
 describe('limits an attacker or a bug will hit', () => {
   it('one beacon reaches at most 10 sessions: the events of the others are refused by name, nothing else is made', async () => {
-    const shop = await createSource({ kind: 'website', allowed_origins: [ORIGIN] });
+    const shop = await createSource({ kind: 'website', allowed_origins: [SHOP] });
     const prefix = unique('s');
-    const e = Array.from({ length: 500 }, (_, i) => ({ i: crypto.randomUUID(), s: `${prefix}-${i}`, n: 'page_view', t: Date.now(), q: 1, u: `${ORIGIN}/` }));
+    const e = Array.from({ length: 500 }, (_, i) => ({ i: crypto.randomUUID(), s: `${prefix}-${i}`, n: 'page_view', t: Date.now(), q: 1, u: `${SHOP}/` }));
     const res = await beacon(shop.public_key, e);
     expect(res.status).toBe(400);
     const { error } = (await res.json()) as { error: { code: string; details: { path: string; message: string }[] } };

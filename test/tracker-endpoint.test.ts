@@ -1,10 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { TRACKER_HASH } from '../src/tracker/built';
-import { call, createSource, unique } from './fixtures/api';
+import { CHROME, call, createSource, SHOP, unique } from './fixtures/api';
 import { d1Events, readSession, runAlarm } from './fixtures/sessions';
 
-const ORIGIN = 'https://shop.example';
-const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
+const ORIGIN = SHOP;
 
 const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [ORIGIN], ...extra });
 const wire = (sessionId: string, n: string, extra: Record<string, unknown> = {}) => ({

@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { customerHash } from '../src/sources/identity';
-import { ADMIN_TOKEN, type CreatedSource, call, createSource, event, postEvents, unique } from './fixtures/api';
+import { ADMIN_TOKEN, type CreatedSource, call, createSource, event, postEvents, SHOP, beacon as sendBeacon, unique } from './fixtures/api';
 import { d1Events, d1Session, readSession, runAlarm } from './fixtures/sessions';
 import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
-
-const ORIGIN = 'https://shop.example';
-const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
 const login = (sessionId: string, customer: string, ch?: string) => ({
   i: crypto.randomUUID(),
@@ -13,34 +10,30 @@ const login = (sessionId: string, customer: string, ch?: string) => ({
   n: 'user_login',
   t: Date.now(),
   q: 2,
-  u: `${ORIGIN}/`,
+  u: `${SHOP}/`,
   cu: customer,
   ...(ch ? { ch } : {}),
 });
-const view = (sessionId: string) => ({ i: crypto.randomUUID(), s: sessionId, n: 'page_view', t: Date.now() - 1000, q: 1, u: `${ORIGIN}/` });
+const view = (sessionId: string) => ({ i: crypto.randomUUID(), s: sessionId, n: 'page_view', t: Date.now() - 1000, q: 1, u: `${SHOP}/` });
 
-async function beacon(source: CreatedSource, e: unknown[]) {
-  const res = await call('/t', {
-    method: 'POST',
-    body: JSON.stringify({ k: source.public_key, e }),
-    headers: { 'content-type': 'text/plain', origin: ORIGIN, 'user-agent': CHROME },
-  });
+async function beaconOf(source: CreatedSource, e: unknown[]) {
+  const res = await sendBeacon(source.public_key, e);
   return {
     status: res.status,
     body: res.status === 204 ? null : ((await res.json()) as { error: { code: string; details: { path: string; message: string }[] } }),
   };
 }
 
-const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [ORIGIN], ...extra });
+const website = (extra: Record<string, unknown> = {}) => createSource({ kind: 'website', allowed_origins: [SHOP], ...extra });
 
 describe('a browser cannot claim to be a customer', () => {
   it('a new website source requires the customer_hash: a forged login is refused alone, the session stays anonymous', async () => {
     const shop = await website();
     const sessionId = unique('s');
-    const forged = await beacon(shop, [view(sessionId), login(sessionId, 'customer-42')]);
+    const forged = await beaconOf(shop, [view(sessionId), login(sessionId, 'customer-42')]);
     expect(forged.status).toBe(400);
     expect(forged.body!.error.details).toEqual([{ path: 'e.1.customer_hash', message: expect.stringMatching(/required with customer_id/) }]);
-    const wrong = await beacon(shop, [login(sessionId, 'customer-42', await customerHash(shop.identity_secret, 'customer-43'))]);
+    const wrong = await beaconOf(shop, [login(sessionId, 'customer-42', await customerHash(shop.identity_secret, 'customer-43'))]);
     expect(wrong.body!.error.details[0]!.message).toMatch(/does not prove customer_id/);
     const live = (await readSession(shop.id, sessionId, shop.secret_key)).body;
     expect(live.session).toMatchObject({ customer_id: null, claimed_customer_id: null });
@@ -53,9 +46,9 @@ describe('a browser cannot claim to be a customer', () => {
     await createTrigger(shop.id, { kind: 'event', event: 'user_login' }, hook);
 
     const claimed = unique('s');
-    expect((await beacon(shop, [view(claimed), login(claimed, 'customer-42')])).status).toBe(204);
+    expect((await beaconOf(shop, [view(claimed), login(claimed, 'customer-42')])).status).toBe(204);
     const proven = unique('s');
-    expect((await beacon(shop, [login(proven, 'customer-7', await customerHash(shop.identity_secret, 'customer-7'))])).status).toBe(204);
+    expect((await beaconOf(shop, [login(proven, 'customer-7', await customerHash(shop.identity_secret, 'customer-7'))])).status).toBe(204);
 
     const live = (await readSession(shop.id, claimed, shop.secret_key)).body;
     expect(live.session).toMatchObject({ customer_id: null, claimed_customer_id: 'customer-42', deanonymized_at: null });
