@@ -1,4 +1,5 @@
-import { customerSessionKeys, deleteCustomerTraces, deleteSessions, sessionsWithEventsOf } from '../storage/erasure';
+import { customerSessionKeys, deleteCustomerTraces, sessionsWithEventsOf } from '../storage/erasure';
+import { deleteSessions } from '../storage/records';
 import { sessionObject } from './dispatch';
 
 /** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */

@@ -24,19 +24,6 @@ export async function sessionsWithEventsOf(db: D1Database, customerId: string, s
   return results;
 }
 
-const KEYS = "SELECT json_extract(value, '$.source_id'), json_extract(value, '$.session_id') FROM json_each(?1)";
-
-/** Deletes these sessions and all their events; returns the sessions deleted. */
-export async function deleteSessions(db: D1Database, keys: readonly SessionKey[]): Promise<number> {
-  if (!keys.length) return 0;
-  const json = JSON.stringify(keys);
-  const [, sessions] = await db.batch([
-    db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${KEYS})`).bind(json),
-    db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${KEYS})`).bind(json),
-  ]);
-  return sessions!.meta.changes;
-}
-
 /**
  * What names the customer outside their sessions, in one transaction: their events in other
  * sessions (an identity conflict), segment memberships (counts kept right), dead letters and

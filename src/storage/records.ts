@@ -157,20 +157,25 @@ export async function listExpired(db: D1Database, kind: ExpiredKind, cutoff: str
 }
 
 /**
- * Deletes these sessions with their events in one transaction, each DELETE re-checking that the
- * session is still past the cutoff: one that received an event (or a customer) since it was
- * listed keeps its rows. Returns the sessions deleted.
+ * Deletes these sessions with their events in one transaction. `where` (SQL over `sessions`, its
+ * values from ?2 on) is re-checked by each DELETE itself: a session that no longer meets it keeps
+ * its rows. Returns the sessions deleted.
  */
-export async function deleteExpired(db: D1Database, kind: ExpiredKind, cutoff: string, keys: readonly SessionKey[]): Promise<number> {
-  const still = `SELECT source_id, session_id FROM sessions WHERE ${EXPIRED[kind]} AND (source_id, session_id) IN
+export async function deleteSessions(db: D1Database, keys: readonly SessionKey[], where = 'true', ...values: unknown[]): Promise<number> {
+  if (!keys.length) return 0;
+  const still = `SELECT source_id, session_id FROM sessions WHERE ${where} AND (source_id, session_id) IN
     (SELECT json_extract(value, '$.source_id'), json_extract(value, '$.session_id') FROM json_each(?1))`;
   const json = JSON.stringify(keys);
   const [, sessions] = await db.batch([
-    db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${still})`).bind(json, cutoff),
-    db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${still})`).bind(json, cutoff),
+    db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${still})`).bind(json, ...values),
+    db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${still})`).bind(json, ...values),
   ]);
   return sessions!.meta.changes;
 }
+
+/** Deletes these sessions past retention with their events, unless one received an event (or a customer) since it was listed. */
+export const deleteExpired = (db: D1Database, kind: ExpiredKind, cutoff: string, keys: readonly SessionKey[]) =>
+  deleteSessions(db, keys, EXPIRED[kind], cutoff);
 
 /**
  * Deletes the sessions past retention with their events, `chunk` sessions per transaction, until
