@@ -3,49 +3,64 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
 import { deleteExpired, listExpired } from '../src/storage/records';
-import { createSource, event, postEvents, unique } from './fixtures/api';
+import { shardFor, shards } from '../src/storage/shards';
+import { createSource, customerEvent, event, postEvents, unique } from './fixtures/api';
 import { d1Session, eventually, runAlarm } from './fixtures/sessions';
 
 const DAY_MS = 86_400_000;
 
-/** Counts D1 row writes to web_events per session (a real trigger, scoped to sessions named backfill-…). */
+/** Counts D1 row writes to web_events per session (real triggers on every shard, scoped to sessions named backfill-…). */
 async function countRowWrites() {
-  await env.DB.batch([
-    env.DB.prepare('CREATE TABLE IF NOT EXISTS test_row_writes (session_id TEXT NOT NULL, kind TEXT NOT NULL)'),
-    env.DB.prepare(
-      "CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'insert'); END",
-    ),
-    env.DB.prepare(
-      "CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'update'); END",
-    ),
-  ]);
+  for (const { db } of shards(env))
+    await db.batch([
+      db.prepare('CREATE TABLE IF NOT EXISTS test_row_writes (session_id TEXT NOT NULL, kind TEXT NOT NULL)'),
+      db.prepare(
+        "CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'insert'); END",
+      ),
+      db.prepare(
+        "CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN NEW.session_id LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (NEW.session_id, 'update'); END",
+      ),
+    ]);
   return async (sessionId: string) => {
-    const { results } = await env.DB.prepare('SELECT kind, count(*) AS n FROM test_row_writes WHERE session_id = ? GROUP BY kind ORDER BY kind')
-      .bind(sessionId)
-      .all<{ kind: string; n: number }>();
-    return Object.fromEntries(results.map((r) => [r.kind, r.n]));
+    const counts: Record<string, number> = {};
+    for (const { db } of shards(env)) {
+      const { results } = await db
+        .prepare('SELECT kind, count(*) AS n FROM test_row_writes WHERE session_id = ? GROUP BY kind')
+        .bind(sessionId)
+        .all<{ kind: string; n: number }>();
+      for (const r of results) counts[r.kind] = (counts[r.kind] ?? 0) + r.n;
+    }
+    return counts;
   };
 }
 
-/** `count` anonymous sessions of a source, one event each, last seen `ageDays` ago, straight into D1. */
-async function seedExpired(sourceId: string, count: number, ageDays: number) {
+/** `count` anonymous sessions of a source, one event each, last seen `ageDays` ago, straight into one shard. */
+async function seedExpired(db: D1Database, sourceId: string, count: number, ageDays: number, prefix = 'old-') {
   const at = new Date(Date.now() - ageDays * DAY_MS).toISOString();
-  await env.DB.batch([
-    env.DB.prepare(
-      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+  await db.batch([
+    db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
        INSERT INTO sessions (source_id, session_id, channel, status, started_at, last_event_at, last_received_at, event_count)
-       SELECT ?1, 'old-' || i, 'api', 'closed', ?3, ?3, ?3, 1 FROM n`,
-    ).bind(sourceId, count, at),
-    env.DB.prepare(
-      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       SELECT ?1, ?4 || i, 'api', 'closed', ?3, ?3, ?3, 1 FROM n`,
+      )
+      .bind(sourceId, count, at, prefix),
+    db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
        INSERT INTO web_events (source_id, session_id, event_id, channel, name, occurred_at, received_at, arrival)
-       SELECT ?1, 'old-' || i, 'e-' || i, 'api', 'page_view', ?3, ?3, 1 FROM n`,
-    ).bind(sourceId, count, at),
+       SELECT ?1, ?4 || i, 'e-' || i, 'api', 'page_view', ?3, ?3, 1 FROM n`,
+      )
+      .bind(sourceId, count, at, prefix),
   ]);
 }
 
-const countOf = async (table: string, sourceId: string) =>
-  (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE source_id = ?`).bind(sourceId).first<{ n: number }>())!.n;
+/** A source's rows in a table, on every shard. */
+const countOf = async (table: string, sourceId: string) => {
+  let n = 0;
+  for (const { db } of shards(env)) n += (await db.prepare(`SELECT count(*) AS n FROM ${table} WHERE source_id = ?`).bind(sourceId).first<{ n: number }>())!.n;
+  return n;
+};
 
 describe('backfills and the purge stay linear', () => {
   it('a 2-hour-old session sent in 10 batches of 50 writes each event to D1 once: re-opening changes the session, not its events', async () => {
@@ -53,7 +68,7 @@ describe('backfills and the purge stay linear', () => {
     const source = await createSource();
     const sessionId = unique('backfill');
     for (let b = 0; b < 10; b++) {
-      const batch = Array.from({ length: 50 }, (_, i) => event(sessionId, 'page_view', -120 + b * 5 + i * 0.1));
+      const batch = Array.from({ length: 50 }, (_, i) => customerEvent(sessionId, 'page_view', -120 + b * 5 + i * 0.1));
       expect((await postEvents(source.secret_key, batch)).body.results.every((r) => r.status === 'accepted')).toBe(true);
       // Its close time is long past: the alarm is due at once, writes D1 and closes; the next batch re-opens.
       await runAlarm(source.id, sessionId);
@@ -67,7 +82,9 @@ describe('backfills and the purge stay linear', () => {
 
   it('the cron purges every expired anonymous session, past the old cap of 5,000, in bounded transactions', async () => {
     const sourceId = unique('src');
-    await seedExpired(sourceId, 5_200, 61);
+    // 2,600 on each shard: the purge runs on every one.
+    for (const { db } of shards(env)) await seedExpired(db, sourceId, 2_600, 61);
+    expect(await countOf('sessions', sourceId)).toBe(5_200);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '17 * * * *' }), env, ctx);
     await waitOnExecutionContext(ctx);
@@ -76,17 +93,18 @@ describe('backfills and the purge stay linear', () => {
 
   it('a session that receives an event between the purge listing it and deleting it keeps its rows', async () => {
     const source = await createSource();
-    await seedExpired(source.id, 1, 61);
+    const { db } = shardFor(env, { source_id: source.id, session_id: 'old-1', customer_id: null });
+    await seedExpired(db, source.id, 1, 61);
     const cutoff = new Date(Date.now() - 60 * DAY_MS).toISOString();
-    const listed = await listExpired(env.DB, 'anonymous', cutoff, 10_000);
+    const listed = await listExpired(db, 'anonymous', cutoff, 10_000);
     expect(listed.filter((k) => k.source_id === source.id)).toEqual([{ source_id: source.id, session_id: 'old-1' }]);
 
-    // Meanwhile the session id is used again and its object writes fresh rows.
+    // Meanwhile the session id is used again and its object writes a fresh session row.
     await postEvents(source.secret_key, [event('old-1', 'page_view', 0)]);
     await runAlarm(source.id, 'old-1');
 
-    expect(await deleteExpired(env.DB, 'anonymous', cutoff, listed)).toBeGreaterThanOrEqual(0);
-    expect(await d1Session(source.id, 'old-1')).not.toBeNull();
-    expect(await countOf('web_events', source.id)).toBe(2);
+    expect(await deleteExpired(db, 'anonymous', cutoff, listed)).toBe(0);
+    expect(await d1Session(source.id, 'old-1')).toMatchObject({ event_count: 1 });
+    expect(await countOf('web_events', source.id)).toBe(1);
   });
 });

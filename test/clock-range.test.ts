@@ -1,13 +1,14 @@
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { customerHash } from '../src/sources/identity';
 import { beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
-import { alarmOf, d1Events, d1Session, eventually, readSession, runAlarm } from './fixtures/sessions';
+import { alarmOf, d1Session, eventually, readSession, runAlarm } from './fixtures/sessions';
 
 const DAY = 24 * 60; // minutes
 const at = (iso: string) => ({ occurred_at: iso });
 
 describe('an accepted event is kept, whatever its clock said', () => {
-  it('REST events dated 61 days ago are accepted, written to D1 and still readable after every alarm due', async () => {
+  it('REST events dated 61 days ago are accepted, archived, recorded in D1 and still readable after every alarm due', async () => {
     const source = await createSource();
     const sessionId = unique('s');
     const { body } = await postEvents(source.secret_key, [event(sessionId, 'page_view', -61 * DAY), event(sessionId, 'page_view', -61 * DAY + 1)]);
@@ -18,7 +19,7 @@ describe('an accepted event is kept, whatever its clock said', () => {
     // What remains due is the retention delete, 60 days after the arrival (not after the date sent).
     await eventually(async () => ((await alarmOf(source.id, sessionId)) ?? 0) - Date.now() > 59 * 86_400_000);
     expect((await readSession(source.id, sessionId, source.secret_key)).body.events).toHaveLength(2);
-    expect(await d1Events(source.id, sessionId)).toHaveLength(2);
+    expect(await env.LAKE.records(source.id)).toHaveLength(2);
     expect(await d1Session(source.id, sessionId)).toMatchObject({ status: 'closed', event_count: 2 });
   });
 
@@ -68,7 +69,8 @@ describe('an accepted event is kept, whatever its clock said', () => {
       });
       expect(res.status).toBe(200);
       await runAlarm(app.id, sessionId);
-      expect(await d1Events(app.id, sessionId)).toHaveLength(2);
+      expect(await d1Session(app.id, sessionId)).toMatchObject({ event_count: 2 });
+      expect((await env.LAKE.records(app.id)).filter((r) => r.session_id === sessionId)).toHaveLength(2);
     }
   });
 

@@ -1,8 +1,7 @@
-import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { jsonChunks } from '../src/storage/json-upsert';
-import { createSource, event, postEvents, unique } from './fixtures/api';
-import { runAlarm } from './fixtures/sessions';
+import { createSource, customerEvent, postEvents, unique } from './fixtures/api';
+import { d1Events, runAlarm } from './fixtures/sessions';
 
 const utf8 = (s: string) => new TextEncoder().encode(s).byteLength;
 /** 5,000 CJK characters: 15,000 bytes as UTF-8, within the 16 KB a context may hold. */
@@ -22,12 +21,13 @@ describe("D1 writes stay within D1's statement limits", () => {
     const contexts = [CJK, 'описание товара '.repeat(480)];
     for (let b = 0; b < 4; b++) {
       const batch = Array.from({ length: 50 }, (_, i) =>
-        event(sessionId, 'product_view', -5 + (b * 50 + i) / 100, { context: { type: 'product', id: `p${b}-${i}`, description: contexts[i % 2] } }),
+        customerEvent(sessionId, 'product_view', -5 + (b * 50 + i) / 100, 'cust-1', {
+          context: { type: 'product', id: `p${b}-${i}`, description: contexts[i % 2] },
+        }),
       );
       expect((await postEvents(source.secret_key, batch)).body.results.every((r) => r.status === 'accepted')).toBe(true);
     }
     await runAlarm(source.id, sessionId);
-    const n = await env.DB.prepare('SELECT count(*) AS n FROM web_events WHERE source_id = ?').bind(source.id).first<{ n: number }>();
-    expect(n!.n).toBe(200);
+    expect(await d1Events(source.id, sessionId)).toHaveLength(200);
   });
 });

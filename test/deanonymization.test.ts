@@ -13,7 +13,9 @@ describe('de-anonymization', () => {
     ];
     await postEvents(source.secret_key, anonymous);
     await runAlarm(source.id, sessionId);
-    expect((await d1Events(source.id, sessionId)).map((e) => e.customer_id)).toEqual([null, null, null]);
+    // Anonymous: D1 has the session, its events stay in the object and the lake (docs/design.md §4).
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ customer_id: null, event_count: 3 });
+    expect(await d1Events(source.id, sessionId)).toEqual([]);
 
     await postEvents(source.secret_key, [event(sessionId, 'user_login', -1, { customer_id: 'cust-42' })]);
     await runAlarm(source.id, sessionId);

@@ -2,6 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { purgeExpired } from '../src/retention/purge';
+import { shards } from '../src/storage/shards';
 import { recordDeadLetter } from '../src/storage/triggers';
 import { ADMIN_TOKEN, beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
@@ -11,10 +12,16 @@ const erase = async (customerId: string, token: string) => {
   const res = await call(`/api/v1/customers/${encodeURIComponent(customerId)}`, { method: 'DELETE', token });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
-const d1Count = async (sql: string, ...binds: unknown[]) =>
-  (await env.DB.prepare(sql)
-    .bind(...binds)
-    .first<{ n: number }>())!.n;
+/** A count over every D1 shard. */
+const d1Count = async (sql: string, ...binds: unknown[]) => {
+  let n = 0;
+  for (const { db } of shards(env))
+    n += (await db
+      .prepare(sql)
+      .bind(...binds)
+      .first<{ n: number }>())!.n;
+  return n;
+};
 
 describe('erasing a customer', () => {
   it("erases their sessions in the objects and in D1, their events elsewhere, memberships and dead letters, on the key's source only; a repeat erases nothing", async () => {

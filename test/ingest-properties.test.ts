@@ -22,6 +22,7 @@ import { runDurableObjectAlarm } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { shards } from '../src/storage/shards';
 import { ADMIN_TOKEN, type CreatedSource, call, createSource, unique } from './fixtures/api';
 
 // ---------------------------------------------------------------------------------------------
@@ -1067,10 +1068,13 @@ describe('every ingest route, the admin and the segment bodies, under generated 
     );
   });
 
-  it('every accepted event is in its live session and, after the alarm, in D1; nothing else is', { timeout: 600_000 }, async () => {
+  it('every accepted event is in its live session and, after the alarm, in the lake, and in D1 when its session is identified; nothing else is', {
+    timeout: 600_000,
+  }, async () => {
     console.log(JSON.stringify({ ingestInputs: inputs, sessions: touched.size }));
     const problems: string[] = [];
     const live = new Map<string, Set<string>>();
+    const identified = new Set<string>();
     for (const [key, { source, sessionId }] of touched) {
       const known = accepted.get(source.id)?.get(sessionId) ?? new Set<string>();
       const extra = anonymous.get(key) ?? 0;
@@ -1097,6 +1101,7 @@ describe('every ingest route, the admin and the segment bodies, under generated 
           break;
         }
         for (const e of body.events as { event_id: string }[]) read.add(e.event_id);
+        if (isObj(body.session) && body.session.customer_id) identified.add(key);
         cursor = typeof body.next_cursor === 'string' ? body.next_cursor : null;
       } while (cursor);
       if (failed) continue;
@@ -1119,34 +1124,47 @@ describe('every ingest route, the admin and the segment bodies, under generated 
       }
     }
 
-    const checks: { sourceId: string; sessionId: string; eventId: string }[] = [];
-    for (const [sourceId, bySession] of accepted)
-      for (const [sessionId, ids] of bySession) for (const eventId of ids) checks.push({ sourceId, sessionId, eventId });
-    const present = env.DB.prepare('SELECT event_id FROM web_events WHERE source_id = ? AND event_id = ?');
-    const missingInD1: string[] = [];
-    for (let i = 0; i < checks.length; i += 200) {
-      const chunk = checks.slice(i, i + 200);
-      const results = await env.DB.batch(chunk.map((c) => present.bind(c.sourceId, c.eventId)));
-      results.forEach((r, j) => {
-        if (!r.results.length) missingInD1.push(`${chunk[j]!.sourceId}/${JSON.stringify(chunk[j]!.sessionId)}/${chunk[j]!.eventId}`);
-      });
-    }
-    if (missingInD1.length)
-      problems.push(`${missingInD1.length} of ${checks.length} accepted events are not in D1 after the alarm, e.g. ${missingInD1.slice(0, 5).join(', ')}`);
-
-    // And D1 holds exactly what the live read held (the server-made ids of the tracker included).
+    // The lake holds every event the live read held; D1 the same when the session is identified, none of them while it is anonymous.
+    const lakeOf = new Map<string, Set<string>>();
+    for (const sourceId of new Set([...touched.values()].map((t) => t.source.id)))
+      for (const r of await env.LAKE.records(sourceId)) {
+        const key = `${sourceId}\u0000${r.session_id}`;
+        if (!lakeOf.has(key)) lakeOf.set(key, new Set());
+        lakeOf.get(key)!.add(r.event_id);
+      }
+    let checked = 0;
     for (const [key, read] of live) {
       const { source, sessionId } = touched.get(key)!;
-      const { results } = await env.DB.prepare('SELECT event_id FROM web_events WHERE source_id = ? AND session_id = ?')
-        .bind(source.id, sessionId)
-        .all<{ event_id: string }>();
-      const inD1 = new Set(results.map((r) => r.event_id));
-      const lost = [...read].filter((id) => !inD1.has(id));
-      if (lost.length || inD1.size !== read.size)
-        problems.push(`D1 holds ${inD1.size} events of ${source.id}/${JSON.stringify(sessionId)}, the live read ${read.size} (${lost.length} missing)`);
+      const name = `${source.id}/${JSON.stringify(sessionId)}`;
+      checked += read.size;
+      const inLake = lakeOf.get(`${source.id}\u0000${sessionId}`) ?? new Set<string>();
+      const notArchived = [...read].filter((id) => !inLake.has(id));
+      if (notArchived.length || inLake.size !== read.size)
+        problems.push(`the lake holds ${inLake.size} events of ${name}, the live read ${read.size} (${notArchived.length} missing)`);
+      const inD1 = new Set<string>();
+      for (const { db } of shards(env)) {
+        const { results } = await db
+          .prepare('SELECT event_id FROM web_events WHERE source_id = ? AND session_id = ?')
+          .bind(source.id, sessionId)
+          .all<{ event_id: string }>();
+        for (const r of results) inD1.add(r.event_id);
+      }
+      const expected = identified.has(key) ? read.size : 0;
+      const lost = identified.has(key) ? [...read].filter((id) => !inD1.has(id)) : [];
+      if (lost.length || inD1.size !== expected)
+        problems.push(
+          `D1 holds ${inD1.size} events of ${name} (${identified.has(key) ? 'identified' : 'anonymous'}), expected ${expected} (${lost.length} missing)`,
+        );
     }
 
-    console.log(JSON.stringify({ accepted: checks.length, anonymous: [...anonymous.values()].reduce((a, b) => a + b, 0), problems: problems.length }));
+    console.log(
+      JSON.stringify({
+        accepted: checked,
+        identified: identified.size,
+        anonymous: [...anonymous.values()].reduce((a, b) => a + b, 0),
+        problems: problems.length,
+      }),
+    );
     expect(problems).toEqual([]);
   });
 

@@ -1,7 +1,6 @@
-import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { readSession, runAlarm } from './fixtures/sessions';
+import { d1Events, readSession, runAlarm } from './fixtures/sessions';
 
 describe('POST /api/v1/web-events', () => {
   it('answers per event: the good one stored, the duplicate accepted once, the invalid one naming its field', async () => {
@@ -55,11 +54,11 @@ describe('POST /api/v1/web-events', () => {
   it('keeps its data in D1 after the flush, with the channel set by the server', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    const e = event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug', results_count: 3 }, channel: 'sdk' });
+    const e = event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug', results_count: 3 }, channel: 'sdk', customer_id: 'cust-1' });
     const { body } = await postEvents(source.secret_key, [e]);
     expect(body.results[0]!.status).toBe('accepted');
     expect(await runAlarm(source.id, sessionId)).toBe(true);
-    const row = await env.DB.prepare('SELECT channel, name, context FROM web_events WHERE source_id = ? AND event_id = ?').bind(source.id, e.event_id).first();
-    expect(row).toEqual({ channel: 'api', name: 'search', context: JSON.stringify({ type: 'search', query: 'mug', results_count: 3 }) });
+    const [row] = await d1Events(source.id, sessionId);
+    expect(row).toMatchObject({ channel: 'api', name: 'search', context: JSON.stringify({ type: 'search', query: 'mug', results_count: 3 }) });
   });
 });

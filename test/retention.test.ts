@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
 import { createSource, event, postEvents, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
-import { alarmOf, d1Session, eventually, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+import { alarmOf, d1Events, d1Session, eventually, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
 const DAY = 24 * 60;
 
@@ -16,7 +16,7 @@ async function seedD1(sourceId: string, ageDays: number, customerId: string | nu
 }
 
 describe('retention', () => {
-  it('the cron deletes anonymous sessions 60 days after their last event arrived, with their events; the rest stay', async () => {
+  it('the cron deletes anonymous sessions 60 days after their last event arrived (on every shard); the rest stay', async () => {
     const sourceId = unique('src');
     const oldAnonymous = await seedD1(sourceId, 61, null);
     const oldCustomer = await seedD1(sourceId, 61, 'cust-1');
@@ -28,10 +28,8 @@ describe('retention', () => {
     await waitOnExecutionContext(ctx);
 
     expect(await d1Session(sourceId, oldAnonymous)).toBeNull();
-    const events = await env.DB.prepare('SELECT session_id FROM web_events WHERE source_id = ?').bind(sourceId).all<{ session_id: string }>();
-    expect(events.results.map((r) => r.session_id).sort()).toEqual([oldCustomer, youngAnonymous, backfilled].sort());
-    expect(await d1Session(sourceId, oldCustomer)).not.toBeNull();
-    expect(await d1Session(sourceId, youngAnonymous)).not.toBeNull();
+    for (const kept of [oldCustomer, youngAnonymous, backfilled]) expect(await d1Session(sourceId, kept)).not.toBeNull();
+    expect(await d1Events(sourceId, oldCustomer)).toHaveLength(1);
   });
 
   it('a session object deletes its own storage 60 days after the last event arrived, once D1 holds it all', async () => {

@@ -3,17 +3,21 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { SessionObject } from '../src/sessions/session-object';
 import { SCHEMA_VERSION, SessionStorage } from '../src/sessions/session-storage';
+import { customerShard, shards } from '../src/storage/shards';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { d1Events, runAlarm, sessionStub } from './fixtures/sessions';
+import { d1Events, d1Session, runAlarm, sessionStub } from './fixtures/sessions';
 
+/** Changes a stored D1 row behind the collector's back (on every shard: one holds it). */
 const tamper = (sourceId: string, eventId: string) =>
-  env.DB.prepare("UPDATE web_events SET name = 'tampered' WHERE source_id = ? AND event_id = ?").bind(sourceId, eventId).run();
+  Promise.all(
+    shards(env).map((s) => s.db.prepare("UPDATE web_events SET name = 'tampered' WHERE source_id = ? AND event_id = ?").bind(sourceId, eventId).run()),
+  );
 
 describe("the session object's storage", () => {
-  it('flushes only the events D1 does not hold yet, and every event again once a customer is linked', async () => {
+  it('flushes only the events D1 does not hold yet', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    const first = event(sessionId, 'page_view', -3);
+    const first = event(sessionId, 'page_view', -3, { customer_id: 'cust-6' });
     await postEvents(source.secret_key, [first, event(sessionId, 'page_view', -2)]);
     await runAlarm(source.id, sessionId);
     await tamper(source.id, first.event_id); // a row D1 holds: a flush that rewrote it would restore it
@@ -21,16 +25,28 @@ describe("the session object's storage", () => {
     await postEvents(source.secret_key, [event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
     await runAlarm(source.id, sessionId);
     expect((await d1Events(source.id, sessionId)).map((e) => e.name)).toEqual(['tampered', 'page_view', 'search']);
+  });
+
+  it("writes an anonymous session without its events, then every event once a customer is linked, on the customer's shard only", async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -3), event(sessionId, 'page_view', -2)]);
+    await postEvents(source.secret_key, [event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
+    await runAlarm(source.id, sessionId);
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ customer_id: null, event_count: 3 });
+    expect(await d1Events(source.id, sessionId)).toEqual([]);
 
     await postEvents(source.secret_key, [event(sessionId, 'user_login', 0, { customer_id: 'cust-7' })]);
     await runAlarm(source.id, sessionId);
-    const rows = await d1Events(source.id, sessionId);
+    const rows = await d1Events(source.id, sessionId); // fails if the session is on two shards
     expect(rows.map((e) => [e.name, e.customer_id])).toEqual([
       ['page_view', 'cust-7'],
       ['page_view', 'cust-7'],
       ['search', 'cust-7'],
       ['user_login', 'cust-7'],
     ]);
+    const { db } = customerShard(env, 'cust-7');
+    expect(await db.prepare('SELECT customer_id FROM sessions WHERE session_id = ?').bind(sessionId).first()).toEqual({ customer_id: 'cust-7' });
   });
 
   it('numbers arrivals from its rows, not from the state row: events stored without a state save are not taken for duplicates', async () => {

@@ -1,7 +1,8 @@
+import { env } from 'cloudflare:workers';
 import { describe, expect, it, vi } from 'vitest';
 import { TRACKER_HASH } from '../src/tracker/built';
 import { CHROME, call, createSource, SHOP, unique } from './fixtures/api';
-import { d1Events, readSession, runAlarm } from './fixtures/sessions';
+import { d1Session, readSession, runAlarm } from './fixtures/sessions';
 
 const ORIGIN = SHOP;
 
@@ -124,7 +125,9 @@ describe('POST /t, the tracker beacon', () => {
       ['product_view', ['late']],
     ]);
     await runAlarm(source.id, sessionId);
-    expect((await d1Events(source.id, sessionId)).map((e) => JSON.parse(e.flags) as string[])).toEqual([[], ['late']]);
+    // Anonymous: its events leave for the lake (D1 holds the session only).
+    expect((await env.LAKE.records(source.id)).map((r) => JSON.parse(r.flags) as string[])).toEqual([[], ['late']]);
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ status: 'closed', event_count: 2 });
   });
 
   it('drops known bots without storing them, and counts each drop as one "bot dropped" log line', async () => {

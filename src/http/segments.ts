@@ -113,7 +113,7 @@ const asJson = (s: Segment) => ({ ...s, definition: SegmentDefinition.parse(s.de
 
 segments.openapi(routes.preview, async (c) => {
   const compiled = compileSegment(c.req.valid('json').definition, c.get('scope'), Date.now());
-  return c.json(await previewSegment(c.env.DB, compiled, PAGE), 200);
+  return c.json(await previewSegment(c.env, compiled, PAGE), 200);
 });
 
 segments.openapi(routes.create, async (c) => {
@@ -128,7 +128,7 @@ segments.openapi(routes.create, async (c) => {
     created_at: new Date().toISOString(),
   };
   await insertSegment(c.env.DB, segment);
-  return c.json(asJson(await recompute(c.env.DB, segment)), 201);
+  return c.json(asJson(await recompute(c.env, segment)), 201);
 });
 
 segments.openapi(routes.list, async (c) => c.json({ segments: (await listSegments(c.env.DB, c.get('scope'))).map(asJson) }, 200));
@@ -143,7 +143,7 @@ segments.openapi(routes.remove, async (c) => {
 
 segments.openapi(routes.refresh, async (c) => {
   const segment = await found(c.env.DB, c.req.valid('param').id, c.get('scope'));
-  return c.json(asJson(await recompute(c.env.DB, segment)), 200);
+  return c.json(asJson(await recompute(c.env, segment)), 200);
 });
 
 segments.openapi(routes.customers, async (c) => {

@@ -88,7 +88,7 @@ customers.use('/:customer_id', scopedAuth);
 customers.openapi(customerRoute, async (c) => {
   const { customer_id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
-  const page = await customerSessions(c.env.DB, c.get('source').id, customer_id, limit, decodeCursor<[string, string]>(cursor, 2));
+  const page = await customerSessions(c.env, c.get('source').id, customer_id, limit, decodeCursor<[string, string]>(cursor, 2));
   return c.json({ sessions: page.sessions, next_cursor: encodeCursor(page.next) }, 200);
 });
 

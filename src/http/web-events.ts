@@ -1,8 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { LIMITS } from '../events/limits';
 import { EventInput, EventName, Identifier, Timestamp, WebEvent } from '../events/schema';
-import { ingestBatch } from '../sessions/dispatch';
-import { type Cursor, listWebEvents } from '../storage/records';
+import { ingestBatch, sessionObject } from '../sessions/dispatch';
+import type { OrderCursor } from '../sessions/session-storage';
+import { type Cursor, filterWebEvents, listWebEvents, type WebEventFilter } from '../storage/records';
 import { newApp } from './app-env';
 import { secretKeyAuth } from './auth';
 import { readJson } from './body';
@@ -40,7 +41,8 @@ const listRoute = createRoute({
   method: 'get',
   path: '/',
   summary: 'List stored web events',
-  description: 'Events the collector has written to D1 (within seconds of their arrival), in occurred_at order, filtered, with cursor pagination.',
+  description:
+    "Events in occurred_at order, filtered, with cursor pagination. With `session_id`: every event of that session, read live from its session object. Without: identified sessions' events as written to D1 (within seconds of their arrival, for D1_EVENT_DAYS); an anonymous session's events are read by its session_id, or in the lake.",
   security: [{ sourceSecretKey: [] }],
   request: { query: ListQuery },
   responses: {
@@ -69,7 +71,8 @@ webEvents.post('/', async (c) => {
 
 webEvents.openapi(listRoute, async (c) => {
   const q = c.req.valid('query');
-  const page = await listWebEvents(c.env.DB, c.get('source').id, {
+  const sourceId = c.get('source').id;
+  const filter: WebEventFilter = {
     sessionId: q.session_id,
     customerId: q.customer_id,
     name: q.name,
@@ -77,6 +80,29 @@ webEvents.openapi(listRoute, async (c) => {
     to: iso(q.to),
     after: decodeCursor<Cursor>(q.cursor, 3),
     limit: q.limit,
-  });
+  };
+  // One session: read from its object, which holds every event of it (D1 only an identified session's).
+  const page = (q.session_id && (await sessionPage(c.env, sourceId, q.session_id, filter))) || (await listWebEvents(c.env, sourceId, filter));
   return c.json({ events: page.events, next_cursor: encodeCursor(page.next) }, 200);
 });
+
+/** Events read from a session object per call. */
+const READ_PAGE = 1000;
+
+/** One page of a session's events from its object, or null when it holds none. */
+async function sessionPage(env: Env, sourceId: string, sessionId: string, f: WebEventFilter) {
+  const session = sessionObject(env, sourceId, sessionId);
+  let kept: WebEvent[] = [];
+  let after: OrderCursor | undefined;
+  do {
+    const page = await session.read(after, READ_PAGE);
+    if (!page) return null;
+    kept = filterWebEvents([...kept, ...page.events], { ...f, limit: f.limit + 1 }).events;
+    after = page.next ?? undefined;
+    // The object reads in occurred_at order: once more than a page is kept, and this read went past
+    // the last of them, no later read holds an event that comes before it.
+    const last = page.events.at(-1);
+    if (kept.length > f.limit && last && last.occurred_at > kept.at(-1)!.occurred_at) break;
+  } while (after);
+  return filterWebEvents(kept, f);
+}

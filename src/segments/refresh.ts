@@ -3,10 +3,10 @@ import { compileSegment } from './compile';
 import { SegmentDefinition } from './definition';
 
 /** Recomputes a saved segment in the scope it was made in; `now` anchors its relative windows. */
-export async function recompute(db: D1Database, segment: Segment, now = Date.now()): Promise<Segment> {
+export async function recompute(env: Env, segment: Segment, now = Date.now()): Promise<Segment> {
   const definition = SegmentDefinition.parse(segment.definition);
   const computedAt = new Date(now).toISOString();
-  const count = await refreshSegment(db, segment.id, compileSegment(definition, segment.source_id, now), computedAt);
+  const count = await refreshSegment(env, segment.id, compileSegment(definition, segment.source_id, now), computedAt);
   return { ...segment, member_count: count, computed_at: computedAt };
 }
 
@@ -15,7 +15,7 @@ export async function refreshAllSegments(env: Env, now = Date.now()): Promise<nu
   const all = await listSegments(env.DB, null);
   for (const segment of all) {
     try {
-      await recompute(env.DB, segment, now);
+      await recompute(env, segment, now);
     } catch (error) {
       console.error(JSON.stringify({ message: 'segment refresh failed', segment: segment.id, error: String(error) }));
     }

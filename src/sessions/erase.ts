@@ -1,5 +1,6 @@
 import { customerSessionKeys, deleteCustomerTraces, sessionsWithEventsOf } from '../storage/erasure';
 import { deleteSessions } from '../storage/records';
+import { onEveryShard } from '../storage/shards';
 import { sessionObject } from './dispatch';
 
 /** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */
@@ -25,13 +26,13 @@ export interface ErasureReport {
  * once the customer's activity stopped (docs/privacy.md).
  */
 export async function eraseCustomer(env: Env, customerId: string, scope: string | null): Promise<ErasureReport> {
-  const keys = await customerSessionKeys(env.DB, customerId, scope, SESSIONS_PER_CALL);
+  const keys = await customerSessionKeys(env, customerId, scope, SESSIONS_PER_CALL);
   let events = 0;
   for (let i = 0; i < keys.length; i += PARALLEL_OBJECTS) {
     const held = await Promise.all(keys.slice(i, i + PARALLEL_OBJECTS).map((k) => sessionObject(env, k.source_id, k.session_id).erase()));
     events += held.reduce((a, b) => a + b, 0);
   }
-  const sessions = await deleteSessions(env.DB, keys);
+  const sessions = (await onEveryShard(env, (db) => deleteSessions(db, keys))).reduce((a, b) => a + b, 0);
   const report = {
     customer_id: customerId,
     sessions,
@@ -43,11 +44,11 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
   };
   if (!report.complete) return report;
   // Their events in other sessions: out of those objects (and the lake) too, not only out of D1.
-  const others = await sessionsWithEventsOf(env.DB, customerId, scope, SESSIONS_PER_CALL);
+  const others = await sessionsWithEventsOf(env, customerId, scope, SESSIONS_PER_CALL);
   for (let i = 0; i < others.length; i += PARALLEL_OBJECTS) {
     await Promise.all(others.slice(i, i + PARALLEL_OBJECTS).map((k) => sessionObject(env, k.source_id, k.session_id).eraseEventsOf(customerId)));
   }
-  const traces = await deleteCustomerTraces(env.DB, customerId, scope);
+  const traces = await deleteCustomerTraces(env, customerId, scope);
   return {
     ...report,
     events: events + traces.events,

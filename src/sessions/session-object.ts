@@ -4,7 +4,8 @@ import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import type { DeanonymizedBy, SessionRecord } from '../events/session-record';
 import { type LakeStream, lakeBatches, lakeOf, lakeRecord, tombstone } from '../storage/lake';
-import { writeSession } from '../storage/records';
+import { deleteSessions, writeSession } from '../storage/records';
+import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession } from './record';
@@ -277,23 +278,37 @@ export class SessionObject extends DurableObject<Env> {
     );
   }
 
-  /** Writes the session record and the events D1 lacks; D1 is up to date once a write reaches the last event. */
+  /**
+   * Writes the session record, and the events D1 lacks once the session has a customer
+   * (docs/design.md §4: an anonymous session's events stay in its object and the lake), to the
+   * session's shard. When that shard changes (its customer linked, shards added), the whole
+   * session goes to the new one and leaves the old once the new one holds it all.
+   */
   private flush(state: SessionState, now: number): Promise<void> {
     const upTo = state.version;
     const rewrites = state.rewrites;
     const record = { ...state.record };
+    const target = shardFor(this.env, record).name;
+    state.shard ??= state.flushedVersion > 0 ? HOME_SHARD : target;
+    if (state.shard !== target) {
+      state.leaving = [...(state.leaving ?? []), state.shard];
+      state.shard = target;
+      state.d1.arrival = 0;
+    }
+    const shard = shardNamed(this.env, target);
     return this.writeOut(
       state.d1,
       'session flush',
       state,
       now,
       async (rows, complete) => {
-        await writeSession(
-          this.env.DB,
-          record,
-          rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival })),
-        );
-        if (complete && state.rewrites === rewrites) state.flushedVersion = upTo;
+        const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
+        await writeSession(shard.db, record, events);
+        if (!complete) return;
+        for (const name of state.leaving ?? [])
+          if (name !== target) await deleteSessions(shardNamed(this.env, name).db, [{ source_id: record.source_id, session_id: record.session_id }]);
+        delete state.leaving;
+        if (state.rewrites === rewrites) state.flushedVersion = upTo;
       },
       () => state.version > state.flushedVersion,
     );

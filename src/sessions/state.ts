@@ -20,6 +20,10 @@ export interface SessionState {
   /** Where the events are written: D1 (the session row too) and, when there is one, the lake. */
   d1: Outlet;
   lake: Outlet;
+  /** The D1 shard its rows go to (absent before its first write; a v3 row's are on the home shard). */
+  shard?: string;
+  /** Shards still holding its rows from before a move (its customer linked, shards added): emptied once the new one holds them all. */
+  leaving?: string[];
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent while the source has none). */

@@ -1,9 +1,17 @@
 import type { SessionKey } from './records';
+import { onEveryShard } from './shards';
 
-/** D1 access for erasing a customer (docs/privacy.md); `scope` is one source, or null for all. */
+/**
+ * D1 access for erasing a customer (docs/privacy.md); `scope` is one source, or null for all.
+ * Every shard is asked: a claim names a customer in an anonymous session, which lives on its own shard.
+ */
 
 /** The sessions that name the customer, verified or as a claim, at most `limit`. */
-export async function customerSessionKeys(db: D1Database, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
+export async function customerSessionKeys(env: Env, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
+  return (await onEveryShard(env, (db) => customerSessionKeysOn(db, customerId, scope, limit))).flat().slice(0, limit);
+}
+
+async function customerSessionKeysOn(db: D1Database, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
   const { results } = await db
     .prepare(
       `SELECT source_id, session_id FROM sessions WHERE customer_id = ?1 AND (?2 IS NULL OR source_id = ?2)
@@ -16,24 +24,28 @@ export async function customerSessionKeys(db: D1Database, customerId: string, sc
 }
 
 /** Other sessions with events that name the customer (an identity conflict, a claim in someone else's session). */
-export async function sessionsWithEventsOf(db: D1Database, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
-  const { results } = await db
-    .prepare('SELECT DISTINCT source_id, session_id FROM web_events WHERE customer_id = ?1 AND (?2 IS NULL OR source_id = ?2) LIMIT ?3')
-    .bind(customerId, scope, limit)
-    .all<SessionKey>();
-  return results;
+export async function sessionsWithEventsOf(env: Env, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
+  const found = await onEveryShard(env, async (db) => {
+    const { results } = await db
+      .prepare('SELECT DISTINCT source_id, session_id FROM web_events WHERE customer_id = ?1 AND (?2 IS NULL OR source_id = ?2) LIMIT ?3')
+      .bind(customerId, scope, limit)
+      .all<SessionKey>();
+    return results;
+  });
+  return found.flat().slice(0, limit);
 }
 
 /**
- * What names the customer outside their sessions, in one transaction: their events in other
- * sessions (an identity conflict), segment memberships (counts kept right), dead letters and
- * campaign link landings.
+ * What names the customer outside their sessions: their events in other sessions (an identity
+ * conflict) on every shard, then, in one transaction on the home shard, segment memberships
+ * (counts kept right), dead letters and campaign link landings.
  */
-export async function deleteCustomerTraces(db: D1Database, customerId: string, scope: string | null) {
+export async function deleteCustomerTraces(env: Env, customerId: string, scope: string | null) {
   const inScope = '(?2 IS NULL OR source_id = ?2)';
   const segmentsInScope = `SELECT id FROM segments WHERE ${inScope.replace('source_id', 'segments.source_id')}`;
-  const [events, , memberships, deadLetters, landings] = await db.batch([
-    db.prepare(`DELETE FROM web_events WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope),
+  const events = await onEveryShard(env, (db) => db.prepare(`DELETE FROM web_events WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope).run());
+  const db = env.DB;
+  const [, memberships, deadLetters, landings] = await db.batch([
     db
       .prepare(
         `UPDATE segments SET member_count = member_count - 1 WHERE id IN (SELECT segment_id FROM segment_members WHERE customer_id = ?1) AND id IN (${segmentsInScope})`,
@@ -44,7 +56,7 @@ export async function deleteCustomerTraces(db: D1Database, customerId: string, s
     db.prepare(`DELETE FROM link_landings WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope),
   ]);
   return {
-    events: events!.meta.changes,
+    events: events.reduce((n, r) => n + r.meta.changes, 0),
     segmentMemberships: memberships!.meta.changes,
     deadLetters: deadLetters!.meta.changes,
     landings: landings!.meta.changes,

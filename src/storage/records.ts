@@ -1,6 +1,7 @@
 import type { WebEvent } from '../events/schema';
 import type { SessionRecord } from '../events/session-record';
 import { jsonChunks, jsonUpsertSql } from './json-upsert';
+import { mergePages, onEveryShard } from './shards';
 
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
 export type EventRow = WebEvent & { arrival: number };
@@ -92,8 +93,44 @@ export interface WebEventFilter {
 /** Keyset position in (occurred_at, session_id, event_id) order. */
 export type Cursor = [occurredAt: string, sessionId: string, eventId: string];
 
-/** A source's events in time order, filtered, one page at a time. */
-export async function listWebEvents(db: D1Database, sourceId: string, f: WebEventFilter) {
+/** A source's events in time order, filtered, one page at a time: every shard's page, merged. */
+export async function listWebEvents(env: Env, sourceId: string, f: WebEventFilter) {
+  const pages = await onEveryShard(env, (db) => listWebEventsOn(db, sourceId, f));
+  const { rows, more } = mergePages(pages, (a, b) => compareKeys(eventKey(a), eventKey(b)), f.limit);
+  const events = rows.map(toWebEvent);
+  const last = rows.at(-1);
+  return { events, next: more && last ? eventKey(last) : null };
+}
+
+/**
+ * The same filter and order over one session's events as its object holds them (the list with a
+ * session_id is read there: an anonymous session's events are not in D1).
+ */
+export function filterWebEvents(events: readonly WebEvent[], f: WebEventFilter) {
+  const kept = events
+    .filter(
+      (e) =>
+        (!f.customerId || e.customer_id === f.customerId) &&
+        (!f.name || e.name === f.name) &&
+        (!f.from || e.occurred_at >= f.from) &&
+        (!f.to || e.occurred_at < f.to) &&
+        (!f.after || compareKeys(eventKey(e), f.after) > 0),
+    )
+    .sort((a, b) => compareKeys(eventKey(a), eventKey(b)));
+  const page = kept.slice(0, f.limit);
+  const last = page.at(-1);
+  return { events: page, next: kept.length > f.limit && last ? eventKey(last) : null };
+}
+
+const eventKey = (e: Row | WebEvent): Cursor => [String(e.occurred_at), String(e.session_id), String(e.event_id)];
+
+/** Compares keys column by column, as SQLite orders ASCII text. */
+function compareKeys(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return 0;
+}
+
+async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilter): Promise<Row[]> {
   const where = ['source_id = ?'];
   const binds: unknown[] = [sourceId];
   const add = (clause: string, ...values: unknown[]) => {
@@ -113,23 +150,23 @@ export async function listWebEvents(db: D1Database, sourceId: string, f: WebEven
     .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY ${order}, session_id, event_id LIMIT ?`)
     .bind(...binds, f.limit + 1)
     .all<Row>();
-  const events = results.slice(0, f.limit).map(toWebEvent);
-  const last = events.at(-1);
-  const next: Cursor | null = results.length > f.limit && last ? [last.occurred_at, last.session_id, last.event_id] : null;
-  return { events, next };
+  return results;
 }
 
-/** A customer's sessions on one source, the most recent first. */
-export async function customerSessions(db: D1Database, sourceId: string, customerId: string, limit: number, before?: [string, string]) {
+/** A customer's sessions on one source, the most recent first (every shard asked: one added later holds their newer ones). */
+export async function customerSessions(env: Env, sourceId: string, customerId: string, limit: number, before?: [string, string]) {
   const after = before ? 'AND (last_event_at, session_id) < (?, ?)' : '';
-  const { results } = await db
-    .prepare(`SELECT * FROM sessions WHERE source_id = ? AND customer_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
-    .bind(sourceId, customerId, ...(before ?? []), limit + 1)
-    .all<Row>();
-  const sessions = results.slice(0, limit).map(toSessionRecord);
+  const pages = await onEveryShard(env, async (db) => {
+    const { results } = await db
+      .prepare(`SELECT * FROM sessions WHERE source_id = ? AND customer_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
+      .bind(sourceId, customerId, ...(before ?? []), limit + 1)
+      .all<Row>();
+    return results.map(toSessionRecord);
+  });
+  const key = (s: SessionRecord): [string, string] => [s.last_event_at, s.session_id];
+  const { rows: sessions, more } = mergePages(pages, (a, b) => compareKeys(key(b), key(a)), limit);
   const last = sessions.at(-1);
-  const next: [string, string] | null = results.length > limit && last ? [last.last_event_at, last.session_id] : null;
-  return { sessions, next };
+  return { sessions, next: more && last ? key(last) : null };
 }
 
 /** Which sessions are past retention: anonymous ones before one cutoff, identified ones (when set) before another. */

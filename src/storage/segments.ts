@@ -1,3 +1,6 @@
+import { jsonChunks } from './json-upsert';
+import { mergePages, onEveryShard } from './shards';
+
 /**
  * A segment as one query returning `customer_id`s, every value in one JSON parameter (?1). The
  * segment module compiles definitions into it (segments/compile.ts); this module runs it.
@@ -21,19 +24,27 @@ export interface Segment {
 type SegmentRow = Omit<Segment, 'definition'> & { definition: string };
 const toSegment = (row: SegmentRow): Segment => ({ ...row, definition: JSON.parse(row.definition) as unknown });
 
-const members = (c: CompiledSegment) => `WITH members(customer_id) AS (${c.sql})`;
+const bindValues = (c: CompiledSegment) => (c.values.length ? [JSON.stringify(c.values)] : []);
 
-/** The count and the first customers of a definition, without saving anything: one query, the set computed once. */
-export async function previewSegment(db: D1Database, c: CompiledSegment, limit: number) {
-  const { results } = await db
-    .prepare(
-      `WITH members(customer_id) AS MATERIALIZED (${c.sql})
-       SELECT (SELECT count(*) FROM members) AS n, customer_id FROM members ORDER BY customer_id LIMIT ${Math.trunc(limit)}`,
-    )
-    // A definition without values (`{"identified": true}` in the admin's scope) has no ?1 to bind.
-    .bind(...(c.values.length ? [JSON.stringify(c.values)] : []))
-    .all<{ n: number; customer_id: string }>();
-  return { count: results[0]?.n ?? 0, customer_ids: results.map((r) => r.customer_id) };
+/**
+ * The count and the first customers of a definition, without saving anything: one query a shard
+ * (a customer's rows are all on one shard, so each shard's members are exact), merged.
+ */
+export async function previewSegment(env: Env, c: CompiledSegment, limit: number) {
+  const pages = await onEveryShard(env, async (db) => {
+    const { results } = await db
+      .prepare(
+        `WITH members(customer_id) AS MATERIALIZED (${c.sql})
+         SELECT (SELECT count(*) FROM members) AS n, customer_id FROM members ORDER BY customer_id LIMIT ${Math.trunc(limit)}`,
+      )
+      // A definition without values (`{"identified": true}` in the admin's scope) has no ?1 to bind.
+      .bind(...bindValues(c))
+      .all<{ n: number; customer_id: string }>();
+    return results;
+  });
+  const count = pages.reduce((n, page) => n + (page[0]?.n ?? 0), 0);
+  const { rows } = mergePages(pages, (a, b) => (a.customer_id < b.customer_id ? -1 : a.customer_id > b.customer_id ? 1 : 0), limit);
+  return { count, customer_ids: rows.map((r) => r.customer_id) };
 }
 
 export async function insertSegment(db: D1Database, s: Segment): Promise<void> {
@@ -61,15 +72,26 @@ export async function deleteSegment(db: D1Database, id: string): Promise<void> {
   await db.batch([db.prepare('DELETE FROM segment_members WHERE segment_id = ?').bind(id), db.prepare('DELETE FROM segments WHERE id = ?').bind(id)]);
 }
 
-/** Recomputes the members table of a segment in one transaction; returns the new count. */
-export async function refreshSegment(db: D1Database, id: string, c: CompiledSegment, now: string): Promise<number> {
-  const values = JSON.stringify(c.values);
+/**
+ * Recomputes a segment: its members on every shard, then the members table (on the home shard)
+ * replaced in one transaction. Returns the new count.
+ */
+export async function refreshSegment(env: Env, id: string, c: CompiledSegment, now: string): Promise<number> {
+  const found = await onEveryShard(env, async (db) => {
+    const { results } = await db
+      .prepare(`SELECT customer_id FROM (${c.sql})`)
+      .bind(...bindValues(c))
+      .all<{ customer_id: string }>();
+    return results.map((r) => r.customer_id);
+  });
+  const customers = found.flat();
+  const db = env.DB;
   await db.batch([
-    db.prepare('DELETE FROM segment_members WHERE segment_id = ?2').bind(values, id),
-    db.prepare(`${members(c)} INSERT INTO segment_members (segment_id, customer_id) SELECT ?2, customer_id FROM members`).bind(values, id),
-    db
-      .prepare('UPDATE segments SET member_count = (SELECT count(*) FROM segment_members WHERE segment_id = ?2), computed_at = ?3 WHERE id = ?2')
-      .bind(values, id, now),
+    db.prepare('DELETE FROM segment_members WHERE segment_id = ?').bind(id),
+    ...jsonChunks(customers).map((chunk) =>
+      db.prepare('INSERT OR IGNORE INTO segment_members (segment_id, customer_id) SELECT ?2, value FROM json_each(?1)').bind(chunk, id),
+    ),
+    db.prepare('UPDATE segments SET member_count = (SELECT count(*) FROM segment_members WHERE segment_id = ?1), computed_at = ?2 WHERE id = ?1').bind(id, now),
   ]);
   const row = await db.prepare('SELECT member_count FROM segments WHERE id = ?').bind(id).first<{ member_count: number }>();
   return row?.member_count ?? 0;

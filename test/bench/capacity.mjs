@@ -192,7 +192,8 @@ async function main() {
   const d1SessionBytes = byTable('sessions') / sessionsInD1;
   const objectBytes = sqliteFiles(path.join(persist, 'do')).reduce((n, f) => n + pageBytes(f), 0) / SESSIONS;
   const lakeBytes = lake.bytes / lake.records;
-  rmSync(persist, { recursive: true, force: true });
+  if (process.env.BENCH_CAP_KEEP) log(`kept ${persist}`);
+  else rmSync(persist, { recursive: true, force: true });
   rmSync(bundleDir, { recursive: true, force: true });
 
   const m = MODEL;

@@ -45,7 +45,8 @@ const freePort = () =>
 export async function startCollector() {
   const persist = mkdtempSync(path.join(tmpdir(), 'we-e2e-'));
   const port = await freePort();
-  const migrate = run(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { CI: 'true' });
+  // Every D1 shard, as `npm start` does.
+  const migrate = spawn(process.execPath, [path.join(root, 'migrations/apply.mjs'), '--local', '--persist-to', persist], { cwd: root, stdio: 'ignore' });
   const code = await new Promise<number | null>((r) => migrate.on('exit', r));
   if (code !== 0) throw new Error('migrations failed');
   const dev = run(
