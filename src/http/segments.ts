@@ -1,12 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { tunables } from '../config';
 import { compileSegment } from '../segments/compile';
-import { SegmentDefinition } from '../segments/definition';
+import { beyondWindow, SegmentDefinition, type SegmentNode } from '../segments/definition';
 import { recompute } from '../segments/refresh';
 import { deleteSegment, getSegment, insertSegment, listSegments, previewSegment, type Segment } from '../storage/segments';
 import { newApp } from './app-env';
 import { scopedAuth } from './auth';
 import { guardJson } from './body';
-import { errorResponses, orNotFound } from './errors';
+import { ApiError, errorResponses, orNotFound } from './errors';
 import { json, PageQuery, secretKeyOrAdmin } from './openapi';
 import { exportMembers, membersPage } from './segment-export';
 
@@ -111,8 +112,17 @@ const found = async (db: D1Database, id: string, scope: string | null) => orNotF
 
 const asJson = (s: Segment) => ({ ...s, definition: SegmentDefinition.parse(s.definition) });
 
+/** A definition that looks back further than D1 keeps events would miss customers silently: refused by field. */
+function withinWindow(env: Env, definition: SegmentNode, now: number): SegmentNode {
+  const days = tunables(env).d1EventDays;
+  const beyond = days === null ? [] : beyondWindow(definition, days, now);
+  if (beyond.length) throw new ApiError(400, 'invalid_request', `${beyond[0]!.path}: ${beyond[0]!.message}`, beyond);
+  return definition;
+}
+
 segments.openapi(routes.preview, async (c) => {
-  const compiled = compileSegment(c.req.valid('json').definition, c.get('scope'), Date.now());
+  const now = Date.now();
+  const compiled = compileSegment(withinWindow(c.env, c.req.valid('json').definition, now), c.get('scope'), now);
   return c.json(await previewSegment(c.env, compiled, PAGE), 200);
 });
 
@@ -122,7 +132,7 @@ segments.openapi(routes.create, async (c) => {
     id: `seg_${crypto.randomUUID().replace(/-/g, '')}`,
     source_id: c.get('scope'),
     name: body.name,
-    definition: body.definition,
+    definition: withinWindow(c.env, body.definition, Date.now()),
     member_count: null,
     computed_at: null,
     created_at: new Date().toISOString(),

@@ -1,7 +1,8 @@
 import { tunables } from '../config';
 import { purgeExpiredLandings } from '../storage/links';
-import { purgeExpiredSessions } from '../storage/records';
+import { purgeExpiredSessions, trimEvents } from '../storage/records';
 import { onEveryShard } from '../storage/shards';
+import { listSources } from '../storage/sources';
 import { purgeDeadLetters } from '../storage/triggers';
 
 /** How long one purge run may go on: the hourly cron gets 15 minutes of wall time. */
@@ -11,29 +12,39 @@ const DEAD_LETTER_DAYS = 30;
 const DAY_MS = 86_400_000;
 
 /**
- * The hourly cron: deletes from D1 the sessions past retention (the objects expire themselves),
- * in bounded transactions until none is left or the run's budget is spent (the next run goes on),
- * then dead letters and campaign link landings past their time.
+ * The hourly cron, on every shard at once (each is its own writer), within one budget (the next
+ * run goes on where it stopped): deletes the sessions past retention (the objects expire
+ * themselves) and the events past the D1 window, in bounded statements; then dead letters and
+ * campaign link landings past their time.
  */
 export async function purgeExpired(env: Env, now = Date.now()) {
-  const { retention } = tunables(env);
+  const { retention, d1EventDays } = tunables(env);
   const iso = (days: number) => new Date(now - days * DAY_MS).toISOString();
   const expiry = { anonymousBefore: iso(retention.anonymousDays), identifiedBefore: retention.identifiedDays === null ? null : iso(retention.identifiedDays) };
-  // Every shard at once (each is its own writer), within one budget: the next run goes on.
   const deadline = Date.now() + RUN_BUDGET_MS;
-  const runs = await onEveryShard(env, (db) => purgeExpiredSessions(db, expiry, deadline));
-  const sessions = { deleted: runs.reduce((n, r) => n + r.deleted, 0), finished: runs.every((r) => r.finished) };
+  const sourceIds = d1EventDays === null ? [] : (await listSources(env.DB)).map((s) => s.id);
+  const runs = await onEveryShard(env, async (db) => {
+    const sessions = await purgeExpiredSessions(db, expiry, deadline);
+    const events = d1EventDays === null ? { deleted: 0, finished: true } : await trimEvents(db, sourceIds, iso(d1EventDays), deadline);
+    return { sessions, events };
+  });
+  const sessions = { deleted: sum(runs.map((r) => r.sessions.deleted)), finished: runs.every((r) => r.sessions.finished && r.events.finished) };
+  const eventsTrimmed = sum(runs.map((r) => r.events.deleted));
   const deadLetters = await purgeDeadLetters(env.DB, iso(DEAD_LETTER_DAYS));
   const landings = await purgeExpiredLandings(env.DB, new Date(now).toISOString());
   console.log(
     JSON.stringify({
       message: 'retention purge',
       ...expiry,
+      eventsBefore: d1EventDays === null ? null : iso(d1EventDays),
       sessions_deleted: sessions.deleted,
+      events_trimmed: eventsTrimmed,
       finished: sessions.finished,
       dead_letters_deleted: deadLetters,
       landings_deleted: landings,
     }),
   );
-  return sessions;
+  return { ...sessions, eventsTrimmed };
 }
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);

@@ -86,3 +86,24 @@ export const SegmentDefinition = SegmentNode.refine((n) => measure(n).depth <= M
     description: '`all` / `any` / `not` of event conditions and customer filters.',
     example: { all: [{ event: 'product_view', within_days: 7, count: { gte: 3 } }, { not: { event: 'order_complete', within_days: 30 } }] },
   });
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Where a definition looks further back than D1 keeps events (`days`, D1_EVENT_DAYS): each such
+ * field's path, for a 400 that names it. A condition without a window sees the events D1 keeps.
+ */
+export function beyondWindow(node: SegmentNode, days: number, now: number, path = 'definition'): { path: string; message: string }[] {
+  if ('all' in node) return node.all.flatMap((c, i) => beyondWindow(c, days, now, `${path}.all.${i}`));
+  if ('any' in node) return node.any.flatMap((c, i) => beyondWindow(c, days, now, `${path}.any.${i}`));
+  if ('not' in node) return beyondWindow(node.not, days, now, `${path}.not`);
+  if (!('event' in node)) return [];
+  const message = `D1 keeps events for ${days} days (D1_EVENT_DAYS); older ones are in the lake`;
+  const found: { path: string; message: string }[] = [];
+  for (const field of ['within_days', 'last_within_days', 'last_before_days'] as const) {
+    const value = node[field];
+    if (value !== undefined && value > days) found.push({ path: `${path}.${field}`, message: `${value} days: ${message}` });
+  }
+  if (node.from && Date.parse(node.from) < now - days * DAY_MS) found.push({ path: `${path}.from`, message: `${node.from}: ${message}` });
+  return found;
+}

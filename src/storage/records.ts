@@ -235,3 +235,22 @@ export async function purgeExpiredSessions(db: D1Database, expiry: Expiry, deadl
   }
   return { deleted, finished: true };
 }
+
+/**
+ * Deletes the events that occurred before `cutoff` (the D1 event window), source by source
+ * through the (source_id, occurred_at) index, at most `chunk` rows a statement, until none is
+ * left or `deadline` (ms) passes. Returns the events deleted and whether it finished.
+ */
+export async function trimEvents(db: D1Database, sourceIds: readonly string[], cutoff: string, deadline: number, chunk = 5_000) {
+  let deleted = 0;
+  const trim = db.prepare('DELETE FROM web_events WHERE rowid IN (SELECT rowid FROM web_events WHERE source_id = ?1 AND occurred_at < ?2 LIMIT ?3)');
+  for (const sourceId of sourceIds) {
+    for (;;) {
+      if (Date.now() > deadline) return { deleted, finished: false };
+      const { meta } = await trim.bind(sourceId, cutoff, chunk).run();
+      deleted += meta.changes;
+      if (meta.changes < chunk) break;
+    }
+  }
+  return { deleted, finished: true };
+}
