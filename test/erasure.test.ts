@@ -2,6 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { purgeExpired } from '../src/retention/purge';
+import { EVENTS_WITH_SESSION } from '../src/storage/records';
 import { shards } from '../src/storage/shards';
 import { recordDeadLetter } from '../src/storage/triggers';
 import { ADMIN_TOKEN, beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
@@ -69,7 +70,7 @@ describe('erasing a customer', () => {
       expect(held).toBe(0);
     }
     expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE customer_id = ?', customer)).toBe(0);
-    expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE session_id = ?', s3)).toBe(1); // the other customer's own event stays
+    expect(await d1Count(`SELECT count(*) AS n FROM ${EVENTS_WITH_SESSION} WHERE s.session_id = ?`, s3)).toBe(1); // the other customer's own event stays
     // ...and out of that session's object too, not only out of D1.
     expect((await readSession(a.id, s3, a.secret_key)).body.events.map((e) => e.customer_id)).toEqual(['someone-else']);
     // The lake got a tombstone, the last version, of each of the customer's events.

@@ -22,6 +22,7 @@ import { runDurableObjectAlarm } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { EVENTS_WITH_SESSION } from '../src/storage/records';
 import { shards } from '../src/storage/shards';
 import { ADMIN_TOKEN, type CreatedSource, call, createSource, unique } from './fixtures/api';
 
@@ -1144,7 +1145,7 @@ describe('every ingest route, the admin and the segment bodies, under generated 
       const inD1 = new Set<string>();
       for (const { db } of shards(env)) {
         const { results } = await db
-          .prepare('SELECT event_id FROM web_events WHERE source_id = ? AND session_id = ?')
+          .prepare(`SELECT e.event_id FROM ${EVENTS_WITH_SESSION} WHERE s.source_id = ? AND s.session_id = ?`)
           .bind(source.id, sessionId)
           .all<{ event_id: string }>();
         for (const r of results) inD1.add(r.event_id);

@@ -25,7 +25,7 @@ export async function purgeExpired(env: Env, now = Date.now()) {
   const sourceIds = d1EventDays === null ? [] : (await listSources(env.DB)).map((s) => s.id);
   const runs = await onEveryShard(env, async (db) => {
     const sessions = await purgeExpiredSessions(db, expiry, deadline);
-    const events = d1EventDays === null ? { deleted: 0, finished: true } : await trimEvents(db, sourceIds, iso(d1EventDays), deadline);
+    const events = d1EventDays === null ? { deleted: 0, finished: true } : await trimEvents(db, sourceIds, now - d1EventDays * DAY_MS, deadline);
     return { sessions, events };
   });
   const sessions = { deleted: sum(runs.map((r) => r.sessions.deleted)), finished: runs.every((r) => r.sessions.finished && r.events.finished) };

@@ -23,8 +23,9 @@ class Query {
     return `json_extract(?1, '$[${this.values.length - 1}]')`;
   }
 
+  /** A time as D1 stores event times: ms since 1970. */
   daysAgo(days: number): string {
-    return this.v(new Date(this.now - days * DAY_MS).toISOString());
+    return this.v(this.now - days * DAY_MS);
   }
 
   scoped(column = 'source_id'): string {
@@ -68,8 +69,8 @@ function eventCondition(q: Query, c: EventCondition): string {
   const where = [`customer_id IS NOT NULL`, `name = ${q.v(c.event)}`];
   if (c.source_id) where.push(`source_id = ${q.v(c.source_id)}`);
   if (c.within_days !== undefined) where.push(`occurred_at >= ${q.daysAgo(c.within_days)}`);
-  if (c.from) where.push(`occurred_at >= ${q.v(new Date(c.from).toISOString())}`);
-  if (c.to) where.push(`occurred_at < ${q.v(new Date(c.to).toISOString())}`);
+  if (c.from) where.push(`occurred_at >= ${q.v(Date.parse(c.from))}`);
+  if (c.to) where.push(`occurred_at < ${q.v(Date.parse(c.to))}`);
   for (const f of c.where ?? []) where.push(field(q, f));
   const { having, zeroAllowed } = countClause(q, c.count);
   const recency: string[] = [];

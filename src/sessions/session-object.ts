@@ -4,7 +4,7 @@ import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import type { DeanonymizedBy, SessionRecord } from '../events/session-record';
 import { type LakeStream, lakeBatches, lakeOf, lakeRecord, tombstone } from '../storage/lake';
-import { deleteSessions, writeSession } from '../storage/records';
+import { deleteSessions, sharedOf, writeSession } from '../storage/records';
 import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
@@ -303,7 +303,8 @@ export class SessionObject extends DurableObject<Env> {
       now,
       async (rows, complete) => {
         const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
-        await writeSession(shard.db, record, events);
+        if (events[0]) state.shared ??= sharedOf(events[0]);
+        await writeSession(shard.db, record, events, state.shared);
         if (!complete) return;
         for (const name of state.leaving ?? [])
           if (name !== target) await deleteSessions(shardNamed(this.env, name).db, [{ source_id: record.source_id, session_id: record.session_id }]);

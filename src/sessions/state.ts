@@ -1,4 +1,5 @@
 import type { SessionRecord } from '../events/session-record';
+import type { Shared } from '../storage/records';
 import { nextWatch, type TriggerMessage, type TriggerState } from '../triggers/session-triggers';
 import { closesAt, expiresAt, type Retention } from './record';
 
@@ -24,6 +25,8 @@ export interface SessionState {
   shard?: string;
   /** Shards still holding its rows from before a move (its customer linked, shards added): emptied once the new one holds them all. */
   leaving?: string[];
+  /** The device and geo its D1 event rows share, fixed by the first event written (absent until then). */
+  shared?: Shared;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent while the source has none). */

@@ -1,4 +1,4 @@
-import type { SessionKey } from './records';
+import { EVENTS_WITH_SESSION, type SessionKey } from './records';
 import { onEveryShard } from './shards';
 
 /**
@@ -27,7 +27,7 @@ async function customerSessionKeysOn(db: D1Database, customerId: string, scope: 
 export async function sessionsWithEventsOf(env: Env, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
   const found = await onEveryShard(env, async (db) => {
     const { results } = await db
-      .prepare('SELECT DISTINCT source_id, session_id FROM web_events WHERE customer_id = ?1 AND (?2 IS NULL OR source_id = ?2) LIMIT ?3')
+      .prepare(`SELECT DISTINCT s.source_id, s.session_id FROM ${EVENTS_WITH_SESSION} WHERE e.customer_id = ?1 AND (?2 IS NULL OR e.source_id = ?2) LIMIT ?3`)
       .bind(customerId, scope, limit)
       .all<SessionKey>();
     return results;

@@ -1,10 +1,10 @@
 /**
  * One statement that upserts any number of rows passed as a single JSON array parameter, so a
- * batch stays within D1's 100 bound parameters whatever its size (docs/design.md §4). The columns are
- * fixed names from this module, never input.
+ * batch stays within D1's 100 bound parameters whatever its size (docs/design.md §4). The columns
+ * (and the `expressions` that compute some of them instead) are fixed text from storage/, never input.
  */
-export function jsonUpsertSql(table: string, columns: readonly string[], key: readonly string[]): string {
-  const values = columns.map((c) => `json_extract(value, '$.${c}')`).join(', ');
+export function jsonUpsertSql(table: string, columns: readonly string[], key: readonly string[], expressions: Record<string, string> = {}): string {
+  const values = columns.map((c) => expressions[c] ?? `json_extract(value, '$.${c}')`).join(', ');
   const updates = columns
     .filter((c) => !key.includes(c))
     .map((c) => `${c} = excluded.${c}`)

@@ -6,12 +6,26 @@ import { mergePages, onEveryShard } from './shards';
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
 export type EventRow = WebEvent & { arrival: number };
 
-// In the order of the WebEvent object, so rows read back in the same shape as live reads.
-const EVENT_COLUMNS = [
-  'event_id',
+/**
+ * The device and geo a session's events share (JSON text), kept on its row: an event row whose
+ * own is the same holds '' instead (docs/design.md §4).
+ */
+export interface Shared {
+  device: string | null;
+  geo: string | null;
+}
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+export const sharedOf = (event: WebEvent): Shared => ({ device: json(event.device), geo: json(event.geo) });
+
+/** An event's id in D1: its session's key (on that shard) and its arrival, so a session's events are one id range. */
+const ARRIVAL_BITS = 20;
+const sessionRange = (key: string) => `(${key} << ${ARRIVAL_BITS}) AND ((${key} << ${ARRIVAL_BITS}) | ${2 ** ARRIVAL_BITS - 1})`;
+
+const STORED_EVENT_COLUMNS = [
+  'id',
   'source_id',
+  'event_id',
   'channel',
-  'session_id',
   'customer_id',
   'claimed_customer_id',
   'name',
@@ -24,9 +38,18 @@ const EVENT_COLUMNS = [
   'device',
   'geo',
   'flags',
-  'arrival',
 ] as const;
-const SELECT_EVENTS = `SELECT ${EVENT_COLUMNS.join(', ')} FROM web_events`;
+// The row's id from its session's key (?2, ?3: source and session) and its arrival.
+const UPSERT_EVENTS = jsonUpsertSql('web_events', STORED_EVENT_COLUMNS, ['id'], {
+  id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
+});
+
+// In the order of the WebEvent object, so rows read back in the same shape as live reads.
+/** web_events `e` with the session `s` each belongs to. */
+export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = e.id >> ${ARRIVAL_BITS}`;
+const SELECT_EVENTS = `SELECT e.event_id, e.source_id, e.channel, s.session_id, e.customer_id, e.claimed_customer_id, e.name, e.occurred_at, e.received_at,
+  e.seq, e.context, e.params, e.page, iif(e.device = '', s.device, e.device) AS device, iif(e.geo = '', s.geo, e.geo) AS geo, e.flags
+  FROM ${EVENTS_WITH_SESSION}`;
 const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
 
 const SESSION_COLUMNS = [
@@ -50,17 +73,40 @@ const SESSION_COLUMNS = [
   'deanonymized_by',
   'identity_conflicts',
 ] as const;
+const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions`;
+const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'device', 'geo'], ['source_id', 'session_id']);
 
-const UPSERT_EVENTS = jsonUpsertSql('web_events', EVENT_COLUMNS, ['source_id', 'session_id', 'event_id']);
-const UPSERT_SESSION = jsonUpsertSql('sessions', SESSION_COLUMNS, ['source_id', 'session_id']);
+/** An event as its row stores it: times in ms, a device or geo the session shares as ''. */
+function storedEvent(e: EventRow, shared: Shared | undefined) {
+  const same = (value: unknown, text: string | null | undefined) => text != null && value != null && JSON.stringify(value) === text;
+  return {
+    arrival: e.arrival,
+    source_id: e.source_id,
+    event_id: e.event_id,
+    channel: e.channel,
+    customer_id: e.customer_id,
+    claimed_customer_id: e.claimed_customer_id,
+    name: e.name,
+    occurred_at: Date.parse(e.occurred_at),
+    received_at: Date.parse(e.received_at),
+    seq: e.seq,
+    context: e.context,
+    params: e.params,
+    page: e.page,
+    device: same(e.device, shared?.device) ? '' : e.device,
+    geo: same(e.geo, shared?.geo) ? '' : e.geo,
+    flags: e.flags,
+  };
+}
 
 /**
  * Writes a session record and its changed events in one D1 batch (one transaction). Upserts
- * keyed by (source, session, event), so writing the same records twice changes nothing.
+ * keyed by session and arrival, so writing the same records twice changes nothing.
  */
-export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[]): Promise<void> {
-  const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([session]))];
-  for (const chunk of jsonChunks(events)) statements.push(db.prepare(UPSERT_EVENTS).bind(chunk));
+export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[], shared?: Shared): Promise<void> {
+  const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([{ ...session, device: shared?.device ?? null, geo: shared?.geo ?? null }]))];
+  for (const chunk of jsonChunks(events.map((e) => storedEvent(e, shared))))
+    statements.push(db.prepare(UPSERT_EVENTS).bind(chunk, session.source_id, session.session_id));
   await db.batch(statements);
 }
 
@@ -72,10 +118,12 @@ function parseJsonColumns<T>(row: Row, columns: readonly string[]): T {
   return out as T;
 }
 
-/** D1 row to web event: JSON columns parsed, the storage-only `arrival` dropped. */
+const iso = (ms: unknown) => new Date(Number(ms)).toISOString();
+
+/** D1 row to web event: JSON columns parsed, times back to ISO 8601. */
 export function toWebEvent(row: Row): WebEvent {
-  const { arrival: _arrival, ...event } = parseJsonColumns<Row>(row, EVENT_JSON_COLUMNS);
-  return event as WebEvent;
+  const event = parseJsonColumns<Row>(row, EVENT_JSON_COLUMNS);
+  return { ...event, occurred_at: iso(row.occurred_at), received_at: iso(row.received_at) } as WebEvent;
 }
 
 export const toSessionRecord = (row: Row): SessionRecord => parseJsonColumns<SessionRecord>(row, ['utm']);
@@ -96,9 +144,8 @@ export type Cursor = [occurredAt: string, sessionId: string, eventId: string];
 /** A source's events in time order, filtered, one page at a time: every shard's page, merged. */
 export async function listWebEvents(env: Env, sourceId: string, f: WebEventFilter) {
   const pages = await onEveryShard(env, (db) => listWebEventsOn(db, sourceId, f));
-  const { rows, more } = mergePages(pages, (a, b) => compareKeys(eventKey(a), eventKey(b)), f.limit);
-  const events = rows.map(toWebEvent);
-  const last = rows.at(-1);
+  const { rows: events, more } = mergePages(pages, (a, b) => compareKeys(eventKey(a), eventKey(b)), f.limit);
+  const last = events.at(-1);
   return { events, next: more && last ? eventKey(last) : null };
 }
 
@@ -122,7 +169,7 @@ export function filterWebEvents(events: readonly WebEvent[], f: WebEventFilter) 
   return { events: page, next: kept.length > f.limit && last ? eventKey(last) : null };
 }
 
-const eventKey = (e: Row | WebEvent): Cursor => [String(e.occurred_at), String(e.session_id), String(e.event_id)];
+const eventKey = (e: WebEvent): Cursor => [e.occurred_at, e.session_id, e.event_id];
 
 /** Compares keys column by column, as SQLite orders ASCII text. */
 function compareKeys(a: readonly string[], b: readonly string[]): number {
@@ -130,27 +177,28 @@ function compareKeys(a: readonly string[], b: readonly string[]): number {
   return 0;
 }
 
-async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilter): Promise<Row[]> {
-  const where = ['source_id = ?'];
+async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilter): Promise<WebEvent[]> {
+  const where = ['e.source_id = ?'];
   const binds: unknown[] = [sourceId];
   const add = (clause: string, ...values: unknown[]) => {
     where.push(clause);
     binds.push(...values);
   };
-  if (f.sessionId) add('session_id = ?', f.sessionId);
-  if (f.customerId) add('customer_id = ?', f.customerId);
-  if (f.name) add('name = ?', f.name);
-  if (f.from) add('occurred_at >= ?', f.from);
-  if (f.to) add('occurred_at < ?', f.to);
-  if (f.after) add('(occurred_at, session_id, event_id) > (?, ?, ?)', ...f.after);
-  // With a session, its primary-key prefix finds its few rows; without the `+`, SQLite (D1 keeps
-  // no ANALYZE statistics) picks the (source_id, occurred_at) index for the order and reads the whole source.
-  const order = f.sessionId ? '+occurred_at' : 'occurred_at';
+  const key = '(SELECT key FROM sessions WHERE source_id = ? AND session_id = ?)';
+  if (f.sessionId) add(`e.id BETWEEN ${sessionRange(key)}`, sourceId, f.sessionId, sourceId, f.sessionId);
+  if (f.customerId) add('e.customer_id = ?', f.customerId);
+  if (f.name) add('e.name = ?', f.name);
+  if (f.from) add('e.occurred_at >= ?', Date.parse(f.from));
+  if (f.to) add('e.occurred_at < ?', Date.parse(f.to));
+  if (f.after) add('(e.occurred_at, s.session_id, e.event_id) > (?, ?, ?)', Date.parse(f.after[0]), f.after[1], f.after[2]);
+  // With a session, its id range finds its few rows; without the `+`, SQLite (D1 keeps no
+  // ANALYZE statistics) picks the (source_id, occurred_at) index for the order and reads the whole source.
+  const order = f.sessionId ? '+e.occurred_at' : 'e.occurred_at';
   const { results } = await db
-    .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY ${order}, session_id, event_id LIMIT ?`)
+    .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY ${order}, s.session_id, e.event_id LIMIT ?`)
     .bind(...binds, f.limit + 1)
     .all<Row>();
-  return results;
+  return results.map(toWebEvent);
 }
 
 /** A customer's sessions on one source, the most recent first (every shard asked: one added later holds their newer ones). */
@@ -158,7 +206,7 @@ export async function customerSessions(env: Env, sourceId: string, customerId: s
   const after = before ? 'AND (last_event_at, session_id) < (?, ?)' : '';
   const pages = await onEveryShard(env, async (db) => {
     const { results } = await db
-      .prepare(`SELECT * FROM sessions WHERE source_id = ? AND customer_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
+      .prepare(`${SELECT_SESSIONS} WHERE source_id = ? AND customer_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
       .bind(sourceId, customerId, ...(before ?? []), limit + 1)
       .all<Row>();
     return results.map(toSessionRecord);
@@ -200,12 +248,15 @@ export async function listExpired(db: D1Database, kind: ExpiredKind, cutoff: str
  */
 export async function deleteSessions(db: D1Database, keys: readonly SessionKey[], where = 'true', ...values: unknown[]): Promise<number> {
   if (!keys.length) return 0;
-  const still = `SELECT source_id, session_id FROM sessions WHERE ${where} AND (source_id, session_id) IN
+  const still = `SELECT key FROM sessions WHERE ${where} AND (source_id, session_id) IN
     (SELECT json_extract(value, '$.source_id'), json_extract(value, '$.session_id') FROM json_each(?1))`;
-  const json = JSON.stringify(keys);
+  const list = JSON.stringify(keys);
   const [, sessions] = await db.batch([
-    db.prepare(`DELETE FROM web_events WHERE (source_id, session_id) IN (${still})`).bind(json, ...values),
-    db.prepare(`DELETE FROM sessions WHERE (source_id, session_id) IN (${still})`).bind(json, ...values),
+    // Each session's events are one id range: found by the primary key, not by a scan.
+    db
+      .prepare(`DELETE FROM web_events WHERE id IN (SELECT e.id FROM (${still}) k JOIN web_events e ON e.id BETWEEN ${sessionRange('k.key')})`)
+      .bind(list, ...values),
+    db.prepare(`DELETE FROM sessions WHERE key IN (${still})`).bind(list, ...values),
   ]);
   return sessions!.meta.changes;
 }
@@ -237,11 +288,11 @@ export async function purgeExpiredSessions(db: D1Database, expiry: Expiry, deadl
 }
 
 /**
- * Deletes the events that occurred before `cutoff` (the D1 event window), source by source
+ * Deletes the events that occurred before `cutoff` (ms: the D1 event window), source by source
  * through the (source_id, occurred_at) index, at most `chunk` rows a statement, until none is
  * left or `deadline` (ms) passes. Returns the events deleted and whether it finished.
  */
-export async function trimEvents(db: D1Database, sourceIds: readonly string[], cutoff: string, deadline: number, chunk = 5_000) {
+export async function trimEvents(db: D1Database, sourceIds: readonly string[], cutoff: number, deadline: number, chunk = 5_000) {
   let deleted = 0;
   const trim = db.prepare('DELETE FROM web_events WHERE rowid IN (SELECT rowid FROM web_events WHERE source_id = ?1 AND occurred_at < ?2 LIMIT ?3)');
   for (const sourceId of sourceIds) {

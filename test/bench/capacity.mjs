@@ -161,18 +161,21 @@ async function main() {
   for (let n = 0; n < SESSIONS; n += 20) await Promise.all(Array.from({ length: Math.min(20, SESSIONS - n) }, (_, i) => send(n + i)));
   log(`sent ${sent.events} events; waiting for D1 and the lake`);
 
+  // D1 holds every session, and the events of the identified ones; the lake every event.
+  const inD1Expected = sent.identified * EVENTS_PER_SESSION;
   const until = Date.now() + 180_000;
   let inD1 = 0;
+  let sessionsInD1 = 0;
   let lake = { records: 0, bytes: 0 };
   while (Date.now() < until) {
     inD1 = (await db.prepare('SELECT count(*) AS n FROM web_events').first()).n;
+    sessionsInD1 = (await db.prepare('SELECT count(*) AS n FROM sessions').first()).n;
     lake = await (await fetch(lakeUrl)).json();
-    if (inD1 >= sent.events && lake.records >= sent.events) break;
+    if (inD1 >= inD1Expected && sessionsInD1 >= SESSIONS && lake.records >= sent.events) break;
     await sleep(1000);
   }
-  const sessionsInD1 = (await db.prepare('SELECT count(*) AS n FROM sessions').first()).n;
   await mf.dispose();
-  if (inD1 < sent.events) throw new Error(`D1 holds ${inD1} of ${sent.events} events`);
+  if (inD1 < inD1Expected || sessionsInD1 < SESSIONS) throw new Error(`D1 holds ${inD1} of ${inD1Expected} events, ${sessionsInD1} of ${SESSIONS} sessions`);
 
   const d1File = sqliteFiles(path.join(persist, 'd1')).find((f) => f.endsWith('.sqlite'));
   const sqlite = new DatabaseSync(d1File, { readOnly: true });

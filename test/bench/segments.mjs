@@ -52,17 +52,7 @@ async function seed(db, sourceId) {
     WHEN i % 20 < 18 THEN 'search' WHEN i % 20 = 18 THEN 'order_complete' ELSE 'user_login' END`;
   const context = `CASE WHEN i % 20 BETWEEN 8 AND 15 THEN json_object('type', 'product', 'id', 'p' || (i % 500), 'price', (i * 7) % 300)
     WHEN i % 20 = 18 THEN json_object('type', 'order', 'id', 'o' || i, 'total', (i * 13) % 500) ELSE NULL END`;
-  for (let from = 0; from < EVENTS; from += CHUNK) {
-    await db
-      .prepare(
-        `WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 - 1)
-         INSERT INTO web_events (source_id, session_id, event_id, channel, customer_id, name, occurred_at, received_at, arrival, context)
-         SELECT ?3, 's' || (i / 20 % ?4), 'e' || i, 'api', printf('c%06d', i / 20 % ?4), ${name},
-                strftime('%Y-%m-%dT%H:%M:%fZ', (?5 - abs(random()) % (90 * ?6)) / 1000.0, 'unixepoch'), ?7, i, ${context} FROM n`,
-      )
-      .bind(from, Math.min(from + CHUNK, EVENTS), sourceId, CUSTOMERS, now, day, new Date(now).toISOString())
-      .run();
-  }
+  // Sessions first: an event's id is its session's key and its arrival (k-th block of 20, j-th event: 20k + j + 1).
   await db
     .prepare(
       `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 - 1)
@@ -71,6 +61,17 @@ async function seed(db, sourceId) {
     )
     .bind(sourceId, CUSTOMERS, new Date(now).toISOString())
     .run();
+  for (let from = 0; from < EVENTS; from += CHUNK) {
+    await db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 - 1)
+         INSERT INTO web_events (id, source_id, event_id, channel, customer_id, name, occurred_at, received_at, context)
+         SELECT ((SELECT key FROM sessions WHERE source_id = ?3 AND session_id = 's' || (i / 20 % ?4)) << 20) | ((i / (20 * ?4)) * 20 + i % 20 + 1),
+                ?3, 'e' || i, 'api', printf('c%06d', i / 20 % ?4), ${name}, ?5 - abs(random()) % (90 * ?6), ?5, ${context} FROM n`,
+      )
+      .bind(from, Math.min(from + CHUNK, EVENTS), sourceId, CUSTOMERS, now, day)
+      .run();
+  }
 }
 
 async function main() {
