@@ -1,11 +1,13 @@
 -- Scale (docs/scaling.md): a web_events row without what its session already holds, keyed by the
 -- session's number and the event's arrival (no separate key index), times in milliseconds.
--- Sessions get a number that is never reused (AUTOINCREMENT), and the device and geo their events share.
+-- Sessions get a number that is never reused (AUTOINCREMENT), the device and geo their events
+-- share, and an incarnation: a session id used again after its object was deleted is a new row.
 
 CREATE TABLE sessions_v5 (
   key INTEGER PRIMARY KEY AUTOINCREMENT, -- the session's number on this shard; its events' ids start at key << 20
   source_id TEXT NOT NULL,
   session_id TEXT NOT NULL,
+  incarnation INTEGER NOT NULL DEFAULT 0, -- when its object stored its first event (ms); 0 before this migration
   channel TEXT NOT NULL,
   customer_id TEXT,
   claimed_customer_id TEXT,
@@ -25,7 +27,7 @@ CREATE TABLE sessions_v5 (
   identity_conflicts INTEGER NOT NULL DEFAULT 0,
   device TEXT, -- JSON: the device its events share (an event's device '' means this one)
   geo TEXT,    -- JSON: likewise for geo
-  UNIQUE (source_id, session_id)
+  UNIQUE (source_id, session_id, incarnation)
 );
 INSERT INTO sessions_v5 (key, source_id, session_id, channel, customer_id, claimed_customer_id, status, started_at, last_event_at, last_received_at,
   closed_at, event_count, landing_url, referrer, utm, user_agent, country, deanonymized_at, deanonymized_by, identity_conflicts)

@@ -2,9 +2,10 @@ import { createExecutionContext, createScheduledController, runInDurableObject, 
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
-import { createSource, event, postEvents, unique } from './fixtures/api';
+import { shards } from '../src/storage/shards';
+import { call, createSource, event, postEvents, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
-import { alarmOf, d1Events, d1Session, eventually, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+import { alarmOf, d1Events, d1Session, eventually, type LiveSession, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
 const DAY = 24 * 60;
 
@@ -14,6 +15,13 @@ async function seedD1(sourceId: string, ageDays: number, customerId: string | nu
   await seedSession(sourceId, sessionId, customerId, [{ name: 'page_view', days: ageDays }], Date.now(), Date.now() - receivedDaysAgo * DAY * 60_000);
   return sessionId;
 }
+
+/** Rows the session's object still holds: its events and its state. */
+const heldRows = (sourceId: string, sessionId: string) =>
+  runInDurableObject(
+    sessionStub(sourceId, sessionId),
+    (_instance, state) => state.storage.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM state) AS n').one().n,
+  );
 
 describe('retention', () => {
   it('the cron deletes anonymous sessions 60 days after their last event arrived (on every shard); the rest stay', async () => {
@@ -35,32 +43,71 @@ describe('retention', () => {
   it('a session object deletes its own storage 60 days after the last event arrived, once D1 holds it all', async () => {
     const source = await createSource();
     const anonymous = unique('s');
-    const identified = unique('s');
     const young = unique('s');
-    await postEvents(source.secret_key, [
-      event(anonymous, 'page_view', -61 * DAY),
-      event(identified, 'user_login', -61 * DAY, { customer_id: 'cust-7' }),
-      event(young, 'page_view', -59 * DAY),
-    ]);
+    await postEvents(source.secret_key, [event(anonymous, 'page_view', -61 * DAY), event(young, 'page_view', -59 * DAY)]);
     // Dated 61 days ago but received now: the first alarm (due at once) writes D1 and closes, and the session stays.
-    for (const id of [anonymous, identified]) {
-      await runAlarm(source.id, id);
-      await eventually(async () => (await d1Session(source.id, id))?.status === 'closed');
-    }
-    // The anonymous one's next alarm is its retention delete; the identified one has none.
+    await runAlarm(source.id, anonymous);
+    await eventually(async () => (await d1Session(source.id, anonymous))?.status === 'closed');
+    // Its next alarm is its retention delete.
     await eventually(async () => ((await alarmOf(source.id, anonymous)) ?? 0) > Date.now() + 59 * 86_400_000);
-    expect(await alarmOf(source.id, identified)).toBeNull();
     expect((await readSession(source.id, anonymous, source.secret_key)).status).toBe(200);
     // Run now, that alarm acts as at its time.
     expect(await runAlarm(source.id, anonymous)).toBe(true);
 
     expect((await readSession(source.id, anonymous, source.secret_key)).status).toBe(404);
-    const left = await runInDurableObject(
-      sessionStub(source.id, anonymous),
-      (_instance, state) => state.storage.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM state) AS n').one().n,
-    );
-    expect(left).toBe(0);
-    expect((await readSession(source.id, identified, source.secret_key)).body.session.customer_id).toBe('cust-7');
+    expect(await heldRows(source.id, anonymous)).toBe(0);
     expect((await readSession(source.id, young, source.secret_key)).body.session.event_count).toBe(1);
+  });
+
+  it("an identified session's object goes as an anonymous one's would; D1 keeps the session, and its live read answers the same JSON from there", async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const context = { type: 'product', id: 'sku-1', price: 12 };
+    await postEvents(source.secret_key, [
+      event(sessionId, 'user_login', -61 * DAY, { customer_id: 'cust-7', device: { os: 'ios' } }),
+      event(sessionId, 'product_view', -61 * DAY + 1, { context, seq: 2 }),
+      event(sessionId, 'page_view', -61 * DAY + 2, { device: { os: 'android' } }),
+    ]);
+    await runAlarm(source.id, sessionId);
+    await eventually(async () => (await d1Session(source.id, sessionId))?.status === 'closed');
+    const live = await readSession(source.id, sessionId, source.secret_key);
+    const page = await call(`/api/v1/sessions/${source.id}/${sessionId}?limit=2`, { token: source.secret_key });
+    const firstPage = await page.json();
+
+    // 60 days after its last arrival, its object deletes what it holds (D1 and the lake have it all).
+    await eventually(async () => ((await alarmOf(source.id, sessionId)) ?? 0) > Date.now() + 59 * 86_400_000);
+    expect(await runAlarm(source.id, sessionId)).toBe(true);
+    expect(await heldRows(source.id, sessionId)).toBe(0);
+
+    // Read from D1 now: the same JSON, pages and cursors included.
+    expect(await readSession(source.id, sessionId, source.secret_key)).toEqual(live);
+    expect(await (await call(`/api/v1/sessions/${source.id}/${sessionId}?limit=2`, { token: source.secret_key })).json()).toEqual(firstPage);
+    const cursor = (firstPage as { next_cursor: string }).next_cursor;
+    const rest = (await (
+      await call(`/api/v1/sessions/${source.id}/${sessionId}?limit=2&cursor=${cursor}`, { token: source.secret_key })
+    ).json()) as LiveSession;
+    expect(rest.events.map((e) => e.event_id)).toEqual([live.body.events[2]!.event_id]);
+
+    // The id used again: a new life of the session, a new D1 row; the old one keeps its events.
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', 0)]);
+    await runAlarm(source.id, sessionId);
+    const rows = await Promise.all(
+      shards(env).map(
+        async ({ db }) =>
+          (
+            await db
+              .prepare('SELECT incarnation, event_count FROM sessions WHERE session_id = ?')
+              .bind(sessionId)
+              .all<{ incarnation: number; event_count: number }>()
+          ).results,
+      ),
+    );
+    expect(
+      rows
+        .flat()
+        .sort((a, b) => a.incarnation - b.incarnation)
+        .map((r) => r.event_count),
+    ).toEqual([3, 1]);
+    expect((await readSession(source.id, sessionId, source.secret_key)).body.session.event_count).toBe(1);
   });
 });

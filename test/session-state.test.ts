@@ -75,10 +75,11 @@ describe("the session object's next alarm, a pure function of its state", () => 
     expect(nextAlarm(unsent, retention, NOW, lake)).toBe(NOW + 7000);
   });
 
-  it('an identified session is kept (no alarm) unless identified retention is set; a waiting absence trigger is due', () => {
+  it("an identified session's object goes when an anonymous one's would (D1 keeps the session), or at an earlier identified retention; a waiting absence trigger is due", () => {
     const identified = state({ version: 3, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: null } }, { status: 'closed', customer_id: 'c' });
-    expect(nextAlarm(identified, retention, NOW, NONE)).toBeNull();
-    expect(nextAlarm(identified, { anonymousDays: 60, identifiedDays: 365 }, NOW, NONE)).toBe(NOW + 365 * DAY);
+    expect(nextAlarm(identified, retention, NOW, NONE)).toBe(NOW + 60 * DAY);
+    expect(nextAlarm(identified, { anonymousDays: 60, identifiedDays: 365 }, NOW, NONE)).toBe(NOW + 60 * DAY);
+    expect(nextAlarm(identified, { anonymousDays: 60, identifiedDays: 30 }, NOW, NONE)).toBe(NOW + 30 * DAY);
     const watching = { ...identified, triggers: { rules: [], fired: [], watches: { r: { due: NOW + 20 * 60_000, anchorId: 'e1' } } } };
     expect(nextAlarm(watching, retention, NOW, NONE)).toBe(NOW + 20 * 60_000);
   });

@@ -35,3 +35,6 @@ export type SessionRecord = z.infer<typeof SessionRecord>;
 
 /** The name of a session's object (docs/design.md, rule 1): every event of the session goes to it. */
 export const sessionObjectName = (sourceId: string, sessionId: string) => `${sourceId}:${sessionId}`;
+
+/** Where a page of a session's events in session order (rule 2) starts: after this event's (occurred_at, seq, arrival). */
+export type OrderCursor = [occurredAt: string, seq: string, arrival: string];

@@ -1,10 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CustomerId, Identifier, WebEvent } from '../events/schema';
-import { SessionRecord } from '../events/session-record';
+import { type OrderCursor, SessionRecord } from '../events/session-record';
 import { sessionObject } from '../sessions/dispatch';
 import { eraseCustomer } from '../sessions/erase';
-import type { OrderCursor } from '../sessions/session-storage';
-import { customerSessions } from '../storage/records';
+import { customerSessions, sessionFromD1 } from '../storage/records';
 import { newApp } from './app-env';
 import { ownSource, scopedAuth, secretKeyAuth } from './auth';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -24,7 +23,7 @@ const sessionRoute = createRoute({
   path: '/{source_id}/{session_id}',
   summary: 'Read a session live',
   description:
-    'The session record with its events in session order (occurred_at, seq, arrival), read from the session object: it includes events that D1 does not have yet. Up to `limit` events per page (default and most 1,000); `next_cursor` gives the next.',
+    'The session record with its events in session order (occurred_at, seq, arrival), read from the session object: it includes events that D1 does not have yet. An identified session whose object is gone (60 days after its last event) is read from D1, with the events D1 keeps (D1_EVENT_DAYS). Up to `limit` events per page (default and most 1,000); `next_cursor` gives the next.',
   security: [{ sourceSecretKey: [] }],
   request: { params: z.object({ source_id: Identifier, session_id: Identifier }), query: PageQuery(1000) },
   responses: { 200: { description: 'The session', ...json(SessionView) }, ...errorResponses(400, 401, 403, 404) },
@@ -76,7 +75,9 @@ sessions.openapi(sessionRoute, async (c) => {
   const { source_id, session_id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
   ownSource(c.get('source'), source_id);
-  const page = await sessionObject(c.env, source_id, session_id).read(decodeCursor<OrderCursor>(cursor, 3), limit);
+  const after = decodeCursor<OrderCursor>(cursor, 3);
+  // The object holds the session while it lives; after (an identified session past its object's days), D1 does.
+  const page = (await sessionObject(c.env, source_id, session_id).read(after, limit)) ?? (await sessionFromD1(c.env, source_id, session_id, after, limit));
   if (!page) throw new ApiError(404, 'session_not_found', `no session ${session_id} in source ${source_id}`);
   return c.json({ session: page.session, events: page.events, next_cursor: encodeCursor(page.next) }, 200);
 });

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { LIMITS } from '../events/limits';
 import { EventInput, EventName, Identifier, Timestamp, WebEvent } from '../events/schema';
+import type { OrderCursor } from '../events/session-record';
 import { ingestBatch, sessionObject } from '../sessions/dispatch';
-import type { OrderCursor } from '../sessions/session-storage';
 import { type Cursor, filterWebEvents, listWebEvents, type WebEventFilter } from '../storage/records';
 import { newApp } from './app-env';
 import { secretKeyAuth } from './auth';

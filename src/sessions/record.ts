@@ -87,5 +87,14 @@ export function expiresAt(record: SessionRecord, retention: Retention): number {
   return Math.max(Date.parse(record.last_event_at), Date.parse(record.last_received_at)) + days * 86_400_000;
 }
 
+/**
+ * When a session's object deletes what it holds (once D1 and the lake have it all): at the
+ * session's expiry, and for an identified session, whose record D1 keeps, no later than an
+ * anonymous one's would be (docs/scaling.md).
+ */
+export function objectExpiresAt(record: SessionRecord, retention: Retention): number {
+  return Math.min(expiresAt(record, retention), expiresAt({ ...record, customer_id: null }, retention));
+}
+
 /** Delay before the next D1 write after `attempts` failures: exponential, capped at 5 minutes. */
 export const flushBackoffMs = (attempts: number) => Math.min(1000 * 2 ** attempts, 300_000);

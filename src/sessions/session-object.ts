@@ -2,14 +2,14 @@ import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
-import type { DeanonymizedBy, SessionRecord } from '../events/session-record';
+import type { DeanonymizedBy, OrderCursor, SessionRecord } from '../events/session-record';
 import { type LakeStream, lakeBatches, lakeOf, lakeRecord, tombstone } from '../storage/lake';
 import { deleteSessions, sharedOf, writeSession } from '../storage/records';
 import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
-import { addToRecord, attribute, closesAt, deanonymizedBy, expiresAt, flushBackoffMs, openSession } from './record';
-import { type OrderCursor, SessionStorage } from './session-storage';
+import { addToRecord, attribute, closesAt, deanonymizedBy, flushBackoffMs, objectExpiresAt, openSession } from './record';
+import { SessionStorage } from './session-storage';
 import { lakeBehind, newOutlet, nextAlarm, type Outlet, type Pending, readState, type SessionState, settled } from './state';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
@@ -72,7 +72,7 @@ export class SessionObject extends DurableObject<Env> {
   async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
     // A session silent past retention, all of it in the next tiers, starts afresh.
-    if (this.state && now >= expiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
+    if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
     const before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
@@ -87,7 +87,7 @@ export class SessionObject extends DurableObject<Env> {
         statuses.push('duplicate');
         continue;
       }
-      const state = (this.state ??= newState(event, timeoutS));
+      const state = (this.state ??= newState(event, timeoutS, now));
       const stored = this.applyEvent(state, event, arrival, now);
       if (rules.length || state.triggers?.rules.length) {
         const triggers = (state.triggers ??= newTriggerState());
@@ -185,7 +185,7 @@ export class SessionObject extends DurableObject<Env> {
     if (!state) return;
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
     // docs/design.md rules 7 and 8: nothing is deleted that the next tiers lack; while a write fails, the session stays.
-    if (now >= expiresAt(state.record, this.settings.retention) && settled(state, this.pending(state))) {
+    if (now >= objectExpiresAt(state.record, this.settings.retention) && settled(state, this.pending(state))) {
       await this.forget();
       return;
     }
@@ -304,10 +304,11 @@ export class SessionObject extends DurableObject<Env> {
       async (rows, complete) => {
         const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
         if (events[0]) state.shared ??= sharedOf(events[0]);
-        await writeSession(shard.db, record, events, state.shared);
+        await writeSession(shard.db, record, events, { incarnation: state.incarnation ?? 0, shared: state.shared });
         if (!complete) return;
+        const self = [{ source_id: record.source_id, session_id: record.session_id }];
         for (const name of state.leaving ?? [])
-          if (name !== target) await deleteSessions(shardNamed(this.env, name).db, [{ source_id: record.source_id, session_id: record.session_id }]);
+          if (name !== target) await deleteSessions(shardNamed(this.env, name).db, self, 'incarnation = ?2', state.incarnation ?? 0);
         delete state.leaving;
         if (state.rewrites === rewrites) state.flushedVersion = upTo;
       },
@@ -387,9 +388,10 @@ export class SessionObject extends DurableObject<Env> {
   }
 }
 
-function newState(event: WebEvent, timeoutS: number): SessionState {
+function newState(event: WebEvent, timeoutS: number, now: number): SessionState {
   return {
     record: openSession(event),
+    incarnation: now,
     timeoutS,
     version: 0,
     appliedArrival: 0,

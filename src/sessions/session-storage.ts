@@ -1,4 +1,5 @@
 import type { WebEvent } from '../events/schema';
+import type { OrderCursor } from '../events/session-record';
 import type { TriggerMessage } from '../triggers/session-triggers';
 
 /**
@@ -36,9 +37,6 @@ const V1_TO_V2 = `
 
 /** Session order (docs/design.md, rule 2): occurred_at, then seq (absent last), then arrival. */
 const ORDER_KEY = "body ->> '$.occurred_at', coalesce(body ->> '$.seq', 9007199254740991), arrival";
-
-/** Where a page of the session-order read starts: after this event's order key. */
-export type OrderCursor = [occurredAt: string, seq: string, arrival: string];
 
 /** Keeps outbox messages at most; beyond, the oldest are dropped (and logged): a runaway rule cannot fill the object. */
 const MAX_OUTBOX = 10_000;

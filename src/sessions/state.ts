@@ -1,7 +1,7 @@
 import type { SessionRecord } from '../events/session-record';
 import type { Shared } from '../storage/records';
 import { nextWatch, type TriggerMessage, type TriggerState } from '../triggers/session-triggers';
-import { closesAt, expiresAt, type Retention } from './record';
+import { closesAt, objectExpiresAt, type Retention } from './record';
 
 /**
  * What a session object keeps beside its events, in one row. Versions count changes to the
@@ -9,6 +9,11 @@ import { closesAt, expiresAt, type Retention } from './record';
  */
 export interface SessionState {
   record: SessionRecord;
+  /**
+   * When this object stored the session's first event (ms): D1 tells this life of the session id
+   * from one before it, whose object was deleted (absent in rows from before incarnations: 0).
+   */
+  incarnation?: number;
   timeoutS: number;
   /** Bumped by every change of the session or of its events. */
   version: number;
@@ -67,7 +72,7 @@ export function nextAlarm(s: SessionState, retention: Retention, now: number, pe
     s.version > s.flushedVersion ? (s.d1.at ?? Infinity) : Infinity,
     pending.lake ? (s.lake.at ?? Infinity) : Infinity,
     s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
-    settled(s, pending) ? expiresAt(s.record, retention) : Infinity,
+    settled(s, pending) ? objectExpiresAt(s.record, retention) : Infinity,
     s.triggers ? nextWatch(s.triggers) : Infinity,
     pending.outbox ? now + OUTBOX_RETRY_MS : Infinity,
   );

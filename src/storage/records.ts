@@ -1,5 +1,5 @@
 import type { WebEvent } from '../events/schema';
-import type { SessionRecord } from '../events/session-record';
+import type { OrderCursor, SessionRecord } from '../events/session-record';
 import { jsonChunks, jsonUpsertSql } from './json-upsert';
 import { mergePages, onEveryShard } from './shards';
 
@@ -39,17 +39,17 @@ const STORED_EVENT_COLUMNS = [
   'geo',
   'flags',
 ] as const;
-// The row's id from its session's key (?2, ?3: source and session) and its arrival.
+// The row's id from its session's key (?2, ?3, ?4: source, session, incarnation) and its arrival.
 const UPSERT_EVENTS = jsonUpsertSql('web_events', STORED_EVENT_COLUMNS, ['id'], {
-  id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
+  id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3 AND incarnation = ?4) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
 });
 
 // In the order of the WebEvent object, so rows read back in the same shape as live reads.
-/** web_events `e` with the session `s` each belongs to. */
-export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = e.id >> ${ARRIVAL_BITS}`;
-const SELECT_EVENTS = `SELECT e.event_id, e.source_id, e.channel, s.session_id, e.customer_id, e.claimed_customer_id, e.name, e.occurred_at, e.received_at,
-  e.seq, e.context, e.params, e.page, iif(e.device = '', s.device, e.device) AS device, iif(e.geo = '', s.geo, e.geo) AS geo, e.flags
-  FROM ${EVENTS_WITH_SESSION}`;
+/** web_events `e` with the session `s` each belongs to (either side found from the other by its key). */
+export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = e.id >> ${ARRIVAL_BITS} AND e.id BETWEEN ${sessionRange('s.key')}`;
+const EVENT_FIELDS = `e.event_id, e.source_id, e.channel, s.session_id, e.customer_id, e.claimed_customer_id, e.name, e.occurred_at, e.received_at,
+  e.seq, e.context, e.params, e.page, iif(e.device = '', s.device, e.device) AS device, iif(e.geo = '', s.geo, e.geo) AS geo, e.flags`;
+const SELECT_EVENTS = `SELECT ${EVENT_FIELDS} FROM ${EVENTS_WITH_SESSION}`;
 const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
 
 const SESSION_COLUMNS = [
@@ -74,7 +74,7 @@ const SESSION_COLUMNS = [
   'identity_conflicts',
 ] as const;
 const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions`;
-const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'device', 'geo'], ['source_id', 'session_id']);
+const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'incarnation', 'device', 'geo'], ['source_id', 'session_id', 'incarnation']);
 
 /** An event as its row stores it: times in ms, a device or geo the session shares as ''. */
 function storedEvent(e: EventRow, shared: Shared | undefined) {
@@ -99,14 +99,22 @@ function storedEvent(e: EventRow, shared: Shared | undefined) {
   };
 }
 
+/** Which life of a session id a write is for, and what its events share. */
+export interface Written {
+  /** When its object stored its first event (ms); 0 for a session from before incarnations. */
+  incarnation: number;
+  shared?: Shared;
+}
+
 /**
  * Writes a session record and its changed events in one D1 batch (one transaction). Upserts
- * keyed by session and arrival, so writing the same records twice changes nothing.
+ * keyed by session, incarnation and arrival, so writing the same records twice changes nothing.
  */
-export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[], shared?: Shared): Promise<void> {
-  const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([{ ...session, device: shared?.device ?? null, geo: shared?.geo ?? null }]))];
-  for (const chunk of jsonChunks(events.map((e) => storedEvent(e, shared))))
-    statements.push(db.prepare(UPSERT_EVENTS).bind(chunk, session.source_id, session.session_id));
+export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[], w: Written): Promise<void> {
+  const row = { ...session, incarnation: w.incarnation, device: w.shared?.device ?? null, geo: w.shared?.geo ?? null };
+  const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([row]))];
+  for (const chunk of jsonChunks(events.map((e) => storedEvent(e, w.shared))))
+    statements.push(db.prepare(UPSERT_EVENTS).bind(chunk, session.source_id, session.session_id, w.incarnation));
   await db.batch(statements);
 }
 
@@ -126,7 +134,9 @@ export function toWebEvent(row: Row): WebEvent {
   return { ...event, occurred_at: iso(row.occurred_at), received_at: iso(row.received_at) } as WebEvent;
 }
 
-export const toSessionRecord = (row: Row): SessionRecord => parseJsonColumns<SessionRecord>(row, ['utm']);
+/** D1 row to session record: its columns only (not the key, incarnation, device or geo), utm parsed. */
+export const toSessionRecord = (row: Row): SessionRecord =>
+  parseJsonColumns<SessionRecord>(Object.fromEntries(SESSION_COLUMNS.map((c) => [c, row[c]])), ['utm']);
 
 export interface WebEventFilter {
   sessionId?: string;
@@ -184,15 +194,14 @@ async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilt
     where.push(clause);
     binds.push(...values);
   };
-  const key = '(SELECT key FROM sessions WHERE source_id = ? AND session_id = ?)';
-  if (f.sessionId) add(`e.id BETWEEN ${sessionRange(key)}`, sourceId, f.sessionId, sourceId, f.sessionId);
+  if (f.sessionId) add('s.source_id = ? AND s.session_id = ?', sourceId, f.sessionId);
   if (f.customerId) add('e.customer_id = ?', f.customerId);
   if (f.name) add('e.name = ?', f.name);
   if (f.from) add('e.occurred_at >= ?', Date.parse(f.from));
   if (f.to) add('e.occurred_at < ?', Date.parse(f.to));
   if (f.after) add('(e.occurred_at, s.session_id, e.event_id) > (?, ?, ?)', Date.parse(f.after[0]), f.after[1], f.after[2]);
-  // With a session, its id range finds its few rows; without the `+`, SQLite (D1 keeps no
-  // ANALYZE statistics) picks the (source_id, occurred_at) index for the order and reads the whole source.
+  // With a session, its row and then its id range find its few events; without the `+`, SQLite
+  // (D1 keeps no ANALYZE statistics) picks the (source_id, occurred_at) index for the order and reads the whole source.
   const order = f.sessionId ? '+e.occurred_at' : 'e.occurred_at';
   const { results } = await db
     .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY ${order}, s.session_id, e.event_id LIMIT ?`)
@@ -215,6 +224,37 @@ export async function customerSessions(env: Env, sourceId: string, customerId: s
   const { rows: sessions, more } = mergePages(pages, (a, b) => compareKeys(key(b), key(a)), limit);
   const last = sessions.at(-1);
   return { sessions, next: more && last ? key(last) : null };
+}
+
+/**
+ * An identified session as D1 holds it, with a page of its events in session order (rule 2):
+ * the latest life of the session id, on whichever shard. For a session whose object is gone
+ * (past its object's days); null when D1 has none (an anonymous session past its object is past
+ * its retention: the purge deletes its row).
+ */
+export async function sessionFromD1(env: Env, sourceId: string, sessionId: string, after: OrderCursor | undefined, limit: number) {
+  const found = await onEveryShard(env, async (db) => {
+    const row = await db
+      .prepare('SELECT * FROM sessions WHERE source_id = ? AND session_id = ? AND customer_id IS NOT NULL ORDER BY incarnation DESC LIMIT 1')
+      .bind(sourceId, sessionId)
+      .first<Row & { key: number; incarnation: number }>();
+    return row ? { db, row } : null;
+  });
+  const latest = found.reduce<(typeof found)[number]>((a, b) => (b && (!a || b.row.incarnation > a.row.incarnation) ? b : a), null);
+  if (!latest) return null;
+  const order = 'e.occurred_at, coalesce(e.seq, 9007199254740991), e.id';
+  const from = after ? `AND (${order}) > (?2, ?3, (?1 << ${ARRIVAL_BITS}) | ?4)` : '';
+  const { results } = await latest.db
+    .prepare(
+      `SELECT ${EVENT_FIELDS}, e.id & ${2 ** ARRIVAL_BITS - 1} AS arrival FROM ${EVENTS_WITH_SESSION} WHERE s.key = ?1 ${from} ORDER BY ${order} LIMIT ${Math.trunc(limit) + 1}`,
+    )
+    .bind(latest.row.key, ...(after ? [Date.parse(after[0]), Number(after[1]), Number(after[2])] : []))
+    .all<Row>();
+  const events = results.slice(0, limit).map(({ arrival: _, ...row }) => toWebEvent(row));
+  const last = events.at(-1);
+  const next: OrderCursor | null =
+    results.length > limit && last ? [last.occurred_at, String(last.seq ?? Number.MAX_SAFE_INTEGER), String(results[limit - 1]!.arrival)] : null;
+  return { session: toSessionRecord(latest.row), events, next };
 }
 
 /** Which sessions are past retention: anonymous ones before one cutoff, identified ones (when set) before another. */
