@@ -25,9 +25,12 @@ export default defineConfig(async () => {
                   TRIGGER_RETRY_BASE_S: '0',
                   ALLOW_INSECURE_WEBHOOKS: 'true',
                 },
-                // LAKE: a recording stand-in for the Pipelines stream (locally a Pipelines binding does nothing).
+                // LAKE, LAKE_SESSIONS: recording stand-ins for the Pipelines streams (locally a Pipelines binding does nothing).
                 workers: [{ name: 'lake-recorder', modules: true, scriptPath: './test/fixtures/lake-recorder.js', compatibilityDate: '2026-11-01' }],
-                serviceBindings: { LAKE: { name: 'lake-recorder', entrypoint: 'Lake' } },
+                serviceBindings: {
+                  LAKE: { name: 'lake-recorder', entrypoint: 'Lake' },
+                  LAKE_SESSIONS: { name: 'lake-recorder', entrypoint: 'LakeSessions' },
+                },
                 // The per-client limit, small enough that its test crosses it quickly on a slow machine.
                 ratelimits: { RATE_LIMIT_IP: { namespace_id: '1001', simple: { limit: 20, period: 10 } } },
               },

@@ -1,16 +1,19 @@
 import type { D1Migration } from 'cloudflare:test';
 
+interface RecordedStream<T> {
+  send(records: T[]): Promise<void>;
+  records(sourceId: string): Promise<T[]>;
+  refuse(sourceId: string, on: boolean): Promise<void>;
+}
+
 declare global {
   namespace Cloudflare {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       RECEIVER_URL: string;
-      /** The lake's stand-in (test/fixtures/lake-recorder.js): what was sent, per source; a switch to refuse sends. */
-      LAKE: {
-        send(records: import('../src/storage/lake').LakeRecord[]): Promise<void>;
-        records(sourceId: string): Promise<import('../src/storage/lake').LakeRecord[]>;
-        refuse(sourceId: string, on: boolean): Promise<void>;
-      };
+      /** The lake's stand-ins (test/fixtures/lake-recorder.js): what was sent, per source; a switch to refuse sends. */
+      LAKE: RecordedStream<import('../src/storage/lake').LakeRecord>;
+      LAKE_SESSIONS: RecordedStream<import('../src/storage/lake').LakeSessionRecord>;
     }
   }
 }

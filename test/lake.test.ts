@@ -2,8 +2,9 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { LakeRecord } from '../src/storage/lake';
 import schema from '../src/storage/lake.schema.json';
-import { createSource, event, postEvents, unique } from './fixtures/api';
-import { ageSession, d1Session, eventually, failD1For, heldEvents, runAlarm } from './fixtures/sessions';
+import sessionsSchema from '../src/storage/lake-sessions.schema.json';
+import { beacon, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
+import { ageSession, d1Session, eventually, failD1For, heldEvents, runAlarm, sessionStub } from './fixtures/sessions';
 
 const lake = (sourceId: string) => env.LAKE.records(sourceId);
 /** What a lake reader keeps: per event, the record of the highest version. */
@@ -106,5 +107,41 @@ describe('the lake (a Pipelines stream to an R2 Iceberg table)', () => {
     expect(await lake(source.id)).toHaveLength(1);
     await runAlarm(source.id, sessionId);
     await eventually(async () => (await heldEvents(source.id, sessionId)) === 0);
+  });
+
+  it('gets each closed session in the sessions stream: once at its close, again at each change after, and a tombstone on erasure', async () => {
+    const shop = await createSource({ kind: 'website', allowed_origins: [SHOP] });
+    const sessionId = unique('s');
+    const wire = (n: string, minutesAgo: number, q: number) => ({
+      i: crypto.randomUUID(),
+      s: sessionId,
+      n,
+      t: Date.now() - minutesAgo * 60_000,
+      q,
+      u: `${SHOP}/`,
+    });
+    await beacon(shop.public_key, [wire('page_view', 5, 1)]);
+    await runAlarm(shop.id, sessionId); // the writes: D1 and the lake get the event, the session is open
+    expect(await env.LAKE_SESSIONS.records(shop.id)).toEqual([]);
+    await runAlarm(shop.id, sessionId); // its inactivity close: the lake gets the closed session
+    // (Its next alarm is the retention delete, 60 days on: a test must not run it early here.)
+    const [closed, ...none] = await env.LAKE_SESSIONS.records(shop.id);
+    expect(none).toEqual([]);
+    expect(Object.keys(closed!).sort()).toEqual(sessionsSchema.fields.map((f) => f.name).sort());
+    expect(closed).toMatchObject({ session_id: sessionId, status: 'closed', event_count: 1, erased: false });
+    expect(closed).toMatchObject(await d1Session(shop.id, sessionId).then((r) => ({ started_at: r!.started_at, closed_at: r!.closed_at })));
+
+    // A tracker retry lands late in the closed session: the next version.
+    await beacon(shop.public_key, [{ ...wire('search', 4, 2), c: { search: { query: 'mug' } } }]);
+    await runAlarm(shop.id, sessionId);
+    const versions = await env.LAKE_SESSIONS.records(shop.id);
+    expect(versions.map((r) => r.event_count)).toEqual([1, 2]);
+    expect(versions[1]!.version).toBeGreaterThan(versions[0]!.version);
+
+    // Erased (here: the whole session, as an erasure of its customer does): a tombstone without the visitor's facts.
+    await sessionStub(shop.id, sessionId).erase();
+    const last = (await env.LAKE_SESSIONS.records(shop.id)).at(-1)!;
+    expect(last).toMatchObject({ session_id: sessionId, erased: true, landing_url: null, user_agent: null });
+    expect(last.version).toBeGreaterThan(versions[1]!.version);
   });
 });

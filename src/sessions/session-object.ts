@@ -3,7 +3,7 @@ import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import type { DeanonymizedBy, OrderCursor, SessionRecord } from '../events/session-record';
-import { type LakeStream, lakeBatches, lakeOf, lakeRecord, tombstone } from '../storage/lake';
+import { type LakeStream, lakeBatches, lakeOf, lakeRecord, lakeSessionRecord, lakeSessionsOf, tombstone } from '../storage/lake';
 import { deleteSessions, sharedOf, writeSession } from '../storage/records';
 import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
 import type { ActiveRule } from '../triggers/rules';
@@ -42,6 +42,7 @@ export class SessionObject extends DurableObject<Env> {
   private readonly store = new SessionStorage(this.ctx.storage.sql);
   private readonly settings = tunables(this.env);
   private readonly lake = lakeOf(this.env);
+  private readonly lakeSessions = lakeSessionsOf(this.env);
   private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
@@ -141,7 +142,11 @@ export class SessionObject extends DurableObject<Env> {
    * Returns the events it held. A lake that refuses makes this throw: nothing is deleted yet.
    */
   async erase(): Promise<number> {
-    if (this.state) await this.sendTombstones(this.state, this.store.eventsAfter(0));
+    const state = this.state;
+    if (state) {
+      await this.sendTombstones(state, this.store.eventsAfter(0));
+      await this.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation ?? 0, state.version + 1, new Date().toISOString(), true)]);
+    }
     return this.forget();
   }
 
@@ -198,7 +203,7 @@ export class SessionObject extends DurableObject<Env> {
       state.version += 1;
       // D1 gets the closed session now, and the lake anything it lacks with it (unless backing off).
       if (!state.d1.attempts) state.d1.at = now;
-      if (this.lake && lakeBehind(state) && !state.lake.attempts) state.lake.at = now;
+      if (this.lakeLacks(state) && !state.lake.attempts) state.lake.at = now;
       if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.store.hasEventNamed(name), fired);
     }
     if (state.triggers) fireDue(state.triggers, state.record, now, fired);
@@ -206,7 +211,7 @@ export class SessionObject extends DurableObject<Env> {
     // What this run decided is saved before any call out: an object that dies in one loses none of it.
     if (closing || fired.length) await this.save();
     // The lake and D1 are written independently: one refusing does not hold the other up.
-    if (this.lake && lakeBehind(state) && now >= (state.lake.at ?? Infinity)) await this.archive(this.lake, state, now);
+    if (this.lake && this.lakeLacks(state) && now >= (state.lake.at ?? Infinity)) await this.archive(this.lake, state, now);
     if (state.version > state.flushedVersion && now >= (state.d1.at ?? Infinity)) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();
@@ -260,7 +265,12 @@ export class SessionObject extends DurableObject<Env> {
 
   /** What waits to leave the object besides D1's writes. */
   private pending(state: SessionState): Pending {
-    return { outbox: this.store.outboxSize() > 0, lake: this.lake !== null && lakeBehind(state) };
+    return { outbox: this.store.outboxSize() > 0, lake: this.lakeLacks(state) };
+  }
+
+  /** Whether the lake (when there is one) lacks an event, or its sessions stream (when there is one) the closed session as it is. */
+  private lakeLacks(state: SessionState): boolean {
+    return this.lake !== null && lakeBehind(state, this.lakeSessions !== null);
   }
 
   /** Sends the events the lake lacks, in their current version: each event reaches the lake once per version. */
@@ -271,10 +281,16 @@ export class SessionObject extends DurableObject<Env> {
       'lake send',
       state,
       now,
-      async (rows) => {
+      async (rows, complete) => {
         for (const batch of lakeBatches(rows.map((r) => lakeRecord(attribute(r.event, state.record), state.rewrites, archivedAt)))) await lake.send(batch);
+        // Once its events are there, the closed session as it is now (its version: one record per change).
+        const version = state.version;
+        if (complete && this.lakeSessions && state.record.status === 'closed' && state.sessionArchived !== version) {
+          await this.lakeSessions.send([lakeSessionRecord(state.record, state.incarnation ?? 0, version, archivedAt)]);
+          state.sessionArchived = version;
+        }
       },
-      () => lakeBehind(state),
+      () => this.lakeLacks(state),
     );
   }
 

@@ -32,6 +32,8 @@ export interface SessionState {
   leaving?: string[];
   /** The device and geo its D1 event rows share, fixed by the first event written (absent until then). */
   shared?: Shared;
+  /** The version of the closed session the lake's sessions stream last got (absent: none yet). */
+  sessionArchived?: number;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent while the source has none). */
@@ -56,8 +58,12 @@ export interface Pending {
   lake: boolean;
 }
 
-/** Whether the lake lacks an event (in its current version). */
-export const lakeBehind = (s: SessionState) => s.appliedArrival > s.lake.arrival;
+/**
+ * Whether the lake lacks an event (in its current version), or, when it takes session records
+ * (`sessions`), the closed session as it is now.
+ */
+export const lakeBehind = (s: SessionState, sessions: boolean) =>
+  s.appliedArrival > s.lake.arrival || (sessions && s.record.status === 'closed' && s.sessionArchived !== s.version);
 
 /** Everything reached the next tier (D1, the lake, the queue): the object may delete what it holds. */
 export const settled = (s: SessionState, pending: Pending) => s.version === s.flushedVersion && !pending.outbox && !pending.lake;

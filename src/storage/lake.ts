@@ -1,4 +1,5 @@
 import type { WebEvent } from '../events/schema';
+import type { SessionRecord } from '../events/session-record';
 import { byBytes, jsonBytes } from './json-upsert';
 
 /**
@@ -79,6 +80,37 @@ export function tombstone(event: WebEvent, version: number, erasedAt: string): L
     archived_at: erasedAt,
     erased: true,
   };
+}
+
+/**
+ * A session record as the lake's sessions stream gets it (lake-sessions.schema.json): sent when
+ * the session closes and again at each change after (a late event, a customer linked), with the
+ * object's `version` of it; an erasure sends a tombstone. A reader keeps, per (source_id,
+ * session_id, incarnation), the record of the highest version, and drops it if it is erased.
+ */
+export interface LakeSessionRecord extends Omit<SessionRecord, 'utm'> {
+  utm: string | null;
+  incarnation: number;
+  version: number;
+  archived_at: string;
+  erased: boolean;
+}
+
+/** What the code needs of the sessions stream's binding. */
+export interface LakeSessionStream {
+  send(records: LakeSessionRecord[]): Promise<void>;
+}
+
+/** The LAKE_SESSIONS binding, or null while its stream is not set up (docs/lake.md). */
+export function lakeSessionsOf(env: Env): LakeSessionStream | null {
+  return (env as Env & { LAKE_SESSIONS?: LakeSessionStream }).LAKE_SESSIONS ?? null;
+}
+
+export function lakeSessionRecord(record: SessionRecord, incarnation: number, version: number, archivedAt: string, erased = false): LakeSessionRecord {
+  const kept: SessionRecord = erased
+    ? { ...record, customer_id: null, claimed_customer_id: null, landing_url: null, referrer: null, utm: null, user_agent: null, country: null }
+    : record;
+  return { ...kept, utm: json(kept.utm), incarnation, version, archived_at: archivedAt, erased };
 }
 
 /** Records in sends of at most `maxBytes` of JSON each (a Pipelines request is limited in size). */
