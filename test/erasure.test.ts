@@ -7,7 +7,7 @@ import { shards } from '../src/storage/shards';
 import { recordDeadLetter } from '../src/storage/triggers';
 import { ADMIN_TOKEN, beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
-import { d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+import { ageSession, d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
 
 const erase = async (customerId: string, token: string) => {
   const res = await call(`/api/v1/customers/${encodeURIComponent(customerId)}`, { method: 'DELETE', token });
@@ -106,5 +106,31 @@ describe('erasing a customer', () => {
     await purgeExpired({ ...env, IDENTIFIED_RETENTION_DAYS: '30' });
     expect(await d1Session(sourceId, old)).toBeNull();
     expect(await d1Session(sourceId, recent)).not.toBeNull();
+  });
+
+  it("erases a session whose object is gone (identified, past its 60 days) from D1, with the lake's tombstones made from D1", async () => {
+    const source = await createSource();
+    const customer = unique('cust-g');
+    const sessionId = unique('s');
+    const sent = [event(sessionId, 'user_login', -3, { customer_id: customer }), event(sessionId, 'page_view', -2)];
+    await postEvents(source.secret_key, sent);
+    await runAlarm(source.id, sessionId); // D1 and the lake get it
+    await runAlarm(source.id, sessionId); // closes it (an hour on), the lake gets the closed session
+    await ageSession(source.id, sessionId);
+    await runAlarm(source.id, sessionId); // 60 days on: the object goes
+    expect((await runInDurableObject(sessionStub(source.id, sessionId), (_o, state) => state.storage.sql.exec('SELECT * FROM state').toArray())).length).toBe(
+      0,
+    );
+    expect(await d1Session(source.id, sessionId)).not.toBeNull();
+
+    const { body } = await erase(customer, source.secret_key);
+    expect(body).toMatchObject({ sessions: 1, events: 2, complete: true });
+    expect(await d1Session(source.id, sessionId)).toBeNull();
+    const tombstones = (await env.LAKE.records(source.id)).filter((r) => r.erased);
+    expect(tombstones.map((r) => r.event_id).sort()).toEqual(sent.map((e) => e.event_id).sort());
+    expect(tombstones.every((r) => r.customer_id === null)).toBe(true);
+    const sessions = await env.LAKE_SESSIONS.records(source.id);
+    expect(sessions.at(-1)).toMatchObject({ session_id: sessionId, erased: true, customer_id: null });
+    expect(sessions.at(-1)!.version).toBeGreaterThan(sessions[0]!.version);
   });
 });

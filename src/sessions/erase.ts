@@ -1,5 +1,7 @@
+import type { OrderCursor } from '../events/session-record';
 import { customerSessionKeys, deleteCustomerTraces, sessionsWithEventsOf } from '../storage/erasure';
-import { deleteSessions } from '../storage/records';
+import { lakeBatches, lakeOf, lakeSessionRecord, lakeSessionsOf, tombstone } from '../storage/lake';
+import { deleteSessions, type SessionKey, sessionFromD1 } from '../storage/records';
 import { onEveryShard } from '../storage/shards';
 import { sessionObject } from './dispatch';
 
@@ -29,8 +31,11 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
   const keys = await customerSessionKeys(env, customerId, scope, SESSIONS_PER_CALL);
   let events = 0;
   for (let i = 0; i < keys.length; i += PARALLEL_OBJECTS) {
-    const held = await Promise.all(keys.slice(i, i + PARALLEL_OBJECTS).map((k) => sessionObject(env, k.source_id, k.session_id).erase()));
-    events += held.reduce((a, b) => a + b, 0);
+    const batch = keys.slice(i, i + PARALLEL_OBJECTS);
+    const held = await Promise.all(batch.map((k) => sessionObject(env, k.source_id, k.session_id).erase()));
+    events += held.reduce<number>((a, b) => a + (b ?? 0), 0);
+    // A session whose object is gone (identified, past its 60 days): the lake's tombstones come from D1.
+    for (const [j, k] of batch.entries()) if (held[j] === null) events += await tombstonesFromD1(env, k);
   }
   const sessions = (await onEveryShard(env, (db) => deleteSessions(db, keys))).reduce((a, b) => a + b, 0);
   const report = {
@@ -56,4 +61,31 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
     dead_letters: traces.deadLetters,
     link_landings: traces.landings,
   };
+}
+
+/**
+ * The version of a tombstone sent from D1, once the session's object is gone: above any version
+ * the object could have given (docs/lake.md).
+ */
+const ERASED_FROM_D1_VERSION = 1_000_000_000;
+
+/**
+ * Tombstones for the lake of a session whose object is gone: one per event D1 still holds, and
+ * one of the session, which tells readers to drop the session's events D1 no longer had
+ * (past D1_EVENT_DAYS). Returns the events found.
+ */
+async function tombstonesFromD1(env: Env, key: SessionKey): Promise<number> {
+  const lake = lakeOf(env);
+  const at = new Date().toISOString();
+  let found = 0;
+  let after: OrderCursor | undefined;
+  do {
+    const page = await sessionFromD1(env, key.source_id, key.session_id, after, 1000);
+    if (!page) break;
+    found += page.events.length;
+    if (lake) for (const batch of lakeBatches(page.events.map((e) => tombstone(e, ERASED_FROM_D1_VERSION, at)))) await lake.send(batch);
+    if (!after) await lakeSessionsOf(env)?.send([lakeSessionRecord(page.session, page.incarnation, ERASED_FROM_D1_VERSION, at, true)]);
+    after = page.next ?? undefined;
+  } while (after);
+  return found;
 }

@@ -139,14 +139,14 @@ export class SessionObject extends DurableObject<Env> {
   /**
    * An erasure: the lake gets a tombstone of each event first (its next version, `erased`, its
    * contents gone), so lake readers drop them too; then everything the object holds goes.
-   * Returns the events it held. A lake that refuses makes this throw: nothing is deleted yet.
+   * Returns the events it held, or null when it holds no session (gone after its days: D1 and
+   * the lake have it). A lake that refuses makes this throw: nothing is deleted yet.
    */
-  async erase(): Promise<number> {
+  async erase(): Promise<number | null> {
     const state = this.state;
-    if (state) {
-      await this.sendTombstones(state, this.store.eventsAfter(0));
-      await this.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation ?? 0, state.version + 1, new Date().toISOString(), true)]);
-    }
+    if (!state) return null;
+    await this.sendTombstones(state, this.store.eventsAfter(0));
+    await this.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation ?? 0, state.version + 1, new Date().toISOString(), true)]);
     return this.forget();
   }
 

@@ -254,7 +254,7 @@ export async function sessionFromD1(env: Env, sourceId: string, sessionId: strin
   const last = events.at(-1);
   const next: OrderCursor | null =
     results.length > limit && last ? [last.occurred_at, String(last.seq ?? Number.MAX_SAFE_INTEGER), String(results[limit - 1]!.arrival)] : null;
-  return { session: toSessionRecord(latest.row), events, next };
+  return { session: toSessionRecord(latest.row), incarnation: latest.row.incarnation, events, next };
 }
 
 /** Which sessions are past retention: anonymous ones before one cutoff, identified ones (when set) before another. */
