@@ -84,6 +84,14 @@ describe("the session object's next alarm, a pure function of its state", () => 
     expect(nextAlarm(watching, retention, NOW, NONE)).toBe(NOW + 20 * 60_000);
   });
 
+  it('what the lake lacks with no time set (a closed session from before the sessions stream was bound) is due now, not never', () => {
+    const closed = state({ version: 3, flushedVersion: 3, d1: { arrival: 1, attempts: 0, at: null } }, { status: 'closed' });
+    const lacking = { ...NONE, lake: true };
+    expect(settled(closed, lacking)).toBe(false);
+    expect(nextAlarm(closed, retention, NOW, lacking)).toBe(NOW);
+    expect(nextAlarm({ ...closed, lake: { arrival: 1, attempts: 2, at: NOW + 4000 } }, retention, NOW, lacking)).toBe(NOW + 4000);
+  });
+
   it('reads a state row written by a schema v2 object: its names, its rewrite mark, its outbox and whole events', () => {
     const v2 = {
       record: { ...openSession(first), event_count: 2, last_received_at: undefined, claimed_customer_id: undefined },

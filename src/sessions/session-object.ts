@@ -211,7 +211,7 @@ export class SessionObject extends DurableObject<Env> {
     // What this run decided is saved before any call out: an object that dies in one loses none of it.
     if (closing || fired.length) await this.save();
     // The lake and D1 are written independently: one refusing does not hold the other up.
-    if (this.lake && this.lakeLacks(state) && now >= (state.lake.at ?? Infinity)) await this.archive(this.lake, state, now);
+    if (this.lake && this.lakeLacks(state) && now >= (state.lake.at ?? now)) await this.archive(this.lake, state, now);
     if (state.version > state.flushedVersion && now >= (state.d1.at ?? Infinity)) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();

@@ -76,7 +76,8 @@ export const settled = (s: SessionState, pending: Pending) => s.version === s.fl
 export function nextAlarm(s: SessionState, retention: Retention, now: number, pending: Pending): number | null {
   const due = Math.min(
     s.version > s.flushedVersion ? (s.d1.at ?? Infinity) : Infinity,
-    pending.lake ? (s.lake.at ?? Infinity) : Infinity,
+    // Lacking with no time set (a closed session from before the sessions stream was bound): due now.
+    pending.lake ? (s.lake.at ?? now) : Infinity,
     s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
     settled(s, pending) ? objectExpiresAt(s.record, retention) : Infinity,
     s.triggers ? nextWatch(s.triggers) : Infinity,
