@@ -1,6 +1,6 @@
 import type { WebEvent } from '../events/schema';
 import type { SessionRecord } from '../events/session-record';
-import { byBytes, jsonBytes } from './json-upsert';
+import { byBytes, jsonBytes, jsonOrNull } from './json-upsert';
 
 /**
  * The lake: every event, in every version, on a Cloudflare Pipelines stream whose sink writes an
@@ -38,17 +38,15 @@ export function lakeOf(env: Env): LakeStream | null {
   return lake ?? null;
 }
 
-const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
-
 /** A stored event as the lake gets it: nested objects as JSON text (the stream's `json` columns). */
 export function lakeRecord(event: WebEvent, version: number, archivedAt: string): LakeRecord {
   return {
     ...event,
-    context: json(event.context),
-    params: json(event.params),
-    page: json(event.page),
-    device: json(event.device),
-    geo: json(event.geo),
+    context: jsonOrNull(event.context),
+    params: jsonOrNull(event.params),
+    page: jsonOrNull(event.page),
+    device: jsonOrNull(event.device),
+    geo: jsonOrNull(event.geo),
     flags: JSON.stringify(event.flags),
     version,
     archived_at: archivedAt,
@@ -110,7 +108,7 @@ export function lakeSessionRecord(record: SessionRecord, incarnation: number, ve
   const kept: SessionRecord = erased
     ? { ...record, customer_id: null, claimed_customer_id: null, landing_url: null, referrer: null, utm: null, user_agent: null, country: null }
     : record;
-  return { ...kept, utm: json(kept.utm), incarnation, version, archived_at: archivedAt, erased };
+  return { ...kept, utm: jsonOrNull(kept.utm), incarnation, version, archived_at: archivedAt, erased };
 }
 
 /** Records in sends of at most `maxBytes` of JSON each (a Pipelines request is limited in size). */

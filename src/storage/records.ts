@@ -1,6 +1,6 @@
 import type { WebEvent } from '../events/schema';
 import type { OrderCursor, SessionRecord } from '../events/session-record';
-import { jsonChunks, jsonUpsertSql } from './json-upsert';
+import { jsonChunks, jsonOrNull, jsonUpsertSql } from './json-upsert';
 import { mergePages, onEveryShard } from './shards';
 
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
@@ -14,10 +14,12 @@ export interface Shared {
   device: string | null;
   geo: string | null;
 }
-const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
-export const sharedOf = (event: WebEvent): Shared => ({ device: json(event.device), geo: json(event.geo) });
+export const sharedOf = (event: WebEvent): Shared => ({ device: jsonOrNull(event.device), geo: jsonOrNull(event.geo) });
 
-/** An event's id in D1: its session's key (on that shard) and its arrival, so a session's events are one id range. */
+/**
+ * An event's id in D1: its session's key (on that shard) and its arrival, so a session's events
+ * are one id range. Arrivals stay far below 2^20: a session holds at most LIMITS.sessionEvents.
+ */
 const ARRIVAL_BITS = 20;
 const sessionRange = (key: string) => `(${key} << ${ARRIVAL_BITS}) AND ((${key} << ${ARRIVAL_BITS}) | ${2 ** ARRIVAL_BITS - 1})`;
 
@@ -44,9 +46,9 @@ const UPSERT_EVENTS = jsonUpsertSql('web_events', STORED_EVENT_COLUMNS, ['id'], 
   id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3 AND incarnation = ?4) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
 });
 
-// In the order of the WebEvent object, so rows read back in the same shape as live reads.
 /** web_events `e` with the session `s` each belongs to (either side found from the other by its key). */
 export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = e.id >> ${ARRIVAL_BITS} AND e.id BETWEEN ${sessionRange('s.key')}`;
+// In the order of the WebEvent object, so rows read back in the same shape as live reads.
 const EVENT_FIELDS = `e.event_id, e.source_id, e.channel, s.session_id, e.customer_id, e.claimed_customer_id, e.name, e.occurred_at, e.received_at,
   e.seq, e.context, e.params, e.page, iif(e.device = '', s.device, e.device) AS device, iif(e.geo = '', s.geo, e.geo) AS geo, e.flags`;
 const SELECT_EVENTS = `SELECT ${EVENT_FIELDS} FROM ${EVENTS_WITH_SESSION}`;
