@@ -1,10 +1,12 @@
 -- Scale (docs/scaling.md): a web_events row without what its session already holds, keyed by the
 -- session's number and the event's arrival (no separate key index), times in milliseconds.
--- Sessions get a number that is never reused (AUTOINCREMENT), the device and geo their events
--- share, and an incarnation: a session id used again after its object was deleted is a new row.
+-- Sessions get a number (their rowid: a session's events are deleted with it, in one transaction,
+-- so a number used again never meets old events; not AUTOINCREMENT, whose counter is a row written
+-- by every upsert), the device and geo their events share, and an incarnation: a session id used
+-- again after its object was deleted is a new row.
 
 CREATE TABLE sessions_v5 (
-  key INTEGER PRIMARY KEY AUTOINCREMENT, -- the session's number on this shard; its events' ids start at key << 20
+  key INTEGER PRIMARY KEY, -- the session's number on this shard; its events' ids start at key << 20
   source_id TEXT NOT NULL,
   session_id TEXT NOT NULL,
   incarnation INTEGER NOT NULL DEFAULT 0, -- when its object stored its first event (ms); 0 before this migration

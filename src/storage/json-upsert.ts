@@ -1,15 +1,16 @@
 /**
  * One statement that upserts any number of rows passed as a single JSON array parameter, so a
- * batch stays within D1's 100 bound parameters whatever its size (docs/design.md §4). The columns
- * (and the `expressions` that compute some of them instead) are fixed text from storage/, never input.
+ * batch stays within D1's 100 bound parameters whatever its size (docs/design.md §4). A row that
+ * is already there as sent is not written again (D1 bills every row and index entry written).
+ * The columns (and the `expressions` that compute some of them instead) are fixed text from
+ * storage/, never input.
  */
 export function jsonUpsertSql(table: string, columns: readonly string[], key: readonly string[], expressions: Record<string, string> = {}): string {
   const values = columns.map((c) => expressions[c] ?? `json_extract(value, '$.${c}')`).join(', ');
-  const updates = columns
-    .filter((c) => !key.includes(c))
-    .map((c) => `${c} = excluded.${c}`)
-    .join(', ');
-  return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates}`;
+  const changed = columns.filter((c) => !key.includes(c));
+  const updates = changed.map((c) => `${c} = excluded.${c}`).join(', ');
+  const differs = `(${changed.map((c) => `${table}.${c}`).join(', ')}) IS NOT (${changed.map((c) => `excluded.${c}`).join(', ')})`;
+  return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates} WHERE ${differs}`;
 }
 
 const encoder = new TextEncoder();

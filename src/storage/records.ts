@@ -112,12 +112,19 @@ export interface Written {
  * Writes a session record and its changed events in one D1 batch (one transaction). Upserts
  * keyed by session, incarnation and arrival, so writing the same records twice changes nothing.
  */
-export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[], w: Written): Promise<void> {
+export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[], w: Written): Promise<RowsWritten> {
   const row = { ...session, incarnation: w.incarnation, device: w.shared?.device ?? null, geo: w.shared?.geo ?? null };
   const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([row]))];
   for (const chunk of jsonChunks(events.map((e) => storedEvent(e, w.shared))))
     statements.push(db.prepare(UPSERT_EVENTS).bind(chunk, session.source_id, session.session_id, w.incarnation));
-  await db.batch(statements);
+  const [sessionResult, ...eventResults] = await db.batch(statements);
+  return { sessions: sessionResult!.meta.rows_written, events: eventResults.reduce((n, r) => n + r.meta.rows_written, 0) };
+}
+
+/** The rows (index entries included) a write cost, as D1 reports them: the billed unit. */
+export interface RowsWritten {
+  sessions: number;
+  events: number;
 }
 
 type Row = Record<string, unknown>;
