@@ -1,7 +1,7 @@
 // D1 keeps up: under sustained load at the maximum rate, a marker request (its own session) is
-// sent every second; once acknowledged, GET /api/v1/web-events?session_id=<marker> is polled
-// until the marker is visible in D1. Lag = visible − acknowledged. Afterwards, the backlog (events
-// written to D1 after the load stopped) and how long D1 takes to drain it.
+// sent every second; once acknowledged, D1's row of the marker's session is polled until it
+// counts the marker's events. Lag = visible − acknowledged. Afterwards, the backlog (events D1's
+// session rows count after the load stopped) and how long D1 takes to drain it.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const POLL_MS = 100;
@@ -13,7 +13,6 @@ const median = (xs) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.
 export async function measureLag({ server, scenario, load, seconds, connections, tag, acknowledgedBefore, onAck, flushDelayS, origin, log }) {
   const base = server.urls.ours;
   const ctx = { sources: server.sources, origin };
-  const secret = server.sources[scenario.source].secret_key;
   let counter = 0;
   const ids = () => `${tag}-lag-${(counter++).toString(36)}`;
 
@@ -26,10 +25,9 @@ export async function measureLag({ server, scenario, load, seconds, connections,
     const ackAt = performance.now();
     if (!res.ok) return { n, at_s: (sentAt - loadStart) / 1000, status: res.status, lag_s: null };
     onAck(scenario.events);
-    const query = new URL(`/api/v1/web-events?session_id=${session}&limit=1`, base);
     while (performance.now() - ackAt < VISIBLE_TIMEOUT_MS) {
-      const page = await (await fetch(query, { headers: { authorization: `Bearer ${secret}` } })).json();
-      if (page.events?.length) return { n, at_s: (sentAt - loadStart) / 1000, lag_s: (performance.now() - ackAt) / 1000 };
+      if ((await server.command(`d1session:${session}`)).n >= scenario.events)
+        return { n, at_s: (sentAt - loadStart) / 1000, lag_s: (performance.now() - ackAt) / 1000 };
       await sleep(POLL_MS);
     }
     return { n, at_s: (sentAt - loadStart) / 1000, lag_s: null };

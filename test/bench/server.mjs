@@ -70,12 +70,19 @@ async function createSource(base, body) {
   return { id: source.id, public_key: source.public_key, secret_key: source.secret_key };
 }
 
+// Every event reaches D1 counted in its session's row (an anonymous session's events themselves
+// stay in its object and the lake): D1's progress is the sum of its sessions' event counts.
 const commands = {
   async d1count() {
     const db = await mf.getD1Database('DB', 'ours');
-    // Rows are only inserted during a run, so the largest rowid counts them without a scan.
-    const row = await db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM web_events').first();
+    const row = await db.prepare('SELECT coalesce(sum(event_count), 0) AS n FROM sessions').first();
     return { n: row.n };
+  },
+  /** How many events of one session D1's row counts (0 before its first flush). */
+  async d1session(sessionId) {
+    const db = await mf.getD1Database('DB', 'ours');
+    const row = await db.prepare('SELECT event_count AS n FROM sessions WHERE session_id = ?').bind(sessionId).first();
+    return { n: row?.n ?? 0 };
   },
 };
 
@@ -103,8 +110,9 @@ try {
 const lines = createInterface({ input: process.stdin });
 lines.on('line', async (line) => {
   const { id, cmd } = JSON.parse(line);
+  const [name, arg] = cmd.split(':');
   try {
-    process.stdout.write(`REPLY ${JSON.stringify({ id, ok: true, result: await commands[cmd]() })}\n`);
+    process.stdout.write(`REPLY ${JSON.stringify({ id, ok: true, result: await commands[name](arg) })}\n`);
   } catch (error) {
     process.stdout.write(`REPLY ${JSON.stringify({ id, ok: false, error: String(error) })}\n`);
   }
