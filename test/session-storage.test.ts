@@ -87,7 +87,7 @@ describe("the session object's storage", () => {
     expect(restarted).toEqual(live);
   });
 
-  it('migrates a schema v1 object: its events keep their arrival, body and deduplication', async () => {
+  it('migrates a schema v1 object: its events keep their arrival, body and deduplication, with no index left', async () => {
     const stub = sessionStub('src-migration', unique('s'));
     const after = await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
@@ -102,12 +102,13 @@ describe("the session object's storage", () => {
       ] as const) {
         sql.exec('INSERT INTO events VALUES (?, ?, NULL, ?, ?, ?)', id, '2026-11-28T10:00:00.000Z', arrival, arrival, JSON.stringify({ event_id: id }));
       }
-      new SessionStorage(sql).migrate();
-      const duplicate = sql.exec('INSERT OR IGNORE INTO events (arrival, event_id, body) VALUES (3, ?, ?)', 'e-a', '{}').rowsWritten;
+      const storage = new SessionStorage(sql);
+      storage.migrate();
+      const duplicate = [...storage.storedIds(['e-a', 'e-new'])];
       return {
         version: sql.exec<{ version: number }>('SELECT version FROM schema_version').one().version,
         rows: sql.exec('SELECT arrival, event_id, body FROM events ORDER BY arrival').toArray(),
-        indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL").toArray(),
+        indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").toArray(),
         duplicate,
       };
     });
@@ -118,7 +119,32 @@ describe("the session object's storage", () => {
         { arrival: 2, event_id: 'e-b', body: '{"event_id":"e-b"}' },
       ],
       indexes: [],
-      duplicate: 0,
+      duplicate: ['e-a'],
+    });
+  });
+
+  it('migrates a schema v3 object: the unique index on event_id goes (one row written per event), the events stay', async () => {
+    const stub = sessionStub('src-migration', unique('s'));
+    const after = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec(`DROP TABLE events; CREATE TABLE events (arrival INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+        INSERT INTO events (event_id, body) VALUES ('e-1', '{"event_id":"e-1"}'), ('e-2', '{"event_id":"e-2"}');
+        UPDATE schema_version SET version = 3;`);
+      const storage = new SessionStorage(sql);
+      storage.migrate();
+      return {
+        indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").toArray(),
+        rows: sql.exec('SELECT arrival, event_id FROM events ORDER BY arrival').toArray(),
+        written: sql.exec('INSERT INTO events (event_id, body) VALUES (?, ?)', 'e-3', '{}').rowsWritten,
+      };
+    });
+    expect(after).toEqual({
+      indexes: [],
+      rows: [
+        { arrival: 1, event_id: 'e-1' },
+        { arrival: 2, event_id: 'e-2' },
+      ],
+      written: 1,
     });
   });
 });

@@ -77,23 +77,25 @@ export class SessionObject extends DurableObject<Env> {
     const before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
+    // The event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
+    const stored = this.store.storedIds(events.map((e) => e.event_id));
     for (const event of events) {
-      if (this.state && this.state.record.event_count >= LIMITS.sessionEvents) {
-        statuses.push(this.store.hasEvent(event.event_id) ? 'duplicate' : 'session_full');
-        continue;
-      }
-      // The unique event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
-      const arrival = this.store.insertEvent(event);
-      if (arrival === null) {
+      if (stored.has(event.event_id)) {
         statuses.push('duplicate');
         continue;
       }
+      if (this.state && this.state.record.event_count >= LIMITS.sessionEvents) {
+        statuses.push('session_full');
+        continue;
+      }
+      const arrival = this.store.insertEvent(event);
+      stored.add(event.event_id);
       const state = (this.state ??= newState(event, timeoutS, now));
-      const stored = this.applyEvent(state, event, arrival, now);
+      const applied = this.applyEvent(state, event, arrival, now);
       if (rules.length || state.triggers?.rules.length) {
         const triggers = (state.triggers ??= newTriggerState());
         triggers.rules = rules;
-        onEvent(triggers, stored, state.record, now, fired);
+        onEvent(triggers, applied, state.record, now, fired);
       }
       statuses.push('accepted');
     }

@@ -6,18 +6,18 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  * The session object's own SQLite: its schema, versioned in `schema_version` and migrated in the
  * constructor, and every statement the object runs (docs/design.md, "Storage").
  *
- * - `events`: keyed by `arrival` (the rowid, numbered by SQLite), with a unique `event_id` that
- *   deduplicates on insert. Two b-trees per event: session order and "rows after the last flush"
- *   are found without an index (a session's events are read in order rarely, and a flush takes
- *   a rowid range).
+ * - `events`: keyed by `arrival` (the rowid, numbered by SQLite): one b-tree, so one row written
+ *   per event (docs/cost.md). No index on `event_id`: a batch's repeats are found in one scan of
+ *   the session's events (rows read cost a thousandth of rows written), session order is sorted
+ *   when asked, and a flush takes a rowid range.
  * - `state`: one row, the session record and the object's bookkeeping (see SessionObject).
  * - `outbox`: fired triggers not yet on the queue.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (
   arrival INTEGER PRIMARY KEY,
-  event_id TEXT NOT NULL UNIQUE,
+  event_id TEXT NOT NULL,
   body TEXT NOT NULL
 )`;
 const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
@@ -27,12 +27,15 @@ const BASE = `
   CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
 `;
 
-/** v1 → v2: the events keep their arrival and body; the order and change columns go. */
-const V1_TO_V2 = `
-  ${EVENTS.replace('events', 'events_v2')};
-  INSERT INTO events_v2 (arrival, event_id, body) SELECT arrival, event_id, body FROM events ORDER BY arrival;
+/**
+ * v1, v2, v3 → v4: the events keep their arrival, id and body; v1's order and change columns go,
+ * and so does the unique index on event_id of v1 to v3.
+ */
+const REBUILD_EVENTS = `
+  ${EVENTS.replace('events', 'events_v4')};
+  INSERT INTO events_v4 (arrival, event_id, body) SELECT arrival, event_id, body FROM events ORDER BY arrival;
   DROP TABLE events;
-  ALTER TABLE events_v2 RENAME TO events;
+  ALTER TABLE events_v4 RENAME TO events;
 `;
 
 /** Session order (docs/design.md, rule 2): occurred_at, then seq (absent last), then arrival. */
@@ -53,7 +56,7 @@ export class SessionStorage {
     this.sql.exec(BASE);
     const version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version;
     if (version === SCHEMA_VERSION) return version;
-    if (version === 1) this.sql.exec(V1_TO_V2);
+    if (version !== undefined) this.sql.exec(REBUILD_EVENTS);
     this.sql.exec(EVENTS);
     this.sql.exec(OUTBOX);
     this.sql.exec('DELETE FROM schema_version');
@@ -70,20 +73,17 @@ export class SessionStorage {
     this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
   }
 
-  /** Stores a new event; its arrival, or null when its event_id is already stored (nothing is written then). */
-  insertEvent(event: WebEvent): number | null {
-    const row = this.sql
-      .exec<{ arrival: number }>(
-        'INSERT INTO events (event_id, body) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING arrival',
-        event.event_id,
-        JSON.stringify(event),
-      )
-      .toArray()[0];
-    return row?.arrival ?? null;
+  /** Which of these event ids are stored already: one scan of the session's events for a whole batch. */
+  storedIds(ids: readonly string[]): Set<string> {
+    const rows = this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))', JSON.stringify(ids));
+    return new Set(rows.toArray().map((r) => r.event_id));
   }
 
-  hasEvent(eventId: string): boolean {
-    return this.sql.exec('SELECT 1 FROM events WHERE event_id = ?', eventId).toArray().length > 0;
+  /** Stores a new event (the caller has checked it is not stored yet); its arrival. */
+  insertEvent(event: WebEvent): number {
+    return this.sql
+      .exec<{ arrival: number }>('INSERT INTO events (event_id, body) VALUES (?, ?) RETURNING arrival', event.event_id, JSON.stringify(event))
+      .one().arrival;
   }
 
   replaceEvent(arrival: number, event: WebEvent): void {
