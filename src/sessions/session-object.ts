@@ -50,7 +50,8 @@ export class SessionObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
-      this.store.migrate();
+      // A new object holds nothing to read.
+      if (this.store.migrate() === undefined) return;
       const raw = this.store.readState();
       if (!raw) return;
       const { state, outbox } = readState(raw, this.store.lastArrival());

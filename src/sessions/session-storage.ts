@@ -50,8 +50,18 @@ export class SessionStorage {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Brings the storage to SCHEMA_VERSION (after deleteAll too); a new object gets it directly. Returns the version found. */
+  /**
+   * Brings the storage to SCHEMA_VERSION (after deleteAll too). A new object gets it in one call,
+   * and knows it holds nothing (docs/cost.md: the first event of a session pays for this). Returns
+   * the version found, undefined for a new object.
+   */
   migrate(): number | undefined {
+    const exists = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'schema_version'").one().n > 0;
+    if (!exists) {
+      this.sql.exec(`${BASE} ${EVENTS}; ${OUTBOX}; INSERT INTO schema_version (version) VALUES (${SCHEMA_VERSION});`);
+      this.waiting = 0;
+      return undefined;
+    }
     this.waiting = undefined;
     this.sql.exec(BASE);
     const version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version;
@@ -61,7 +71,7 @@ export class SessionStorage {
     this.sql.exec(OUTBOX);
     this.sql.exec('DELETE FROM schema_version');
     this.sql.exec('INSERT INTO schema_version (version) VALUES (?)', SCHEMA_VERSION);
-    return version;
+    return version ?? 0;
   }
 
   readState(): unknown {
