@@ -10,7 +10,7 @@ import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, flushBackoffMs, objectExpiresAt, openSession } from './record';
 import { SessionStorage } from './session-storage';
-import { lakeBehind, newOutlet, nextAlarm, type Outlet, type Pending, readState, type SessionState, settled } from './state';
+import { lakeBehind, lakeDue, newOutlet, nextAlarm, type Outlet, type Pending, readState, type SessionState, settled } from './state';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
 export interface SessionPage {
@@ -214,7 +214,7 @@ export class SessionObject extends DurableObject<Env> {
     // What this run decided is saved before any call out: an object that dies in one loses none of it.
     if (closing || fired.length) await this.save();
     // The lake and D1 are written independently: one refusing does not hold the other up.
-    if (this.lake && this.lakeLacks(state) && now >= (state.lake.at ?? now)) await this.archive(this.lake, state, now);
+    if (this.lake && this.lakeLacks(state) && now >= lakeDue(state, now)) await this.archive(this.lake, state, now);
     if (state.version > state.flushedVersion && now >= (state.d1.at ?? Infinity)) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();
@@ -261,6 +261,9 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   private scheduleFlush(state: SessionState, now: number): void {
+    // An open anonymous session writes out when it closes (docs/cost.md): nothing reads its D1
+    // row or its lake records before; its live reads come from here.
+    if (state.record.customer_id === null && state.record.status === 'open') return;
     // While D1 (or the lake) is failing, the backoff decides, not the traffic.
     const soon = now + this.settings.flushDelayMs;
     for (const outlet of this.lake ? [state.d1, state.lake] : [state.d1]) if (!outlet.attempts) outlet.at = Math.min(outlet.at ?? Infinity, soon);
@@ -368,13 +371,16 @@ export class SessionObject extends DurableObject<Env> {
 
   /**
    * Re-arms the one alarm to the earliest due task, and writes the state row: `always`, or only
-   * `if-alarm-moved` (what else changed, the stored events replay: see `replay`).
+   * `if-alarm-moved` earlier (what else changed, the stored events replay: see `replay`).
    */
   private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {
     const state = this.state;
     if (!state) return;
-    state.alarmAt = nextAlarm(state, this.settings.retention, Date.now(), this.pending(state));
-    if (writeRow === 'if-alarm-moved' && state.alarmAt === this.armed) return;
+    const due = nextAlarm(state, this.settings.retention, Date.now(), this.pending(state));
+    // An event that only puts the due time later (an open session's close) leaves the alarm where
+    // it is: when it fires early, it finds nothing due and re-arms itself (docs/cost.md).
+    if (writeRow === 'if-alarm-moved' && typeof this.armed === 'number' && (due === null || due >= this.armed)) return;
+    state.alarmAt = due;
     this.store.writeState(state);
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
     const at = state.alarmAt;

@@ -65,6 +65,13 @@ export interface Pending {
 export const lakeBehind = (s: SessionState, sessions: boolean) =>
   s.appliedArrival > s.lake.arrival || (sessions && s.record.status === 'closed' && s.sessionArchived !== s.version);
 
+/**
+ * When the lake's next send is due: its time, or with none set, at the close of an open session
+ * (an anonymous one writes out then) and at once for a closed one (one from before the sessions
+ * stream was bound).
+ */
+export const lakeDue = (s: SessionState, now: number) => s.lake.at ?? (s.record.status === 'open' ? Infinity : now);
+
 /** Everything reached the next tier (D1, the lake, the queue): the object may delete what it holds. */
 export const settled = (s: SessionState, pending: Pending) => s.version === s.flushedVersion && !pending.outbox && !pending.lake;
 
@@ -76,8 +83,7 @@ export const settled = (s: SessionState, pending: Pending) => s.version === s.fl
 export function nextAlarm(s: SessionState, retention: Retention, now: number, pending: Pending): number | null {
   const due = Math.min(
     s.version > s.flushedVersion ? (s.d1.at ?? Infinity) : Infinity,
-    // Lacking with no time set (a closed session from before the sessions stream was bound): due now.
-    pending.lake ? (s.lake.at ?? now) : Infinity,
+    pending.lake ? lakeDue(s, now) : Infinity,
     s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
     settled(s, pending) ? objectExpiresAt(s.record, retention) : Infinity,
     s.triggers ? nextWatch(s.triggers) : Infinity,

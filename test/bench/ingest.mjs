@@ -84,11 +84,6 @@ async function main() {
   }
 
   const runs = [];
-  let acknowledged = 0;
-  const count = (scenario, r) => {
-    if (scenario.worker === 'ours') acknowledged += r.ok * scenario.events;
-    return r;
-  };
   try {
     // Objects stay in memory once made (server.mjs: preventEviction), so every session of every
     // pool is touched once first; that touch is the cost of a session's first event.
@@ -97,7 +92,7 @@ async function main() {
     for (const s of scenarios) {
       if (s.worker === 'floor0' || firstTouch[s.pool]) continue;
       const cpu0 = cpuSeconds(server.workerdPid);
-      const r = count(s, await load(server, s, { connections: SETTINGS.connections, amount: SETTINGS.pool, sequential: true, idPrefix: `${tag}t${s.key}` }));
+      const r = await load(server, s, { connections: SETTINGS.connections, amount: SETTINGS.pool, sequential: true, idPrefix: `${tag}t${s.key}` });
       firstTouch[s.pool] = {
         scenario: s.key,
         req_per_s: r.req_per_s,
@@ -105,14 +100,14 @@ async function main() {
         ok: r.ok,
       };
     }
-    for (const s of scenarios) count(s, await load(server, s, { connections: 10, duration: 2, idPrefix: `${tag}w${s.key}` }));
+    for (const s of scenarios) await load(server, s, { connections: 10, duration: 2, idPrefix: `${tag}w${s.key}` });
     await drain(server.workerdPid, flushDelayS);
 
     for (let rep = 0; rep < SETTINGS.reps; rep++) {
       const max = {};
       for (const s of scenarios) {
         const cpu0 = cpuSeconds(server.workerdPid);
-        const r = count(s, await load(server, s, { connections: SETTINGS.connections, duration: SETTINGS.maxS, idPrefix: `${tag}${rep}m${s.key}` }));
+        const r = await load(server, s, { connections: SETTINGS.connections, duration: SETTINGS.maxS, idPrefix: `${tag}${rep}m${s.key}` });
         const cpu = cpuSeconds(server.workerdPid) - cpu0;
         const flush = s.worker === 'ours' ? await drain(server.workerdPid, flushDelayS) : { cpu_s: 0, wall_s: 0 };
         max[s.key] = r;
@@ -123,20 +118,19 @@ async function main() {
       }
       for (const s of scenarios) {
         const rate = Math.max(1, Math.round(max[s.key].req_per_s));
-        const half = count(
-          s,
-          await load(server, s, {
-            connections: SETTINGS.connections,
-            duration: SETTINGS.latencyS,
-            rate: Math.max(1, Math.round(rate / 2)),
-            idPrefix: `${tag}${rep}h${s.key}`,
-          }),
-        );
+        const half = await load(server, s, {
+          connections: SETTINGS.connections,
+          duration: SETTINGS.latencyS,
+          rate: Math.max(1, Math.round(rate / 2)),
+          idPrefix: `${tag}${rep}h${s.key}`,
+        });
         runs.push({ rep, scenario: s.key, phase: 'half', target_rate: rate / 2, ...half });
-        const over = count(
-          s,
-          await load(server, s, { connections: SETTINGS.overloadConnections, duration: SETTINGS.overloadS, rate: rate * 2, idPrefix: `${tag}${rep}o${s.key}` }),
-        );
+        const over = await load(server, s, {
+          connections: SETTINGS.overloadConnections,
+          duration: SETTINGS.overloadS,
+          rate: rate * 2,
+          idPrefix: `${tag}${rep}o${s.key}`,
+        });
         runs.push({ rep, scenario: s.key, phase: 'double', target_rate: rate * 2, ...over });
         log(
           `rep ${rep + 1} ${s.key}: p50 ${half.p50_ms?.toFixed(2)} ms, p99 ${half.p99_ms?.toFixed(2)} ms at ${(rate / 2).toFixed(0)} req/s; at 2× ${over.req_per_s.toFixed(0)} req/s done, ${over.non2xx + over.errors + over.timeouts} failed`,
@@ -156,10 +150,7 @@ async function main() {
         seconds: SETTINGS.lagS,
         connections: SETTINGS.connections,
         tag,
-        acknowledgedBefore: () => acknowledged,
-        onAck: (n) => (acknowledged += n),
         flushDelayS,
-        origin: ORIGIN,
         log,
       });
     }

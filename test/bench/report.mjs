@@ -120,7 +120,7 @@ export function printReport(results) {
     out.push('|---|---:|---:|---:|---:|');
     for (const [i, t] of l.thirds.entries()) out.push(`| ${i + 1} | ${t.markers} | ${t.visible} | ${n(t.median_s, 2)} | ${n(t.max_s, 2)} |`);
     out.push(
-      `\nBacklog when the load stopped: ${n(l.backlog_at_stop)} events (${n(l.backlog_in_seconds_of_ingest, 1)} s of ingest); D1 wrote its last row ${n(l.drain_s, 1)} s after the stop${l.caught_up ? '' : ' (NOT caught up)'}. Bounded: ${l.bounded ? 'yes' : 'NO'}.`,
+      `\nMarkers are identified sessions on the partner API (an anonymous session is written out when it closes). The last one showed in D1 ${n(l.drain_s, 1)} s after the load stopped${l.caught_up ? '' : ' (NOT every marker showed)'}. Bounded: ${l.bounded ? 'yes' : 'NO'}.`,
     );
   }
 

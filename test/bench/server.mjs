@@ -70,14 +70,7 @@ async function createSource(base, body) {
   return { id: source.id, public_key: source.public_key, secret_key: source.secret_key };
 }
 
-// Every event reaches D1 counted in its session's row (an anonymous session's events themselves
-// stay in its object and the lake): D1's progress is the sum of its sessions' event counts.
 const commands = {
-  async d1count() {
-    const db = await mf.getD1Database('DB', 'ours');
-    const row = await db.prepare('SELECT coalesce(sum(event_count), 0) AS n FROM sessions').first();
-    return { n: row.n };
-  },
   /** How many events of one session D1's row counts (0 before its first flush). */
   async d1session(sessionId) {
     const db = await mf.getD1Database('DB', 'ours');
