@@ -2,15 +2,12 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
-import { deleteExpired, listExpired } from '../src/storage/records';
+import { deleteExpired, listExpired } from '../src/storage/expiry';
 import { shardFor, shards } from '../src/storage/shards';
 import { createSource, customerEvent, event, postEvents, unique } from './fixtures/api';
-import { d1Session, eventually, runAlarm } from './fixtures/sessions';
+import { d1Session, eventually, runAlarm, SESSION_OF_NEW_EVENT } from './fixtures/sessions';
 
 const DAY_MS = 86_400_000;
-
-/** The session of an event row a trigger sees (its id's high bits are the session's key). */
-const SESSION_OF_NEW = '(SELECT session_id FROM sessions WHERE key = NEW.id >> 20)';
 
 /** Counts D1 row writes to web_events per session (real triggers on every shard, scoped to sessions named backfill-…). */
 async function countRowWrites() {
@@ -18,10 +15,10 @@ async function countRowWrites() {
     await db.batch([
       db.prepare('CREATE TABLE IF NOT EXISTS test_row_writes (session_id TEXT NOT NULL, kind TEXT NOT NULL)'),
       db.prepare(
-        `CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN ${SESSION_OF_NEW} LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (${SESSION_OF_NEW}, 'insert'); END`,
+        `CREATE TRIGGER IF NOT EXISTS test_count_inserts AFTER INSERT ON web_events WHEN ${SESSION_OF_NEW_EVENT} LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (${SESSION_OF_NEW_EVENT}, 'insert'); END`,
       ),
       db.prepare(
-        `CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN ${SESSION_OF_NEW} LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (${SESSION_OF_NEW}, 'update'); END`,
+        `CREATE TRIGGER IF NOT EXISTS test_count_updates AFTER UPDATE ON web_events WHEN ${SESSION_OF_NEW_EVENT} LIKE 'backfill-%' BEGIN INSERT INTO test_row_writes VALUES (${SESSION_OF_NEW_EVENT}, 'update'); END`,
       ),
     ]);
   return async (sessionId: string) => {

@@ -1,6 +1,6 @@
 import { tunables } from '../config';
+import { purgeExpiredSessions, trimEvents } from '../storage/expiry';
 import { purgeExpiredLandings } from '../storage/links';
-import { purgeExpiredSessions, trimEvents } from '../storage/records';
 import { onEveryShard } from '../storage/shards';
 import { listSources } from '../storage/sources';
 import { purgeDeadLetters } from '../storage/triggers';

@@ -1,5 +1,5 @@
 import type { CompiledSegment } from '../storage/segments';
-import { type CustomerFilter, type EventCondition, FIELD_PATH, type FieldCondition, type SegmentNode } from './definition';
+import { type CustomerFilter, DAY_MS, type EventCondition, FIELD_PATH, type FieldCondition, type SegmentNode } from './definition';
 
 /*
  * A definition compiles to one SQL query over D1's `sessions` and `web_events`, returning
@@ -7,8 +7,6 @@ import { type CustomerFilter, type EventCondition, FIELD_PATH, type FieldConditi
  * single JSON parameter (?1) read with `json_extract(?1, '$[i]')`, so any definition stays
  * within D1's 100 bound parameters and nothing from the caller is pasted into the SQL.
  */
-
-const DAY_MS = 86_400_000;
 
 class Query {
   readonly values: unknown[] = [];

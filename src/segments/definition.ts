@@ -87,7 +87,7 @@ export const SegmentDefinition = SegmentNode.refine((n) => measure(n).depth <= M
     example: { all: [{ event: 'product_view', within_days: 7, count: { gte: 3 } }, { not: { event: 'order_complete', within_days: 30 } }] },
   });
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /**
  * Where a definition looks further back than D1 keeps events (`days`, D1_EVENT_DAYS): each such

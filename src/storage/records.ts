@@ -1,7 +1,7 @@
 import type { WebEvent } from '../events/schema';
 import type { OrderCursor, SessionRecord } from '../events/session-record';
 import { jsonChunks, jsonOrNull, jsonUpsertSql } from './json-upsert';
-import { mergePages, onEveryShard } from './shards';
+import { compareKeys, mergePages, onEveryShard } from './shards';
 
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
 export type EventRow = WebEvent & { arrival: number };
@@ -46,8 +46,10 @@ const UPSERT_EVENTS = jsonUpsertSql('web_events', STORED_EVENT_COLUMNS, ['id'], 
   id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3 AND incarnation = ?4) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
 });
 
+/** The key of the session an event row belongs to, from the row's id (SQL over `id`). */
+export const sessionKeyOf = (id: string) => `(${id} >> ${ARRIVAL_BITS})`;
 /** web_events `e` with the session `s` each belongs to (either side found from the other by its key). */
-export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = e.id >> ${ARRIVAL_BITS} AND e.id BETWEEN ${sessionRange('s.key')}`;
+export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = ${sessionKeyOf('e.id')} AND e.id BETWEEN ${sessionRange('s.key')}`;
 // In the order of the WebEvent object, so rows read back in the same shape as live reads.
 const EVENT_FIELDS = `e.event_id, e.source_id, e.channel, s.session_id, e.customer_id, e.claimed_customer_id, e.name, e.occurred_at, e.received_at,
   e.seq, e.context, e.params, e.page, iif(e.device = '', s.device, e.device) AS device, iif(e.geo = '', s.geo, e.geo) AS geo, e.flags`;
@@ -190,12 +192,6 @@ export function filterWebEvents(events: readonly WebEvent[], f: WebEventFilter) 
 
 const eventKey = (e: WebEvent): Cursor => [e.occurred_at, e.session_id, e.event_id];
 
-/** Compares keys column by column, as SQLite orders ASCII text. */
-function compareKeys(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return 0;
-}
-
 async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilter): Promise<WebEvent[]> {
   const where = ['e.source_id = ?'];
   const binds: unknown[] = [sourceId];
@@ -266,28 +262,9 @@ export async function sessionFromD1(env: Env, sourceId: string, sessionId: strin
   return { session: toSessionRecord(latest.row), incarnation: latest.row.incarnation, events, next };
 }
 
-/** Which sessions are past retention: anonymous ones before one cutoff, identified ones (when set) before another. */
-export interface Expiry {
-  anonymousBefore: string;
-  identifiedBefore: string | null;
-}
-
-export type ExpiredKind = 'anonymous' | 'identified';
 export interface SessionKey {
   source_id: string;
   session_id: string;
-}
-
-/** Retention counts from the later of the last event and the last arrival (?2: the cutoff). */
-const EXPIRED: Record<ExpiredKind, string> = {
-  anonymous: 'customer_id IS NULL AND last_received_at < ?2 AND last_event_at < ?2',
-  identified: 'customer_id IS NOT NULL AND last_received_at < ?2 AND last_event_at < ?2',
-};
-
-/** Up to `limit` sessions of a kind past the cutoff. */
-export async function listExpired(db: D1Database, kind: ExpiredKind, cutoff: string, limit: number): Promise<SessionKey[]> {
-  const { results } = await db.prepare(`SELECT source_id, session_id FROM sessions WHERE ${EXPIRED[kind]} LIMIT ?1`).bind(limit, cutoff).all<SessionKey>();
-  return results;
 }
 
 /**
@@ -308,49 +285,4 @@ export async function deleteSessions(db: D1Database, keys: readonly SessionKey[]
     db.prepare(`DELETE FROM sessions WHERE key IN (${still})`).bind(list, ...values),
   ]);
   return sessions!.meta.changes;
-}
-
-/** Deletes these sessions past retention with their events, unless one received an event (or a customer) since it was listed. */
-export const deleteExpired = (db: D1Database, kind: ExpiredKind, cutoff: string, keys: readonly SessionKey[]) =>
-  deleteSessions(db, keys, EXPIRED[kind], cutoff);
-
-/**
- * Deletes the sessions past retention with their events, `chunk` sessions per transaction, until
- * none is left or `deadline` (ms) passes. Returns the sessions deleted and whether it finished.
- */
-export async function purgeExpiredSessions(db: D1Database, expiry: Expiry, deadline: number, chunk = 500) {
-  let deleted = 0;
-  const kinds = [
-    ['anonymous', expiry.anonymousBefore],
-    ['identified', expiry.identifiedBefore],
-  ] as const;
-  for (const [kind, cutoff] of kinds) {
-    if (cutoff === null) continue;
-    for (;;) {
-      if (Date.now() > deadline) return { deleted, finished: false };
-      const keys = await listExpired(db, kind, cutoff, chunk);
-      if (keys.length) deleted += await deleteExpired(db, kind, cutoff, keys);
-      if (keys.length < chunk) break;
-    }
-  }
-  return { deleted, finished: true };
-}
-
-/**
- * Deletes the events that occurred before `cutoff` (ms: the D1 event window), source by source
- * through the (source_id, occurred_at) index, at most `chunk` rows a statement, until none is
- * left or `deadline` (ms) passes. Returns the events deleted and whether it finished.
- */
-export async function trimEvents(db: D1Database, sourceIds: readonly string[], cutoff: number, deadline: number, chunk = 5_000) {
-  let deleted = 0;
-  const trim = db.prepare('DELETE FROM web_events WHERE rowid IN (SELECT rowid FROM web_events WHERE source_id = ?1 AND occurred_at < ?2 LIMIT ?3)');
-  for (const sourceId of sourceIds) {
-    for (;;) {
-      if (Date.now() > deadline) return { deleted, finished: false };
-      const { meta } = await trim.bind(sourceId, cutoff, chunk).run();
-      deleted += meta.changes;
-      if (meta.changes < chunk) break;
-    }
-  }
-  return { deleted, finished: true };
 }

@@ -1,5 +1,5 @@
 import { jsonChunks } from './json-upsert';
-import { mergePages, onEveryShard } from './shards';
+import { compareKeys, mergePages, onEveryShard } from './shards';
 
 /**
  * A segment as one query returning `customer_id`s, every value in one JSON parameter (?1). The
@@ -43,7 +43,7 @@ export async function previewSegment(env: Env, c: CompiledSegment, limit: number
     return results;
   });
   const count = pages.reduce((n, page) => n + (page[0]?.n ?? 0), 0);
-  const { rows } = mergePages(pages, (a, b) => (a.customer_id < b.customer_id ? -1 : a.customer_id > b.customer_id ? 1 : 0), limit);
+  const { rows } = mergePages(pages, (a, b) => compareKeys([a.customer_id], [b.customer_id]), limit);
   return { count, customer_ids: rows.map((r) => r.customer_id) };
 }
 

@@ -66,6 +66,12 @@ export const customerShard = (env: Env, customerId: string) => shardFor(env, { s
 /** Runs `f` on every shard in parallel. */
 export const onEveryShard = <T>(env: Env, f: (db: D1Database, shard: Shard) => Promise<T>): Promise<T[]> => Promise.all(shards(env).map((s) => f(s.db, s)));
 
+/** Compares keys column by column, as SQLite orders ASCII text: the order of the pages merged. */
+export function compareKeys(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return 0;
+}
+
 /**
  * Merges pages read from every shard, each already sorted by `compare` and holding up to
  * `limit + 1` rows: the first `limit` in order, and whether more follow.
