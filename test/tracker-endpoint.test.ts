@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it, vi } from 'vitest';
 import { TRACKER_HASH } from '../src/tracker/built';
 import { CHROME, call, createSource, SHOP, unique } from './fixtures/api';
-import { d1Session, readSession, runAlarm } from './fixtures/sessions';
+import { d1Session, eventually, readSession } from './fixtures/sessions';
 
 const ORIGIN = SHOP;
 
@@ -114,7 +114,8 @@ describe('POST /t, the tracker beacon', () => {
     const source = await website();
     const sessionId = unique('s');
     await beacon({ k: source.public_key, e: [wire(sessionId, 'page_view', { t: Date.now() - 7200_000 })] });
-    await runAlarm(source.id, sessionId); // overdue: closes the session (an hour after that page view) and flushes it
+    // Its close is overdue: the object's alarm closes it (an hour after that page view) and writes it out.
+    await eventually(async () => (await d1Session(source.id, sessionId))?.status === 'closed');
     const retried = wire(sessionId, 'product_view', { t: Date.now() - 7100_000, q: 2, c: { product: { id: 'sku-1' } } });
     expect((await beacon({ k: source.public_key, e: [retried] })).status).toBe(204);
 
@@ -124,8 +125,8 @@ describe('POST /t, the tracker beacon', () => {
       ['page_view', []],
       ['product_view', ['late']],
     ]);
-    await runAlarm(source.id, sessionId);
-    // Anonymous: its events leave for the lake (D1 holds the session only).
+    // Anonymous: its events leave for the lake (D1 holds the session only), the late one due at once.
+    await eventually(async () => (await env.LAKE.records(source.id)).length === 2);
     expect((await env.LAKE.records(source.id)).map((r) => JSON.parse(r.flags) as string[])).toEqual([[], ['late']]);
     expect(await d1Session(source.id, sessionId)).toMatchObject({ status: 'closed', event_count: 2 });
   });

@@ -5,8 +5,8 @@ import { addToRecord, openSession } from '../src/sessions/record';
 import { sharedOf, writeSession } from '../src/storage/records';
 import { unique } from './fixtures/api';
 
-/** A 10-event identified session as the object hands it to D1. */
-function session() {
+/** A 10-event identified session as the object hands it to D1 (its record with the first `recorded` events). */
+function session(recorded = 10) {
   const sourceId = unique('src');
   const sessionId = unique('s');
   const events = Array.from({ length: 10 }, (_, i) => {
@@ -24,9 +24,9 @@ function session() {
     return n.event;
   });
   const record = openSession(events[0]!);
-  for (const e of events) addToRecord(record, e);
+  for (const e of events.slice(0, recorded)) addToRecord(record, e);
   record.customer_id = 'c-1';
-  return { record, rows: events.map((e, i) => ({ ...e, arrival: i + 1 })), shared: sharedOf(events[0]!) };
+  return { record, events, rows: events.map((e, i) => ({ ...e, arrival: i + 1 })), shared: sharedOf(events[0]!) };
 }
 
 describe('D1 rows written (the billed unit, as D1 reports it)', () => {
@@ -39,5 +39,29 @@ describe('D1 rows written (the billed unit, as D1 reports it)', () => {
     const again = await writeSession(env.DB, record, flagged, { incarnation: 1, shared });
     expect(again.events).toBeGreaterThan(0);
     expect(again.events).toBeLessThan(first.events / 5);
+  });
+
+  it('a 10-event session with a login in the middle, written as its object writes it, costs at most 4 D1 rows per event', async () => {
+    // The object writes nothing of an anonymous session before it closes; the login's flush
+    // writes the session and its five events so far, then each later event is its own flush (the
+    // cost bench's pattern: events 30 s apart, FLUSH_DELAY_S 5), then the close.
+    const { record, events, rows, shared } = session(5);
+    const w = { incarnation: 1, shared };
+    const login = await writeSession(env.DB, record, rows.slice(0, 5), w);
+    // Each event: its row and two index entries (by source and time, by name and time), no more.
+    expect(login.events).toBe(5 * 3);
+    const flushes = [];
+    for (let i = 5; i < 10; i++) {
+      addToRecord(record, events[i]!);
+      flushes.push(await writeSession(env.DB, record, rows.slice(i, i + 1), w));
+    }
+    // A flush changes the session's counts and times, which no index holds: its row alone.
+    expect(flushes).toEqual(Array.from({ length: 5 }, () => ({ sessions: 1, events: 3 })));
+    record.status = 'closed';
+    record.closed_at = new Date().toISOString();
+    const close = await writeSession(env.DB, record, [], w);
+    expect(close).toEqual({ sessions: 1, events: 0 });
+    const total = [login, ...flushes, close].reduce((n, r) => n + r.sessions + r.events, 0);
+    expect(total / rows.length).toBeLessThanOrEqual(4);
   });
 });

@@ -27,10 +27,11 @@ const SENDS_PER_CALL = 10;
 
 /**
  * What of a state the stored events cannot replay: when it changes, the state row is written.
- * (An event that only adds to the record leaves the row behind; the constructor replays it.)
+ * (An event that only adds to the record leaves the row behind; the constructor replays it, and
+ * schedules the writes out that such an event scheduled.)
  */
 const unreplayable = (s: SessionState) =>
-  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.d1.at}|${s.lake.at}|${s.d1.arrival}|${s.rewrites}`;
+  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.d1.arrival}|${s.rewrites}`;
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -61,13 +62,15 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  /** Applies the events stored after the state row was last written. */
+  /** Applies the events stored after the state row was last written, and schedules their writes out. */
   private replay(state: SessionState): void {
-    for (const { arrival, event } of this.store.eventsAfter(state.appliedArrival)) {
+    const applied = state.appliedArrival;
+    for (const { arrival, event } of this.store.eventsAfter(applied)) {
       addToRecord(state.record, event);
       state.version += 1;
       state.appliedArrival = arrival;
     }
+    if (state.appliedArrival !== applied) this.scheduleFlush(state, Date.now());
   }
 
   /** Stores a batch of this session's events (already normalized), one status per event. */
@@ -370,8 +373,8 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
-   * Re-arms the one alarm to the earliest due task, and writes the state row: `always`, or only
-   * `if-alarm-moved` earlier (what else changed, the stored events replay: see `replay`).
+   * Re-arms the one alarm to the earliest due task, and writes the state row: `always`, or
+   * `if-alarm-moved` earlier only the alarm (what changed, the stored events replay: see `replay`).
    */
   private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {
     const state = this.state;
@@ -381,7 +384,7 @@ export class SessionObject extends DurableObject<Env> {
     // it is: when it fires early, it finds nothing due and re-arms itself (docs/cost.md).
     if (writeRow === 'if-alarm-moved' && typeof this.armed === 'number' && (due === null || due >= this.armed)) return;
     state.alarmAt = due;
-    this.store.writeState(state);
+    if (writeRow === 'always') this.store.writeState(state);
     // Most events leave the due time as it was (the flush already pending): skip that storage write.
     const at = state.alarmAt;
     if (at === this.armed) return;

@@ -1,4 +1,4 @@
-import { EVENTS_WITH_SESSION, type SessionKey } from './records';
+import { EVENTS_WITH_SESSION, isConflict, type SessionKey } from './records';
 import { onEveryShard } from './shards';
 
 /**
@@ -27,7 +27,9 @@ async function customerSessionKeysOn(db: D1Database, customerId: string, scope: 
 export async function sessionsWithEventsOf(env: Env, customerId: string, scope: string | null, limit: number): Promise<SessionKey[]> {
   const found = await onEveryShard(env, async (db) => {
     const { results } = await db
-      .prepare(`SELECT DISTINCT s.source_id, s.session_id FROM ${EVENTS_WITH_SESSION} WHERE e.customer_id = ?1 AND (?2 IS NULL OR e.source_id = ?2) LIMIT ?3`)
+      .prepare(
+        `SELECT DISTINCT s.source_id, s.session_id FROM ${EVENTS_WITH_SESSION} WHERE ${isConflict('e.flags')} AND e.customer_id = ?1 AND (?2 IS NULL OR e.source_id = ?2) LIMIT ?3`,
+      )
       .bind(customerId, scope, limit)
       .all<SessionKey>();
     return results;
@@ -43,7 +45,12 @@ export async function sessionsWithEventsOf(env: Env, customerId: string, scope: 
 export async function deleteCustomerTraces(env: Env, customerId: string, scope: string | null) {
   const inScope = '(?2 IS NULL OR source_id = ?2)';
   const segmentsInScope = `SELECT id FROM segments WHERE ${inScope.replace('source_id', 'segments.source_id')}`;
-  const events = await onEveryShard(env, (db) => db.prepare(`DELETE FROM web_events WHERE customer_id = ?1 AND ${inScope}`).bind(customerId, scope).run());
+  const events = await onEveryShard(env, (db) =>
+    db
+      .prepare(`DELETE FROM web_events WHERE ${isConflict('flags')} AND customer_id = ?1 AND ${inScope}`)
+      .bind(customerId, scope)
+      .run(),
+  );
   const db = env.DB;
   const [, memberships, deadLetters, landings] = await db.batch([
     db

@@ -13,7 +13,8 @@ export type ExpiredKind = 'anonymous' | 'identified';
 /** Retention counts from the later of the last event and the last arrival (?2: the cutoff). */
 const EXPIRED: Record<ExpiredKind, string> = {
   anonymous: 'customer_id IS NULL AND last_received_at < ?2 AND last_event_at < ?2',
-  identified: 'customer_id IS NOT NULL AND last_received_at < ?2 AND last_event_at < ?2',
+  // started_at: a session last active before the cutoff started before it (index sessions_identified_by_start)
+  identified: 'customer_id IS NOT NULL AND started_at < ?2 AND last_received_at < ?2 AND last_event_at < ?2',
 };
 
 /** Up to `limit` sessions of a kind past the cutoff. */

@@ -3,11 +3,17 @@
  * batch stays within D1's 100 bound parameters whatever its size (docs/design.md §4). A row that
  * is already there as sent is not written again (D1 bills every row and index entry written).
  * The columns (and the `expressions` that compute some of them instead) are fixed text from
- * storage/, never input.
+ * storage/, never input. `insertOnly` columns are written when the row is new, not updated.
  */
-export function jsonUpsertSql(table: string, columns: readonly string[], key: readonly string[], expressions: Record<string, string> = {}): string {
+export function jsonUpsertSql(
+  table: string,
+  columns: readonly string[],
+  key: readonly string[],
+  { expressions = {}, insertOnly = [] }: { expressions?: Record<string, string>; insertOnly?: readonly string[] } = {},
+): string {
   const values = columns.map((c) => expressions[c] ?? `json_extract(value, '$.${c}')`).join(', ');
-  const changed = columns.filter((c) => !key.includes(c));
+  // An UPDATE that sets an indexed column rewrites that index entry, even to the same value.
+  const changed = columns.filter((c) => !key.includes(c) && !insertOnly.includes(c));
   const updates = changed.map((c) => `${c} = excluded.${c}`).join(', ');
   const differs = `(${changed.map((c) => `${table}.${c}`).join(', ')}) IS NOT (${changed.map((c) => `excluded.${c}`).join(', ')})`;
   return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates} WHERE ${differs}`;

@@ -43,7 +43,9 @@ const STORED_EVENT_COLUMNS = [
 ] as const;
 // The row's id from its session's key (?2, ?3, ?4: source, session, incarnation) and its arrival.
 const UPSERT_EVENTS = jsonUpsertSql('web_events', STORED_EVENT_COLUMNS, ['id'], {
-  id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3 AND incarnation = ?4) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
+  expressions: {
+    id: `((SELECT key FROM sessions WHERE source_id = ?2 AND session_id = ?3 AND incarnation = ?4) << ${ARRIVAL_BITS}) | json_extract(value, '$.arrival')`,
+  },
 });
 
 /** The key of the session an event row belongs to, from the row's id (SQL over `id`). */
@@ -54,6 +56,16 @@ export const EVENTS_WITH_SESSION = `web_events e JOIN sessions s ON s.key = ${se
 const EVENT_FIELDS = `e.event_id, e.source_id, e.channel, s.session_id, e.customer_id, e.claimed_customer_id, e.name, e.occurred_at, e.received_at,
   e.seq, e.context, e.params, e.page, iif(e.device = '', s.device, e.device) AS device, iif(e.geo = '', s.geo, e.geo) AS geo, e.flags`;
 const SELECT_EVENTS = `SELECT ${EVENT_FIELDS} FROM ${EVENTS_WITH_SESSION}`;
+
+/** An event naming a customer other than its session's (SQL over its `flags` column; index web_events_conflicts). */
+export const isConflict = (flags: string) => `instr(${flags}, 'identity_conflict') > 0`;
+/**
+ * The ids of the events attributed to customer ?: their sessions' id ranges, and their identity
+ * conflicts in other sessions (three binds of the customer). No index of events by customer is kept.
+ */
+const CUSTOMER_EVENT_IDS = `SELECT ce.id FROM sessions cs JOIN web_events ce ON ce.id BETWEEN ${sessionRange('cs.key')}
+  WHERE cs.customer_id = ? AND ce.customer_id = cs.customer_id
+  UNION ALL SELECT id FROM web_events WHERE ${isConflict('flags')} AND customer_id = ?`;
 const EVENT_JSON_COLUMNS = ['context', 'params', 'page', 'device', 'geo', 'flags'] as const;
 
 const SESSION_COLUMNS = [
@@ -78,7 +90,17 @@ const SESSION_COLUMNS = [
   'identity_conflicts',
 ] as const;
 const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions`;
-const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'incarnation', 'device', 'geo'], ['source_id', 'session_id', 'incarnation']);
+/**
+ * The session columns an index holds. A flush of an open session changes its counts and times
+ * (no index holds them): its upsert leaves these alone, and they are set apart, only when they
+ * differ (a customer linked, a claim, an earlier start).
+ */
+const INDEXED_SESSION_COLUMNS = ['customer_id', 'claimed_customer_id', 'started_at'] as const;
+const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'incarnation', 'device', 'geo'], ['source_id', 'session_id', 'incarnation'], {
+  insertOnly: INDEXED_SESSION_COLUMNS,
+});
+const UPDATE_INDEXED_SESSION_COLUMNS = `UPDATE sessions SET (${INDEXED_SESSION_COLUMNS.join(', ')}) = (?4, ?5, ?6)
+  WHERE source_id = ?1 AND session_id = ?2 AND incarnation = ?3 AND (${INDEXED_SESSION_COLUMNS.join(', ')}) IS NOT (?4, ?5, ?6)`;
 
 /** An event as its row stores it: times in ms, a device or geo the session shares as ''. */
 function storedEvent(e: EventRow, shared: Shared | undefined) {
@@ -116,11 +138,17 @@ export interface Written {
  */
 export async function writeSession(db: D1Database, session: SessionRecord, events: readonly EventRow[], w: Written): Promise<RowsWritten> {
   const row = { ...session, incarnation: w.incarnation, device: w.shared?.device ?? null, geo: w.shared?.geo ?? null };
-  const statements = [db.prepare(UPSERT_SESSION).bind(JSON.stringify([row]))];
+  const statements = [
+    db.prepare(UPSERT_SESSION).bind(JSON.stringify([row])),
+    db.prepare(UPDATE_INDEXED_SESSION_COLUMNS).bind(session.source_id, session.session_id, w.incarnation, ...INDEXED_SESSION_COLUMNS.map((c) => session[c])),
+  ];
   for (const chunk of jsonChunks(events.map((e) => storedEvent(e, w.shared))))
     statements.push(db.prepare(UPSERT_EVENTS).bind(chunk, session.source_id, session.session_id, w.incarnation));
-  const [sessionResult, ...eventResults] = await db.batch(statements);
-  return { sessions: sessionResult!.meta.rows_written, events: eventResults.reduce((n, r) => n + r.meta.rows_written, 0) };
+  const [upserted, updated, ...eventResults] = await db.batch(statements);
+  return {
+    sessions: upserted!.meta.rows_written + updated!.meta.rows_written,
+    events: eventResults.reduce((n, r) => n + r.meta.rows_written, 0),
+  };
 }
 
 /** The rows (index entries included) a write cost, as D1 reports them: the billed unit. */
@@ -200,14 +228,15 @@ async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilt
     binds.push(...values);
   };
   if (f.sessionId) add('s.source_id = ? AND s.session_id = ?', sourceId, f.sessionId);
-  if (f.customerId) add('e.customer_id = ?', f.customerId);
+  if (f.customerId) add(`e.id IN (${CUSTOMER_EVENT_IDS})`, f.customerId, f.customerId);
   if (f.name) add('e.name = ?', f.name);
   if (f.from) add('e.occurred_at >= ?', Date.parse(f.from));
   if (f.to) add('e.occurred_at < ?', Date.parse(f.to));
   if (f.after) add('(e.occurred_at, s.session_id, e.event_id) > (?, ?, ?)', Date.parse(f.after[0]), f.after[1], f.after[2]);
-  // With a session, its row and then its id range find its few events; without the `+`, SQLite
-  // (D1 keeps no ANALYZE statistics) picks the (source_id, occurred_at) index for the order and reads the whole source.
-  const order = f.sessionId ? '+e.occurred_at' : 'e.occurred_at';
+  // With a session or a customer, their rows and then their id ranges find their few events;
+  // without the `+`, SQLite (D1 keeps no ANALYZE statistics) picks the (source_id, occurred_at)
+  // index for the order and reads the whole source.
+  const order = f.sessionId || f.customerId ? '+e.occurred_at' : 'e.occurred_at';
   const { results } = await db
     .prepare(`${SELECT_EVENTS} WHERE ${where.join(' AND ')} ORDER BY ${order}, s.session_id, e.event_id LIMIT ?`)
     .bind(...binds, f.limit + 1)
@@ -215,13 +244,17 @@ async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilt
   return results.map(toWebEvent);
 }
 
-/** A customer's sessions on one source, the most recent first (every shard asked: one added later holds their newer ones). */
+/**
+ * A customer's sessions on one source, the most recent first (every shard asked: one added later
+ * holds their newer ones). Found by customer (index sessions_identified) and sorted: no index
+ * holds last_event_at, which every flush of an open session changes.
+ */
 export async function customerSessions(env: Env, sourceId: string, customerId: string, limit: number, before?: [string, string]) {
   const after = before ? 'AND (last_event_at, session_id) < (?, ?)' : '';
   const pages = await onEveryShard(env, async (db) => {
     const { results } = await db
-      .prepare(`${SELECT_SESSIONS} WHERE source_id = ? AND customer_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
-      .bind(sourceId, customerId, ...(before ?? []), limit + 1)
+      .prepare(`${SELECT_SESSIONS} WHERE customer_id = ? AND +source_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
+      .bind(customerId, sourceId, ...(before ?? []), limit + 1)
       .all<Row>();
     return results.map(toSessionRecord);
   });
