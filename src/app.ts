@@ -11,6 +11,7 @@ import { customers, sessions } from './http/sessions';
 import { tracker } from './http/tracker';
 import { triggers } from './http/triggers';
 import { webEvents } from './http/web-events';
+import { wire } from './http/wire';
 import { SessionsUnavailable } from './sessions/dispatch';
 
 /** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
@@ -49,6 +50,8 @@ app.doc31('/openapi.json', (c) => ({
 }));
 app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'web-events API' }));
 app.get('/', (c) => c.json({ name: 'web-events', openapi: '/openapi.json', docs: '/docs' }));
+// Segment's, Snowplow's and PostHog's endpoints (docs/wire.md), then the tracker (every path).
+app.route('/', wire);
 app.route('/', tracker);
 
 app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));

@@ -11,6 +11,7 @@ const CRON_JOBS: Record<string, (env: Env, now: number) => Promise<unknown>> = {
 };
 
 export { SessionObject } from './sessions/session-object';
+export { VisitorObject } from './wire/visitors';
 
 export default {
   fetch: app.fetch,

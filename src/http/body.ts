@@ -13,10 +13,8 @@ export async function readText(request: Request, limit: number = LIMITS.requestB
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > limit) throw tooLarge(limit);
   if (!request.body) return '';
-  let stream: ReadableStream<Uint8Array> = request.body;
   const encoding = request.headers.get('content-encoding')?.toLowerCase();
-  if (encoding === 'gzip') stream = stream.pipeThrough(new DecompressionStream('gzip'));
-  else if (encoding && encoding !== 'identity')
+  if (encoding && encoding !== 'gzip' && encoding !== 'identity')
     throw new ApiError(415, 'unsupported_encoding', `Content-Encoding ${encoding} is not supported: send gzip or none`);
 
   // A body framed by its Content-Length (checked above) cannot grow past it: read it natively.
@@ -26,7 +24,21 @@ export async function readText(request: Request, limit: number = LIMITS.requestB
     if (text.length > limit / 3 && new TextEncoder().encode(text).byteLength > limit) throw tooLarge(limit);
     return text;
   }
+  const stream = encoding === 'gzip' ? request.body.pipeThrough(new DecompressionStream('gzip')) : request.body;
+  return new TextDecoder().decode(await collect(stream, limit, encoding));
+}
 
+/** A body's raw bytes within the limit (a client that compresses without saying so: PostHog's `?compression=gzip-js`). */
+export async function readBytes(request: Request, limit: number = LIMITS.requestBytes): Promise<Uint8Array> {
+  if (Number(request.headers.get('content-length') ?? 0) > limit) throw tooLarge(limit);
+  return request.body ? collect(request.body, limit) : new Uint8Array();
+}
+
+/** Gunzips bytes, limited after decompression like a `Content-Encoding: gzip` body. */
+export const gunzip = async (bytes: Uint8Array, limit: number = LIMITS.requestBytes) =>
+  new TextDecoder().decode(await collect(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip')), limit, 'gzip'));
+
+async function collect(stream: ReadableStream<Uint8Array>, limit: number, encoding?: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -45,7 +57,7 @@ export async function readText(request: Request, limit: number = LIMITS.requestB
     bytes.set(c, offset);
     offset += c.byteLength;
   }
-  return new TextDecoder().decode(bytes);
+  return bytes;
 }
 
 /** Reads and parses a JSON body within the limit (see readText). */
@@ -59,7 +71,7 @@ async function unreadable(text: Promise<string>): Promise<string> {
   }
 }
 
-function parse(text: string): unknown {
+export function parse(text: string): unknown {
   if (!text.trim()) throw new ApiError(400, 'invalid_json', 'the body is empty: expected JSON');
   try {
     return JSON.parse(text) as unknown;

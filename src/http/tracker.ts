@@ -44,7 +44,7 @@ const fromWire = (e: Record<string, unknown>) => ({
 export const wireToInput = (e: unknown) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? fromWire(e as Record<string, unknown>) : e);
 
 const GEO_FIELDS = ['country', 'region', 'city', 'timezone'] as const;
-function geoOf(request: Request): Record<string, string> | null {
+export function geoOf(request: Request): Record<string, string> | null {
   const cf = request.cf;
   if (!cf) return null;
   const geo: Record<string, string> = {};

@@ -1,0 +1,85 @@
+import { DurableObject } from 'cloudflare:workers';
+import { sha256Hex } from '../encoding';
+
+/**
+ * Sessions the collector makes for messages that name none (Segment, Snowplow and PostHog
+ * clients without a session id): one object per visitor of a source (`<source_id>:<visitor>`),
+ * which does server-side what the tracker's cookie does in the browser. A message whose time
+ * falls within the source's inactivity timeout of a session's events joins it (and renews it);
+ * otherwise it starts a new one. By event time, not arrival, so a batch sent late or a retry
+ * lands where it belongs.
+ */
+
+/** A session this visitor had: its id, and the times of its first and last message (ms). */
+interface Span {
+  id: string;
+  start: number;
+  last: number;
+  /** The customer an identify linked it to (docs/wire.md), so a repeated identify does not link it again. */
+  customer?: string;
+}
+
+/** Sessions remembered per visitor: a retry or a late batch older than these starts a new one. */
+const KEPT = 50;
+/** How stale the stored `last` may be: a message within this of it is not written again. */
+const WRITE_EVERY_MS = 60_000;
+
+export class VisitorObject extends DurableObject<Env> {
+  private spans: Span[] | undefined;
+  /** Each span's `last` as last stored. */
+  private readonly stored = new Map<string, number>();
+
+  /**
+   * The session of each message time (ms), in order; and the earlier sessions of this visitor not
+   * linked to `customer` yet (an identify links them too: docs/wire.md).
+   */
+  async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string): Promise<{ sessions: string[]; earlier: string[] }> {
+    if (!this.spans) {
+      this.spans = (await this.ctx.storage.get<Span[]>('spans')) ?? [];
+      for (const s of this.spans) this.stored.set(s.id, s.last);
+    }
+    const timeout = timeoutS * 1000;
+    let changed = false;
+    const prefix = `w.${(await sha256Hex(visitor)).slice(0, 16)}.`;
+    const sessions = times.map((t) => {
+      const span = this.spans!.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
+      if (span) {
+        if (t > span.last) {
+          span.last = t;
+          // A restart forgets at most this much of a session's renewal.
+          changed ||= t - (this.stored.get(span.id) ?? 0) > WRITE_EVERY_MS;
+        }
+        if (t < span.start) {
+          span.start = t;
+          changed = true;
+        }
+        return span.id;
+      }
+      const fresh = { id: `${prefix}${t.toString(36)}`, start: t, last: t };
+      this.spans!.push(fresh);
+      this.spans!.sort((a, b) => a.start - b.start);
+      if (this.spans!.length > KEPT) this.spans!.shift();
+      changed = true;
+      return fresh.id;
+    });
+    if (changed) {
+      await this.ctx.storage.put('spans', this.spans);
+      this.stored.clear();
+      for (const s of this.spans) this.stored.set(s.id, s.last);
+    }
+    const current = new Set(sessions);
+    const earlier = customer === undefined ? [] : this.spans.filter((s) => !current.has(s.id) && s.customer !== customer).map((s) => s.id);
+    return { sessions, earlier };
+  }
+
+  /** Notes that these sessions were linked to the customer. */
+  async linked(ids: string[], customer: string): Promise<void> {
+    if (!this.spans) return;
+    for (const s of this.spans) if (ids.includes(s.id)) s.customer = customer;
+    await this.ctx.storage.put('spans', this.spans);
+  }
+}
+
+/** The visitor's object. */
+export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
+  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked'>;

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { eventName } from '../src/wire/mapping';
+import { call, createSource, SHOP, unique } from './fixtures/api';
+import { readSession } from './fixtures/sessions';
+
+const basic = (key: string) => `Basic ${btoa(`${key}:`)}`;
+const iso = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
+
+interface Results {
+  results: { status: string; event_id: string | null; session_id?: string | null; error?: { details: { path: string }[] } }[];
+}
+
+async function segmentBatch(key: string, batch: unknown[], headers: Record<string, string> = {}) {
+  return call('/v1/batch', { method: 'POST', headers: { authorization: basic(key), ...headers }, json: { batch, sentAt: new Date().toISOString() } });
+}
+
+describe('wire names', () => {
+  it("maps Segment's e-commerce spec names to ours and normalizes any other", () => {
+    expect(eventName('Product Viewed')).toEqual({ name: 'product_view' });
+    expect(eventName('Product Added')).toEqual({ name: 'container_add', container: 'cart' });
+    expect(eventName('Order Completed')).toEqual({ name: 'order_complete' });
+    expect(eventName('Signed In')).toEqual({ name: 'user_login' });
+    expect(eventName('Low Rating Given')).toEqual({ name: 'low_rating_given' });
+    expect(eventName('  Größe gewählt!! ')).toEqual({ name: 'gr_e_gew_hlt' });
+    expect(eventName('!!!')).toEqual({ name: 'custom_event' });
+  });
+});
+
+describe('Segment HTTP Tracking API', () => {
+  it('stores a batch as web events in one collector-made session, a bad message refused alone, the name as sent kept', async () => {
+    const source = await createSource();
+    const anonymousId = unique('anon');
+    const res = await segmentBatch(source.secret_key, [
+      { type: 'page', messageId: unique('m'), anonymousId, timestamp: iso(3), properties: { url: `${SHOP}/p/1`, title: 'Mug' } },
+      {
+        type: 'track',
+        messageId: unique('m'),
+        anonymousId,
+        timestamp: iso(2),
+        event: 'Product Viewed',
+        properties: { product_id: 'sku-1', name: 'Mug', price: 9.5, currency: 'eur', colour: 'red' },
+      },
+      { type: 'track', messageId: unique('m'), anonymousId, timestamp: iso(1) }, // no event name
+      { type: 'track', messageId: unique('m'), anonymousId, timestamp: iso(1), event: 'Low Rating Given', properties: { rating: 2 } },
+    ]);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Results;
+    expect(body.results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'rejected', 'accepted']);
+    expect(body.results[2]!.error!.details[0]!.path).toBe('event');
+    const sessions = new Set(body.results.filter((r) => r.status === 'accepted').map((r) => r.session_id));
+    expect(sessions.size).toBe(1);
+    const [sessionId] = [...sessions];
+
+    const live = await readSession(source.id, sessionId!, source.secret_key);
+    expect(live.body.events.map((e) => [e.name, e.params])).toEqual([
+      ['page_view', null],
+      ['product_view', { original_name: 'Product Viewed', colour: 'red' }],
+      ['low_rating_given', { original_name: 'Low Rating Given', rating: 2 }],
+    ]);
+    expect(live.body.events[0]!.page).toMatchObject({ url: `${SHOP}/p/1`, title: 'Mug' });
+    expect(live.body.events[1]!.context).toEqual({ type: 'product', id: 'sku-1', name: 'Mug', price: 9.5, currency: 'EUR' });
+    expect(live.body.events.every((e) => e.channel === 'api' && e.customer_id === null)).toBe(true);
+  });
+
+  it('a write key that names no source is a 401; malformed JSON a 400', async () => {
+    const res = await segmentBatch('sk_nothing_of_ours_0000000000000000', [{ type: 'track', event: 'X', anonymousId: 'a' }]);
+    expect(res.status).toBe(401);
+    const source = await createSource();
+    const bad = await call('/v1/batch', {
+      method: 'POST',
+      headers: { authorization: basic(source.secret_key), 'content-type': 'application/json' },
+      body: '{"batch": [',
+    });
+    expect(bad.status).toBe(400);
+  });
+
+  it("a website source's public key is refused from an origin it does not allow, taken from its own", async () => {
+    const source = await createSource({ kind: 'website', allowed_origins: [SHOP] });
+    const message = { type: 'track', event: 'Clicked', anonymousId: unique('a'), messageId: unique('m'), timestamp: iso(0) };
+    expect((await segmentBatch(source.public_key, [message], { origin: 'https://evil.example' })).status).toBe(403);
+    const ok = await segmentBatch(source.public_key, [message], { origin: SHOP });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(SHOP);
+  });
+
+  it('a retried message is stored once; an identify with the secret key de-anonymizes the session, before and after', async () => {
+    const source = await createSource();
+    const anonymousId = unique('anon');
+    const view = {
+      type: 'track',
+      messageId: 'msg with spaces/1',
+      anonymousId,
+      timestamp: iso(5),
+      event: 'Product Viewed',
+      properties: { sku: 'sku-9', price: 20 },
+    };
+    const first = (await (await segmentBatch(source.secret_key, [view])).json()) as Results;
+    const retry = (await (await segmentBatch(source.secret_key, [view])).json()) as Results;
+    expect(first.results[0]).toMatchObject({ status: 'accepted' });
+    // An id outside our alphabet is hashed, the same way every time; the retry finds the same session.
+    expect(retry.results[0]).toEqual({ ...first.results[0], status: 'duplicate' });
+    expect(first.results[0]!.event_id).toMatch(/^h-[0-9a-f]{40}$/);
+
+    const identify = { type: 'identify', messageId: unique('m'), anonymousId, userId: 'cust-42', timestamp: iso(4), traits: { plan: 'gold' } };
+    const order = {
+      type: 'track',
+      messageId: unique('m'),
+      anonymousId,
+      userId: 'cust-42',
+      timestamp: iso(3),
+      event: 'Order Completed',
+      properties: { order_id: 'o-1', total: 20, currency: 'EUR', products: [{ product_id: 'sku-9', quantity: 1, price: 20 }] },
+    };
+    const later = (await (await segmentBatch(source.secret_key, [identify, order])).json()) as Results;
+    const sessionId = first.results[0]!.session_id!;
+    expect(later.results.map((r) => r.session_id)).toEqual([sessionId, sessionId]);
+    const live = await readSession(source.id, sessionId, source.secret_key);
+    expect(live.body.session).toMatchObject({ customer_id: 'cust-42', deanonymized_by: 'event' });
+    expect(live.body.events.map((e) => [e.name, e.customer_id])).toEqual([
+      ['product_view', 'cust-42'],
+      ['identify', 'cust-42'],
+      ['order_complete', 'cust-42'],
+    ]);
+    expect(live.body.events[0]!.context).toMatchObject({ type: 'product', id: 'sku-9', price: 20 });
+    expect(live.body.events[2]!.context).toMatchObject({ type: 'order', id: 'o-1', total: 20, items: [{ product_id: 'sku-9', quantity: 1 }] });
+  });
+
+  it('a message past the inactivity timeout starts a new session; one within it, even sent later, joins its own', async () => {
+    const source = await createSource({ session_timeout_s: 600 });
+    const anonymousId = unique('anon');
+    const at = (m: number) => ({ type: 'track', messageId: unique('m'), anonymousId, timestamp: iso(m), event: 'tick' });
+    const one = (await (await segmentBatch(source.secret_key, [at(60), at(55), at(20)])).json()) as Results;
+    const [a, b, c] = one.results.map((r) => r.session_id);
+    expect(a).toBe(b);
+    expect(c).not.toBe(a);
+    // A late batch: its message of 50 minutes ago belongs to the first session (within 10 minutes of its last).
+    const late = (await (await segmentBatch(source.secret_key, [at(50), at(19)])).json()) as Results;
+    expect(late.results.map((r) => r.session_id)).toEqual([a, c]);
+  });
+});
