@@ -9,8 +9,14 @@ import { visitorObject } from './visitors';
 /** A message's result: an event's, with the session it went to (the collector's own, when the message named none). */
 export type WireResult = IngestResult & { session_id?: string | null };
 
-/** Events whose customer also links the visitor's earlier sessions (docs/wire.md). */
+/** Events whose proven customer links the visitor they came from (docs/wire.md). */
 const LINKING = new Set(['identify', 'alias', 'user_login', 'user_registration']);
+
+/** A proven identify: this customer is the visitor it came from. */
+interface Link {
+  customer: string;
+  visitor: string;
+}
 
 /**
  * Messages of another protocol, mapped, onto the one ingest path: the collector's sessions for
@@ -35,7 +41,11 @@ export async function ingestWire(
       };
     else events.push(m);
   }
-  const earlier = await assignSessions(env, source, events, arrival.receivedAt);
+  const links = await provenLinks(source, channel, events);
+  // Later messages of this batch that name only the customer go on in the visitor's sessions.
+  const follows = new Map(links.map((l) => [l.customer, l.visitor]));
+  for (const e of events) if (e.visitor !== null && follows.has(e.visitor)) e.visitor = follows.get(e.visitor)!;
+  const earlier = await assignSessions(env, source, events, arrival.receivedAt, links);
   const stored = await ingestBatch(
     env,
     source,
@@ -45,12 +55,28 @@ export async function ingestWire(
   stored.forEach((r, i) => {
     results[events[i]!.index] = { ...r, session_id: String(events[i]!.input.session_id ?? '') || null };
   });
-  await linkEarlierSessions(env, source, channel, events, stored, earlier);
+  await linkVisitors(env, source, links, earlier);
   return results;
 }
 
-/** Fills in the session of each event that names none: its visitor's, by the event's time. Returns each visitor's earlier sessions. */
-async function assignSessions(env: Env, source: EventSource, events: readonly WireEvent[], receivedAt: number): Promise<Map<string, string[]>> {
+/**
+ * The identifies (aliases, logins, registrations) of this batch that prove their customer: on a
+ * secret key, or with a valid customer hash. A claim on a public key proves nothing and links nothing.
+ */
+async function provenLinks(source: EventSource, channel: Channel, events: readonly WireEvent[]): Promise<Link[]> {
+  const links: Link[] = [];
+  for (const e of events) {
+    const customer = e.input.customer_id;
+    if (typeof customer !== 'string' || !LINKING.has(String(e.input.name)) || e.visitor === null || e.visitor === customer) continue;
+    const hash = e.input.customer_hash;
+    if (channel === 'api' || (typeof hash === 'string' && (await verifyCustomer(source.identitySecret, customer, hash))))
+      links.push({ customer, visitor: e.visitor });
+  }
+  return links;
+}
+
+/** Fills in the session of each event that names none: its visitor's, by the event's time. Returns each linking visitor's earlier sessions. */
+async function assignSessions(env: Env, source: EventSource, events: readonly WireEvent[], receivedAt: number, links: readonly Link[]) {
   const byVisitor = new Map<string, WireEvent[]>();
   for (const e of events) {
     if (e.sessionId !== null) e.input.session_id = e.sessionId;
@@ -63,8 +89,8 @@ async function assignSessions(env: Env, source: EventSource, events: readonly Wi
         const t = Date.parse(String(e.input.occurred_at));
         return Number.isFinite(t) ? Math.min(t, receivedAt) : receivedAt;
       });
-      // The customer an identify in this batch names: the visitor's earlier sessions it has not linked yet come back.
-      const customer = list.find((e) => LINKING.has(String(e.input.name)) && typeof e.input.customer_id === 'string')?.input.customer_id as string | undefined;
+      // The visitor's earlier sessions not linked to this customer yet come back, for linkVisitors.
+      const customer = links.find((l) => l.visitor === visitor)?.customer;
       const found = await visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, customer);
       list.forEach((e, i) => {
         e.input.session_id = found.sessions[i];
@@ -76,33 +102,17 @@ async function assignSessions(env: Env, source: EventSource, events: readonly Wi
 }
 
 /**
- * An identify (or alias, login, registration) that proves its customer links the visitor's
- * earlier sessions too, as a campaign link does (docs/design.md, rule 6): the same device, the
- * same person. A claim on a public key proves nothing and links nothing.
+ * A proven identify links the visitor's earlier sessions too, as a campaign link does
+ * (docs/design.md, rule 6): the same device, the same person. And the customer's later messages
+ * that name only them (a server library after a login) go on in that visitor's sessions.
  */
-async function linkEarlierSessions(
-  env: Env,
-  source: EventSource,
-  channel: Channel,
-  events: readonly WireEvent[],
-  stored: readonly IngestResult[],
-  earlier: Map<string, string[]>,
-): Promise<void> {
-  const links = new Map<string, { customer: string; visitor: string }>();
-  for (const [i, e] of events.entries()) {
-    const customer = e.input.customer_id;
-    if (stored[i]!.status !== 'accepted' || typeof customer !== 'string' || !LINKING.has(String(e.input.name)) || e.visitor === null) continue;
-    const hash = e.input.customer_hash;
-    const proven = channel === 'api' || (typeof hash === 'string' && (await verifyCustomer(source.identitySecret, customer, hash)));
-    if (proven) for (const sessionId of earlier.get(e.visitor) ?? []) links.set(sessionId, { customer, visitor: e.visitor });
-  }
-  if (!links.size) return;
-  await Promise.all([...links].map(([sessionId, { customer }]) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
-  const byVisitor = new Map<string, { customer: string; ids: string[] }>();
-  for (const [sessionId, { customer, visitor }] of links) {
-    const entry = byVisitor.get(visitor) ?? { customer, ids: [] };
-    entry.ids.push(sessionId);
-    byVisitor.set(visitor, entry);
-  }
-  await Promise.all([...byVisitor].map(([visitor, { customer, ids }]) => visitorObject(env, source.id, visitor).linked(ids, customer)));
+async function linkVisitors(env: Env, source: EventSource, links: readonly Link[], earlier: Map<string, string[]>): Promise<void> {
+  await Promise.all(
+    links.map(async ({ customer, visitor }) => {
+      const sessions = earlier.get(visitor) ?? [];
+      await Promise.all(sessions.map((sessionId) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
+      if (sessions.length) await visitorObject(env, source.id, visitor).linked(sessions, customer);
+      await visitorObject(env, source.id, customer).follow(source.id, visitor);
+    }),
+  );
 }

@@ -38,12 +38,12 @@ export async function fromPostHog(message: unknown, index: number, batch: { sent
   const identify = sent === '$identify';
   // The customer: who an $identify names, or a distinct_id posthog-js marks as identified.
   const customer = identify || properties.$is_identified === true ? distinctId : undefined;
-  const anonymous = text(properties.$anon_distinct_id) ?? text(properties.$device_id);
   const device = defined(Object.fromEntries(Object.entries(DEVICE).map(([from, to]) => [to, text(properties[from])])));
   const sessionId = text(properties.$session_id);
   return {
     index,
-    visitor: identify ? (anonymous ?? distinctId) : customer ? (anonymous ?? distinctId) : distinctId,
+    // posthog-js's device id outlives an identify; an $identify came from its anonymous id.
+    visitor: text(properties.$device_id) ?? (identify ? text(properties.$anon_distinct_id) : undefined) ?? distinctId,
     sessionId: sessionId ? ((await stableId(sessionId)) ?? null) : null,
     input: defined({
       event_id: await stableId(m.uuid),

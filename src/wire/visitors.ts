@@ -24,8 +24,15 @@ const KEPT = 50;
 /** How stale the stored `last` may be: a message within this of it is not written again. */
 const WRITE_EVERY_MS = 60_000;
 
+/** The visitor whose sessions a customer's messages join (their latest proven identify's: docs/wire.md). */
+interface Follow {
+  sourceId: string;
+  visitor: string;
+}
+
 export class VisitorObject extends DurableObject<Env> {
   private spans: Span[] | undefined;
+  private following: Follow | null | undefined;
   /** Each span's `last` as last stored. */
   private readonly stored = new Map<string, number>();
 
@@ -34,6 +41,11 @@ export class VisitorObject extends DurableObject<Env> {
    * linked to `customer` yet (an identify links them too: docs/wire.md).
    */
   async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string): Promise<{ sessions: string[]; earlier: string[] }> {
+    this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    if (this.following) {
+      const { sourceId, visitor: followed } = this.following;
+      return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer);
+    }
     if (!this.spans) {
       this.spans = (await this.ctx.storage.get<Span[]>('spans')) ?? [];
       for (const s of this.spans) this.stored.set(s.id, s.last);
@@ -72,6 +84,14 @@ export class VisitorObject extends DurableObject<Env> {
     return { sessions, earlier };
   }
 
+  /** From now on, this customer's messages that name no other visitor join `visitor`'s sessions. */
+  async follow(sourceId: string, visitor: string): Promise<void> {
+    this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    if (this.following?.visitor === visitor) return;
+    this.following = { sourceId, visitor };
+    await this.ctx.storage.put('follow', this.following);
+  }
+
   /** Notes that these sessions were linked to the customer. */
   async linked(ids: string[], customer: string): Promise<void> {
     if (!this.spans) return;
@@ -82,4 +102,4 @@ export class VisitorObject extends DurableObject<Env> {
 
 /** The visitor's object. */
 export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
-  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked'>;
+  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked' | 'follow'>;
