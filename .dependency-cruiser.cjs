@@ -1,6 +1,6 @@
 // Which folder of src/ may import which (docs/design.md, "Layers"). `npm run typecheck` runs it;
 // a wrong import fails it. Arrows point one way:
-//   http/ → sessions/ → triggers/ → segments/, links/, sources/, retention/ → storage/ → events/ (the model)
+//   http/ → wire/ → sessions/ → triggers/ → segments/, links/, sources/, retention/ → storage/ → events/ (the model)
 // with config.ts and encoding.ts as leaves anyone may use, and tracker/ and sdk/ apart.
 const LEAVES = ['config.ts', 'encoding.ts'];
 const allowed = {
@@ -12,7 +12,9 @@ const allowed = {
   retention: ['retention/', 'storage/', 'events/', ...LEAVES],
   triggers: ['triggers/', 'segments/', 'storage/', 'events/', ...LEAVES],
   sessions: ['sessions/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES],
-  http: ['http/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts'],
+  // Segment, Snowplow and PostHog messages onto the ingest path (docs/wire.md).
+  wire: ['wire/', 'sessions/', 'sources/', 'storage/', 'events/', ...LEAVES],
+  http: ['http/', 'wire/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts'],
   // The browser script: nothing of the worker.
   tracker: ['tracker/'],
   // The SDK: the event model's types, nothing else of the worker.

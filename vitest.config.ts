@@ -46,9 +46,20 @@ export default defineConfig(async () => {
           },
         },
         {
-          // Node-side: the tracker's logic and build, and the browser end-to-end tests (Debian's
-          // Chromium against wrangler dev; no retries: a failure counts).
-          test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 120_000 },
+          // Node-side: the tracker's logic and build.
+          test: { name: 'node', include: ['test/node/*.test.ts'], environment: 'node', testTimeout: 60_000 },
+        },
+        {
+          // End to end: Debian's Chromium and the real Segment, Snowplow and PostHog clients against
+          // one wrangler dev for every file (no retries: a failure counts).
+          test: {
+            name: 'e2e',
+            include: ['test/node/e2e/**/*.test.ts'],
+            environment: 'node',
+            globalSetup: ['./test/node/e2e/collector.global.ts'],
+            testTimeout: 60_000,
+            hookTimeout: 120_000,
+          },
         },
       ],
     },

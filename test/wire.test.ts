@@ -138,3 +138,133 @@ describe('Segment HTTP Tracking API', () => {
     expect(late.results.map((r) => r.session_id)).toEqual([a, c]);
   });
 });
+
+describe('PostHog capture', () => {
+  const capture = (key: string, distinctId: string, event: string, properties: Record<string, unknown> = {}) => ({
+    api_key: key,
+    batch: [{ event, distinct_id: distinctId, properties, timestamp: iso(1), uuid: crypto.randomUUID() }],
+  });
+
+  it("takes posthog-js's gzip-js and base64 form bodies, answers /flags empty, and maps $pageview", async () => {
+    const source = await createSource();
+    const distinctId = unique('d');
+    const gz = new Response(
+      new Blob([JSON.stringify(capture(source.secret_key, distinctId, '$pageview', { $current_url: `${SHOP}/`, $referrer: '$direct' }))])
+        .stream()
+        .pipeThrough(new CompressionStream('gzip')),
+    );
+    const zipped = await call('/e/?compression=gzip-js', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: await gz.arrayBuffer() });
+    expect(zipped.status).toBe(200);
+    const form = `data=${encodeURIComponent(btoa(JSON.stringify(capture(source.secret_key, distinctId, 'Product Viewed', { product_id: 'sku-2', price: 3 }))))}`;
+    const formed = await call('/batch/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    expect(formed.status).toBe(200);
+    const [a, b] = [((await zipped.json()) as Results).results[0]!, ((await formed.json()) as Results).results[0]!];
+    expect([a.status, b.status]).toEqual(['accepted', 'accepted']);
+    expect(b.session_id).toBe(a.session_id);
+    const live = await readSession(source.id, a.session_id!, source.secret_key);
+    expect(live.body.events.map((e) => [e.name, e.page?.url ?? null, e.page?.referrer ?? null])).toEqual([
+      ['page_view', `${SHOP}/`, null],
+      ['product_view', null, null],
+    ]);
+    const flags = await call('/flags/?v=2', { method: 'POST', json: { token: source.public_key, distinct_id: distinctId } });
+    expect(await flags.json()).toMatchObject({ featureFlags: {}, flags: {} });
+  });
+
+  it('an $identify on a public key without a customer hash is refused where proof is required, else a claim: kept, never attributed', async () => {
+    const strict = await createSource({ kind: 'mobile_app' });
+    const refused = await call('/batch', { method: 'POST', json: capture(strict.public_key, 'cust-x', '$identify', { $anon_distinct_id: unique('anon') }) });
+    expect(((await refused.json()) as Results).results[0]).toMatchObject({ status: 'rejected', error: { details: [{ path: 'customer_hash' }] } });
+
+    const source = await createSource({ kind: 'mobile_app', require_verified_identity: false });
+    const anon = unique('anon');
+    await call('/batch', { method: 'POST', json: capture(source.public_key, anon, '$screen', { $screen_name: 'Home' }) });
+    const res = await call('/batch', { method: 'POST', json: capture(source.public_key, 'cust-x', '$identify', { $anon_distinct_id: anon }) });
+    const [r] = ((await res.json()) as Results).results;
+    expect(r).toMatchObject({ status: 'accepted' });
+    const live = await readSession(source.id, r!.session_id!, source.secret_key);
+    expect(live.body.session.customer_id).toBeNull();
+    expect(live.body.events.map((e) => [e.name, e.channel, e.customer_id, e.claimed_customer_id, e.flags])).toEqual([
+      ['screen_view', 'sdk', null, null, []],
+      ['identify', 'sdk', null, 'cust-x', ['unverified_identity']],
+    ]);
+  });
+});
+
+describe('Snowplow tracker protocol', () => {
+  it('the /i pixel stores a query-string page view (aid: the key) and answers a GIF; a bad event is a 400 with the reason', async () => {
+    const source = await createSource();
+    const sid = crypto.randomUUID();
+    const q = new URLSearchParams({
+      e: 'pv',
+      aid: source.secret_key,
+      eid: crypto.randomUUID(),
+      sid,
+      duid: 'd-1',
+      url: `${SHOP}/x`,
+      page: 'X',
+      dtm: String(Date.now() - 1000),
+      stm: String(Date.now()),
+    });
+    const res = await call(`/i?${q}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/gif');
+    const live = await readSession(source.id, sid, source.secret_key);
+    expect(live.body.events.map((e) => [e.name, e.page?.title])).toEqual([['page_view', 'X']]);
+    const bad = await call(`/i?${new URLSearchParams({ e: 'zz', aid: source.secret_key, sid })}`);
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('x-refused')).toContain('e:');
+  });
+
+  it('a tp2 batch keeps its good events when one is malformed, and a structured event becomes its action', async () => {
+    const source = await createSource();
+    const sid = crypto.randomUUID();
+    const ev = (fields: Record<string, string>) => ({ aid: source.secret_key, sid, duid: 'd-2', eid: crypto.randomUUID(), dtm: String(Date.now()), ...fields });
+    const res = await call('/com.snowplowanalytics.snowplow/tp2', {
+      method: 'POST',
+      json: {
+        schema: 'iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4',
+        data: [ev({ e: 'se', se_ca: 'video', se_ac: 'Play Clicked', se_va: '3' }), ev({ e: 'ue', ue_pr: '{not json' }), ev({ e: 'pp' })],
+      },
+    });
+    const { results } = (await res.json()) as Results;
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'rejected', 'accepted']);
+    expect(results[1]!.error!.details[0]!.path).toBe('ue_pr');
+    const live = await readSession(source.id, sid, source.secret_key);
+    expect(live.body.events.map((e) => [e.name, e.params])).toEqual([
+      ['play_clicked', { original_name: 'Play Clicked', category: 'video', value: 3 }],
+      ['page_ping', null],
+    ]);
+  });
+});
+
+describe('analytics.js in a page', () => {
+  it("serves the settings analytics.js loads, pointing back here, for a website source's public key only", async () => {
+    const source = await createSource({ kind: 'website', allowed_origins: [SHOP] });
+    const res = await call(`/v1/projects/${source.public_key}/settings`);
+    expect(res.status).toBe(200);
+    const settings = (await res.json()) as { integrations: { 'Segment.io': { apiKey: string; apiHost: string } } };
+    expect(settings.integrations['Segment.io']).toMatchObject({ apiKey: source.public_key, apiHost: 'collector.test/v1', protocol: 'https' });
+    expect((await call(`/v1/projects/${source.secret_key}/settings`)).status).toBe(404);
+  });
+
+  it("takes the short paths' text/plain bodies with the write key inside", async () => {
+    const source = await createSource({ kind: 'website', allowed_origins: [SHOP] });
+    const res = await call('/v1/t', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: SHOP },
+      body: JSON.stringify({ writeKey: source.public_key, event: 'Newsletter Signed', anonymousId: unique('a'), messageId: unique('m'), timestamp: iso(0) }),
+    });
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as Results;
+    expect(results[0]).toMatchObject({ status: 'accepted' });
+    const live = await readSession(source.id, results[0]!.session_id!, source.secret_key);
+    expect(live.body.events.map((e) => [e.name, e.channel])).toEqual([['newsletter_signed', 'tracker']]);
+  });
+
+  it('refuses a batch over 500 KB with a 400, as Segment does', async () => {
+    const source = await createSource();
+    const big = 'x'.repeat(20_000);
+    const batch = Array.from({ length: 30 }, () => ({ type: 'track', event: 'Big', anonymousId: 'a', properties: { big } }));
+    expect((await segmentBatch(source.secret_key, batch)).status).toBe(400);
+  });
+});

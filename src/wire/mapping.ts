@@ -123,7 +123,7 @@ function product(p: Record<string, unknown>) {
     id: text(p.product_id) ?? text(p.sku) ?? text(p.id),
     sku: text(p.sku),
     name: text(p.name),
-    price: num(p.price),
+    price: num(p.price) ?? num(p.unitPrice),
     currency: typeof p.currency === 'string' ? p.currency.toUpperCase() : undefined,
     category_id: text(p.category_id) ?? text(p.category),
     brand: text(p.brand),
@@ -173,7 +173,7 @@ export function splitProperties(name: string, container: string | undefined, pro
 }
 
 /** The spec's product properties: the snapshot's (the rest of a product event's properties are its params). */
-const PRODUCT_KEYS = ['product_id', 'sku', 'id', 'name', 'price', 'currency', 'category', 'category_id', 'brand', 'variant', 'url', 'image_url'];
+const PRODUCT_KEYS = ['product_id', 'sku', 'id', 'name', 'price', 'unitPrice', 'currency', 'category', 'category_id', 'brand', 'variant', 'url', 'image_url'];
 const ORDER_KEYS = ['order_id', 'checkout_id', 'id', 'total', 'revenue', 'currency', 'products', 'shipping', 'tax', 'discount', 'coupon', 'affiliation'];
 const omit = (o: Record<string, unknown>, keys: readonly string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 

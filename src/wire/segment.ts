@@ -51,7 +51,7 @@ export async function fromSegment(message: unknown, index: number, batch: { sent
     case 'identify':
     case 'group':
       name = type;
-      rest = defined({ ...traits, group_id: type === 'group' ? text(m.groupId) : undefined });
+      rest = defined({ ...traits, customer_hash: undefined, group_id: type === 'group' ? text(m.groupId) : undefined });
       break;
     default: // alias
       if (!userId) return refuse('userId', 'required for an alias: the id the previous one becomes', m);

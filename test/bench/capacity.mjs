@@ -125,7 +125,8 @@ async function main() {
           d1Databases: { DB: 'capacity' },
           durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true } },
           serviceBindings: { LAKE: { name: 'lake', entrypoint: 'Lake' } },
-          bindings: { ...wrangler.vars, FLUSH_DELAY_S: '1', ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench-link-signing-key' },
+          // Sessions close 5 s after their last event: an anonymous one reaches D1 when it closes.
+          bindings: { ...wrangler.vars, FLUSH_DELAY_S: '1', DEFAULT_SESSION_TIMEOUT_S: '5', ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench-link-signing-key' },
           unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
         },
         { name: 'lake', modules: true, script: LAKE, compatibilityDate: wrangler.compatibilityDate, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] },

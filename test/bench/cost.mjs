@@ -47,6 +47,8 @@ const SCENARIOS = [
     ],
   },
   { key: 'sdk20', label: 'SDK batch, 20 events', kind: 'mobile_app', requests: (s, c) => [sdk(c, events(20, s))] },
+  // analytics-node's batch: one visitor's messages, no session id (the collector makes it)
+  { key: 'segment20', label: 'Segment batch, 20 messages (collector-made session)', kind: 'server', requests: (s, c) => [segment(c, s, 20)] },
   {
     key: 'anon10',
     label: 'anonymous session, 10 beacons of 1 event',
@@ -83,6 +85,22 @@ const rest = (c, list) => ({
   body: JSON.stringify({ events: list }),
   events: list.length,
 });
+const segment = (c, visitor, n) => ({
+  path: '/v1/batch',
+  headers: { 'content-type': 'application/json', authorization: `Basic ${btoa(`${c.source.secret_key}:`)}` },
+  body: JSON.stringify({
+    batch: Array.from({ length: n }, (_, i) => ({
+      type: 'track',
+      event: 'Product Viewed',
+      anonymousId: visitor,
+      messageId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      properties: { product_id: `sku-${i}`, name: 'Mug', price: 9.5, currency: 'EUR' },
+    })),
+    sentAt: new Date().toISOString(),
+  }),
+  events: n,
+});
 const sdk = (c, list) => ({
   path: '/v1/sdk/events',
   headers: { 'content-type': 'application/json', 'x-source-key': c.source.public_key },
@@ -107,7 +125,7 @@ async function main() {
           compatibilityDate: wrangler.compatibilityDate,
           compatibilityFlags: wrangler.compatibilityFlags,
           d1Databases: { DB: 'cost-0', DB_1: 'cost-1' },
-          durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true } },
+          durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true }, VISITORS: { className: 'VisitorObject', useSQLite: true } },
           serviceBindings: { LAKE: { name: 'lake', entrypoint: 'Lake' }, LAKE_SESSIONS: { name: 'lake', entrypoint: 'Lake' } },
           bindings: { ...wrangler.vars, FLUSH_DELAY_S: '0', DEFAULT_SESSION_TIMEOUT_S: '2', ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench-link-signing-key' },
           unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],

@@ -3,7 +3,7 @@
 // unchanged, with counters around the bindings. Every figure is one the runtime returns: D1's
 // `meta.rows_written` / `rows_read`, the Durable Object SQL cursor's `rowsWritten` / `rowsRead`,
 // and the calls themselves. Production builds never load this file.
-import worker, { SessionObject as Counted } from './index.js';
+import worker, { SessionObject as Counted, VisitorObject as CountedVisitor } from './index.js';
 
 const zero = () => ({
   worker_requests: 0,
@@ -142,6 +142,28 @@ for (const name of ['ingest', 'linkCustomer', 'read', 'eventsById', 'erase', 'er
     } finally {
       this.drain();
     }
+  };
+}
+
+/**
+ * The visitor object (sessions made for Segment, Snowplow and PostHog clients that send none): its
+ * calls, and its key-value writes, each one row of the object's SQLite (its `_cf_KV` table).
+ */
+export class VisitorObject extends CountedVisitor {
+  constructor(ctx, env) {
+    const put = ctx.storage.put.bind(ctx.storage);
+    ctx.storage.put = (...args) => {
+      units.do_rows_written += 1;
+      return put(...args);
+    };
+    super(ctx, countedEnv(env));
+  }
+}
+for (const name of ['sessionsFor', 'linked', 'follow']) {
+  const method = CountedVisitor.prototype[name];
+  VisitorObject.prototype[name] = function (...args) {
+    units.do_rpc_calls += 1;
+    return method.apply(this, args);
   };
 }
 

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
+import { inject } from 'vitest';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const wranglerBin = path.join(root, 'node_modules/wrangler/bin/wrangler.js');
@@ -40,6 +41,9 @@ const freePort = () =>
       s.close(() => resolve(port));
     });
   });
+
+/** The collector every e2e file shares (collector.global.ts starts it). */
+export const sharedCollector = () => ({ url: inject('collectorUrl') });
 
 /** The collector as `npm start` runs it (wrangler dev, local D1 and Durable Objects), on its own port and state. */
 export async function startCollector() {

@@ -1,24 +1,22 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, eventually, launch, startCollector, startShop } from './harness';
+import { ADMIN_TOKEN, eventually, launch, sharedCollector, startShop } from './harness';
 
 interface Session {
   session: { customer_id: string | null; deanonymized_by: string | null; event_count: number };
   events: { event_id: string; name: string; customer_id: string | null; seq: number; channel: string }[];
 }
 
-let collector: Awaited<ReturnType<typeof startCollector>>;
+const collector = sharedCollector();
 let browser: Browser;
 const stops: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  collector = await startCollector();
   browser = await launch();
 });
 afterAll(async () => {
   await browser?.close();
   for (const stop of stops) await stop();
-  await collector?.stop();
 });
 
 /** A website source allowed for a new storefront origin, the storefront, and a browser context on it. */

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Analytics } from '@segment/analytics-node';
 import { buildAddToCart, buildEcommerceTransaction, buildPageView, buildSelfDescribingEvent, newTracker } from '@snowplow/node-tracker';
 import { PostHog } from 'posthog-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startCollector } from './harness';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, sharedCollector } from './harness';
 
 /**
  * Segment's, Snowplow's and PostHog's own client libraries, pointed at the collector (issue 15):
@@ -14,13 +14,7 @@ import { ADMIN_TOKEN, startCollector } from './harness';
  * first batch with a 503 after the collector took it, so each client's retry is a real one.
  */
 
-let collector: Awaited<ReturnType<typeof startCollector>>;
-beforeAll(async () => {
-  collector = await startCollector();
-});
-afterAll(async () => {
-  await collector?.stop();
-});
+const collector = sharedCollector();
 
 interface Source {
   id: string;
@@ -52,7 +46,10 @@ async function flakyProxy() {
   const posts: number[] = [];
   const server: Server = createServer(async (req, res) => {
     const body = await read(req);
-    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<string, string>;
+    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<
+      string,
+      string
+    >;
     const answer = await fetch(`${collector.url}${req.url}`, { method: req.method, headers, body: req.method === 'GET' ? undefined : new Uint8Array(body) });
     const text = await answer.text();
     if (req.method === 'POST') posts.push(answer.status);
@@ -161,7 +158,12 @@ describe('real client libraries, one host name changed', () => {
       buildSelfDescribingEvent({
         event: { schema: 'iglu:com.snowplowanalytics.snowplow.ecommerce/snowplow_ecommerce_action/jsonschema/1-0-2', data: { type: 'product_view' } },
       }),
-      [{ schema: 'iglu:com.snowplowanalytics.snowplow.ecommerce/product/jsonschema/1-0-0', data: { id: 'sku-1', name: 'Mug', price: 9.5, currency: 'EUR', category: 'mugs' } }],
+      [
+        {
+          schema: 'iglu:com.snowplowanalytics.snowplow.ecommerce/product/jsonschema/1-0-0',
+          data: { id: 'sku-1', name: 'Mug', price: 9.5, currency: 'EUR', category: 'mugs' },
+        },
+      ],
     );
     tracker.track(buildAddToCart({ sku: 'sku-1', quantity: 2, name: 'Mug', unitPrice: 9.5, currency: 'EUR' }));
     tracker.setUserId('cust-snowplow');
