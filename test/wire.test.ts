@@ -1,3 +1,5 @@
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { eventName } from '../src/wire/mapping';
 import { call, createSource, SHOP, unique } from './fixtures/api';
@@ -266,5 +268,37 @@ describe('analytics.js in a page', () => {
     const big = 'x'.repeat(20_000);
     const batch = Array.from({ length: 30 }, () => ({ type: 'track', event: 'Big', anonymousId: 'a', properties: { big } }));
     expect((await segmentBatch(source.secret_key, batch)).status).toBe(400);
+  });
+});
+
+describe('what the collector keeps of a visitor', () => {
+  const held = (sourceId: string, visitor: string) =>
+    runInDurableObject(env.VISITORS.getByName(`${sourceId}:${visitor}`), async (_o, state) => [...(await state.storage.list()).keys()]);
+
+  it('is deleted ANON_RETENTION_DAYS after the visitor’s last message, not before', async () => {
+    const source = await createSource();
+    const [old, recent] = [unique('old'), unique('recent')];
+    const at = (visitor: string, daysAgo: number) => ({
+      type: 'track',
+      event: 'x',
+      anonymousId: visitor,
+      messageId: unique('m'),
+      timestamp: new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
+    });
+    expect((await segmentBatch(source.secret_key, [at(old, 61), at(recent, 59)])).status).toBe(200);
+    for (const v of [old, recent]) await runDurableObjectAlarm(env.VISITORS.getByName(`${source.id}:${v}`));
+    expect(await held(source.id, old)).toEqual([]);
+    expect(await held(source.id, recent)).toEqual(['spans']);
+  });
+
+  it("is deleted with the customer's erasure: their own object and the visitor it followed", async () => {
+    const source = await createSource();
+    const anonymousId = unique('anon');
+    await segmentBatch(source.secret_key, [{ type: 'identify', userId: 'cust-erase-wire', anonymousId, messageId: unique('m'), timestamp: iso(1) }]);
+    expect(await held(source.id, 'cust-erase-wire')).toEqual(['follow']);
+    expect(await held(source.id, anonymousId)).toEqual(['spans']);
+    expect((await call('/api/v1/customers/cust-erase-wire', { method: 'DELETE', token: source.secret_key })).status).toBe(200);
+    expect(await held(source.id, 'cust-erase-wire')).toEqual([]);
+    expect(await held(source.id, anonymousId)).toEqual([]);
   });
 });

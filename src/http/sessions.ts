@@ -4,6 +4,7 @@ import { type OrderCursor, SessionRecord } from '../events/session-record';
 import { sessionObject } from '../sessions/dispatch';
 import { eraseCustomer } from '../sessions/erase';
 import { customerSessions, sessionFromD1 } from '../storage/records';
+import { forgetCustomerVisitors } from '../wire/visitors';
 import { newApp } from './app-env';
 import { ownSource, scopedAuth, secretKeyAuth } from './auth';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -95,5 +96,8 @@ customers.openapi(customerRoute, async (c) => {
 
 customers.openapi(eraseRoute, async (c) => {
   const { customer_id } = c.req.valid('param');
-  return c.json(await eraseCustomer(c.env, customer_id, c.get('scope')), 200);
+  const report = await eraseCustomer(c.env, customer_id, c.get('scope'));
+  // What the collector kept of the customer's visitors for Segment, Snowplow and PostHog clients (docs/wire.md).
+  if (report.complete) await forgetCustomerVisitors(c.env, customer_id, c.get('scope'));
+  return c.json(report, 200);
 });

@@ -1,5 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
+import { tunables } from '../config';
 import { sha256Hex } from '../encoding';
+import { listSources } from '../storage/sources';
 
 /**
  * Sessions the collector makes for messages that name none (Segment, Snowplow and PostHog
@@ -8,6 +10,10 @@ import { sha256Hex } from '../encoding';
  * falls within the source's inactivity timeout of a session's events joins it (and renews it);
  * otherwise it starts a new one. By event time, not arrival, so a batch sent late or a retry
  * lands where it belongs.
+ *
+ * What it holds (session ids and times, and the customer an identify linked them to) is deleted
+ * ANON_RETENTION_DAYS after the visitor's last message, like an anonymous session, and when the
+ * customer is erased (docs/privacy.md).
  */
 
 /** A session this visitor had: its id, and the times of its first and last message (ms). */
@@ -28,7 +34,11 @@ const WRITE_EVERY_MS = 60_000;
 interface Follow {
   sourceId: string;
   visitor: string;
+  /** When an identify last said so (ms). */
+  at: number;
 }
+
+const DAY_MS = 86_400_000;
 
 export class VisitorObject extends DurableObject<Env> {
   private spans: Span[] | undefined;
@@ -76,6 +86,7 @@ export class VisitorObject extends DurableObject<Env> {
     });
     if (changed) {
       await this.ctx.storage.put('spans', this.spans);
+      await this.ctx.storage.setAlarm(this.expiresAt());
       this.stored.clear();
       for (const s of this.spans) this.stored.set(s.id, s.last);
     }
@@ -84,12 +95,39 @@ export class VisitorObject extends DurableObject<Env> {
     return { sessions, earlier };
   }
 
+  /** When the alarm looks again: retention's days after the last message or identify it saw, and no sooner than that after this write. */
+  private expiresAt(): number {
+    const last = Math.max(0, ...(this.spans ?? []).map((s) => s.last), this.following?.at ?? 0);
+    return Math.max(last, Date.now()) + tunables(this.env).retention.anonymousDays * DAY_MS;
+  }
+
+  override async alarm(): Promise<void> {
+    this.spans ??= (await this.ctx.storage.get<Span[]>('spans')) ?? [];
+    this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    const last = Math.max(0, ...this.spans.map((s) => s.last), this.following?.at ?? 0);
+    const expires = last + tunables(this.env).retention.anonymousDays * DAY_MS;
+    if (expires <= Date.now()) await this.forget();
+    else await this.ctx.storage.setAlarm(expires);
+  }
+
+  /** Deletes everything this object holds; returns the visitor it followed, for an erasure to forget too. */
+  async forget(): Promise<Follow | null> {
+    const followed = this.following ?? (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    await this.ctx.storage.deleteAll();
+    this.spans = undefined;
+    this.following = undefined;
+    this.stored.clear();
+    return followed;
+  }
+
   /** From now on, this customer's messages that name no other visitor join `visitor`'s sessions. */
   async follow(sourceId: string, visitor: string): Promise<void> {
     this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
-    if (this.following?.visitor === visitor) return;
-    this.following = { sourceId, visitor };
+    // The same visitor again: written at most once a day, to keep it from expiring.
+    if (this.following?.visitor === visitor && Date.now() - this.following.at < DAY_MS) return;
+    this.following = { sourceId, visitor, at: Date.now() };
     await this.ctx.storage.put('follow', this.following);
+    await this.ctx.storage.setAlarm(this.expiresAt());
   }
 
   /** Notes that these sessions were linked to the customer. */
@@ -102,4 +140,18 @@ export class VisitorObject extends DurableObject<Env> {
 
 /** The visitor's object. */
 export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
-  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked' | 'follow'>;
+  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked' | 'follow' | 'forget'>;
+
+/**
+ * An erasure (docs/privacy.md): the customer's visitor object on each source in scope, and the
+ * visitor it followed (whose sessions named the customer).
+ */
+export async function forgetCustomerVisitors(env: Env, customerId: string, scope: string | null): Promise<void> {
+  const sourceIds = scope ? [scope] : (await listSources(env.DB)).map((s) => s.id);
+  await Promise.all(
+    sourceIds.map(async (sourceId) => {
+      const followed = await visitorObject(env, sourceId, customerId).forget();
+      if (followed) await visitorObject(env, followed.sourceId, followed.visitor).forget();
+    }),
+  );
+}
