@@ -1,6 +1,6 @@
 import type { Arrival } from '../events/normalize';
 import type { Channel } from '../events/schema';
-import { type IngestResult, ingestBatch, sessionObject } from '../sessions/dispatch';
+import { type IngestResult, ingestBatch, SessionsUnavailable, sessionObject } from '../sessions/dispatch';
 import { verifyCustomer } from '../sources/identity';
 import type { EventSource } from '../storage/sources';
 import { isRefusal, type Mapped, type WireEvent } from './mapping';
@@ -16,6 +16,8 @@ const LINKING = new Set(['identify', 'alias', 'user_login', 'user_registration']
 interface Link {
   customer: string;
   visitor: string;
+  /** The identify's place among the batch's events. */
+  event: number;
 }
 
 /**
@@ -55,7 +57,13 @@ export async function ingestWire(
   stored.forEach((r, i) => {
     results[events[i]!.index] = { ...r, session_id: String(events[i]!.input.session_id ?? '') || null };
   });
-  await linkVisitors(env, source, links, earlier);
+  // An identify refused (its time, its hash) links nothing.
+  await linkVisitors(
+    env,
+    source,
+    links.filter((l) => stored[l.event]!.status !== 'rejected'),
+    earlier,
+  );
   return results;
 }
 
@@ -65,12 +73,12 @@ export async function ingestWire(
  */
 async function provenLinks(source: EventSource, channel: Channel, events: readonly WireEvent[]): Promise<Link[]> {
   const links: Link[] = [];
-  for (const e of events) {
+  for (const [i, e] of events.entries()) {
     const customer = e.input.customer_id;
     if (typeof customer !== 'string' || !LINKING.has(String(e.input.name)) || e.visitor === null || e.visitor === customer) continue;
     const hash = e.input.customer_hash;
     if (channel === 'api' || (typeof hash === 'string' && (await verifyCustomer(source.identitySecret, customer, hash))))
-      links.push({ customer, visitor: e.visitor });
+      links.push({ customer, visitor: e.visitor, event: i });
   }
   return links;
 }
@@ -91,7 +99,7 @@ async function assignSessions(env: Env, source: EventSource, events: readonly Wi
       });
       // The visitor's earlier sessions not linked to this customer yet come back, for linkVisitors.
       const customer = links.find((l) => l.visitor === visitor)?.customer;
-      const found = await visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, customer);
+      const found = await unavailableOnFailure(visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, customer));
       list.forEach((e, i) => {
         e.input.session_id = found.sessions[i];
       });
@@ -107,12 +115,27 @@ async function assignSessions(env: Env, source: EventSource, events: readonly Wi
  * that name only them (a server library after a login) go on in that visitor's sessions.
  */
 async function linkVisitors(env: Env, source: EventSource, links: readonly Link[], earlier: Map<string, string[]>): Promise<void> {
-  await Promise.all(
-    links.map(async ({ customer, visitor }) => {
-      const sessions = earlier.get(visitor) ?? [];
-      await Promise.all(sessions.map((sessionId) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
-      if (sessions.length) await visitorObject(env, source.id, visitor).linked(sessions, customer);
-      await visitorObject(env, source.id, customer).follow(source.id, visitor);
-    }),
+  await unavailableOnFailure(
+    Promise.all(
+      links.map(async ({ customer, visitor }) => {
+        const sessions = earlier.get(visitor) ?? [];
+        await Promise.all(sessions.map((sessionId) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
+        if (sessions.length) await visitorObject(env, source.id, visitor).linked(sessions, customer);
+        await visitorObject(env, source.id, customer).follow(source.id, visitor);
+      }),
+    ),
   );
+}
+
+/**
+ * A Durable Object that failed: the request is answered 503 and the client retries (its stored
+ * events are duplicates then, and an identify links again).
+ */
+async function unavailableOnFailure<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    console.error(JSON.stringify({ message: 'visitor sessions failed', error: String(error) }));
+    throw new SessionsUnavailable('the sessions of a visitor could not be found or linked');
+  }
 }
