@@ -10,11 +10,13 @@ const allowed = {
   links: ['links/', 'storage/', 'events/', ...LEAVES],
   sources: ['sources/', 'storage/', 'events/', ...LEAVES],
   retention: ['retention/', 'storage/', 'events/', ...LEAVES],
-  triggers: ['triggers/', 'segments/', 'storage/', 'events/', ...LEAVES],
-  sessions: ['sessions/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES],
+  triggers: ['triggers/', 'monitor/', 'segments/', 'storage/', 'events/', ...LEAVES],
+  // What the console shows: fed by the ingest path, the session objects and the queue consumer.
+  monitor: ['monitor/', ...LEAVES],
+  sessions: ['sessions/', 'monitor/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES],
   // Segment, Snowplow and PostHog messages onto the ingest path (docs/wire.md).
-  wire: ['wire/', 'sessions/', 'sources/', 'storage/', 'events/', ...LEAVES],
-  http: ['http/', 'wire/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts'],
+  wire: ['wire/', 'monitor/', 'sessions/', 'sources/', 'storage/', 'events/', ...LEAVES],
+  http: ['http/', 'wire/', 'monitor/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts'],
   // The browser script: nothing of the worker.
   tracker: ['tracker/'],
   // The SDK: the event model's types, nothing else of the worker.

@@ -5,6 +5,7 @@ import { admin } from './http/admin';
 import type { AppEnv } from './http/app-env';
 import { ApiError, errorJson } from './http/errors';
 import { clicks, links } from './http/links';
+import { monitor } from './http/monitor';
 import { sdk } from './http/sdk';
 import { segments } from './http/segments';
 import { customers, sessions } from './http/sessions';
@@ -12,10 +13,17 @@ import { tracker } from './http/tracker';
 import { triggers } from './http/triggers';
 import { webEvents } from './http/web-events';
 import { wire } from './http/wire';
+import { flushMonitors } from './monitor/feed';
 import { SessionsUnavailable } from './sessions/dispatch';
 
 /** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
 export const app = new OpenAPIHono<AppEnv>();
+
+// What the console shows, gathered during the request, goes to the sources' monitors after the answer.
+app.use('*', async (c, next) => {
+  await next();
+  c.executionCtx.waitUntil(flushMonitors(c.env));
+});
 
 app.route('/api/v1/web-events', webEvents);
 app.route('/api/v1/sessions', sessions);
@@ -23,6 +31,7 @@ app.route('/api/v1/customers', customers);
 app.route('/api/v1/admin/sources', triggers);
 app.route('/api/v1/admin/sources', admin);
 app.route('/api/v1/segments', segments);
+app.route('/api/v1/sources', monitor);
 app.route('/v1/sdk', sdk);
 app.route('/api/v1/links', links);
 app.route('/l', clicks);

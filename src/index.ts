@@ -10,6 +10,7 @@ const CRON_JOBS: Record<string, (env: Env, now: number) => Promise<unknown>> = {
   '47 */6 * * *': refreshAllSegments,
 };
 
+export { SourceMonitor } from './monitor/monitor-object';
 export { SessionObject } from './sessions/session-object';
 export { VisitorObject } from './wire/visitors';
 

@@ -53,7 +53,7 @@ export const scopedAuth = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
-/** A key reads and writes only its own source's data. */
-export function ownSource(source: EventSource, sourceId: string): void {
-  if (source.id !== sourceId) throw new ApiError(403, 'foreign_source', `this key belongs to source ${source.id}, not ${sourceId}`);
+/** A read in scope: a source key's own source, or (the admin token, scope null) any. */
+export function inScope(scope: string | null, sourceId: string): void {
+  if (scope !== null && scope !== sourceId) throw new ApiError(403, 'foreign_source', `this key belongs to source ${scope}, not ${sourceId}`);
 }

@@ -6,10 +6,10 @@ import { eraseCustomer } from '../sessions/erase';
 import { customerSessions, sessionFromD1 } from '../storage/records';
 import { forgetCustomerVisitors } from '../wire/visitors';
 import { newApp } from './app-env';
-import { ownSource, scopedAuth, secretKeyAuth } from './auth';
+import { inScope, scopedAuth } from './auth';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ApiError, errorResponses } from './errors';
-import { json, PageQuery, secretKeyOrAdmin } from './openapi';
+import { json, PageQuery, SourceId, secretKeyOrAdmin } from './openapi';
 
 const SessionView = z
   .object({
@@ -25,7 +25,7 @@ const sessionRoute = createRoute({
   summary: 'Read a session live',
   description:
     'The session record with its events in session order (occurred_at, seq, arrival), read from the session object: it includes events that D1 does not have yet. An identified session whose object is gone (60 days after its last event) is read from D1, with the events D1 keeps (D1_EVENT_DAYS). Up to `limit` events per page (default and most 1,000); `next_cursor` gives the next.',
-  security: [{ sourceSecretKey: [] }],
+  security: secretKeyOrAdmin,
   request: { params: z.object({ source_id: Identifier, session_id: Identifier }), query: PageQuery(1000) },
   responses: { 200: { description: 'The session', ...json(SessionView) }, ...errorResponses(400, 401, 403, 404) },
 });
@@ -35,8 +35,11 @@ const customerRoute = createRoute({
   path: '/{customer_id}/sessions',
   summary: "A customer's sessions",
   description: "The key's source's sessions linked to this customer (verified links only), most recent first, as written to D1.",
-  security: [{ sourceSecretKey: [] }],
-  request: { params: z.object({ customer_id: CustomerId }), query: PageQuery(100) },
+  security: secretKeyOrAdmin,
+  request: {
+    params: z.object({ customer_id: CustomerId }),
+    query: PageQuery(100).extend({ source_id: SourceId.optional().openapi({ description: 'With the admin token: the source (a secret key reads its own)' }) }),
+  },
   responses: {
     200: {
       description: 'A page of sessions',
@@ -70,12 +73,12 @@ const eraseRoute = createRoute({
 });
 
 export const sessions = newApp();
-sessions.use(secretKeyAuth);
+sessions.use(scopedAuth);
 
 sessions.openapi(sessionRoute, async (c) => {
   const { source_id, session_id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
-  ownSource(c.get('source'), source_id);
+  inScope(c.get('scope'), source_id);
   const after = decodeCursor<OrderCursor>(cursor, 3);
   // The object holds the session while it lives; after (an identified session past its object's days), D1 does.
   const page = (await sessionObject(c.env, source_id, session_id).read(after, limit)) ?? (await sessionFromD1(c.env, source_id, session_id, after, limit));
@@ -84,13 +87,18 @@ sessions.openapi(sessionRoute, async (c) => {
 });
 
 export const customers = newApp();
-customers.use('/:customer_id/sessions', secretKeyAuth);
+customers.use('/:customer_id/sessions', scopedAuth);
 customers.use('/:customer_id', scopedAuth);
 
 customers.openapi(customerRoute, async (c) => {
   const { customer_id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
-  const page = await customerSessions(c.env, c.get('source').id, customer_id, limit, decodeCursor<[string, string]>(cursor, 2));
+  const scope = c.get('scope');
+  const sourceId = scope ?? c.req.valid('query').source_id;
+  if (!sourceId)
+    throw new ApiError(400, 'invalid_query', 'source_id: required with the admin token', [{ path: 'source_id', message: 'required with the admin token' }]);
+  inScope(scope, sourceId);
+  const page = await customerSessions(c.env, sourceId, customer_id, limit, decodeCursor<[string, string]>(cursor, 2));
   return c.json({ sessions: page.sessions, next_cursor: encodeCursor(page.next) }, 200);
 });
 

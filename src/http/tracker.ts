@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
+import { count } from '../monitor/feed';
 import { ingestBatch } from '../sessions/dispatch';
 import { sourceByPublicKey } from '../sources/lookup';
 import { TRACKER_HASH, TRACKER_JS } from '../tracker/built';
@@ -114,6 +115,7 @@ tracker.post('*', async (c, next) => {
   const userAgent = c.req.header('user-agent') ?? '';
   if (isBot(userAgent)) {
     // Counted where every isolate's count meets: one structured log line per drop (Workers Logs).
+    count(source.id, 'bot');
     console.log(JSON.stringify({ message: 'bot dropped', source: source.id, user_agent: userAgent }));
     return c.body(null, 204, cors(origin));
   }

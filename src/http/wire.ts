@@ -1,9 +1,10 @@
 import { type Context, Hono } from 'hono';
 import type { Channel } from '../events/schema';
+import { count, rejected } from '../monitor/feed';
 import { sourceByPublicKey, sourceBySecretKey } from '../sources/lookup';
 import type { EventSource } from '../storage/sources';
 import { ingestWire, type WireResult } from '../wire/ingest';
-import { isObject, type Mapped, text } from '../wire/mapping';
+import { isObject, isRefusal, type Mapped, text } from '../wire/mapping';
 import { fromPostHog } from '../wire/posthog';
 import { fromSegment, SEGMENT_MESSAGE_BYTES, SHORT_TYPES } from '../wire/segment';
 import { fromSnowplow } from '../wire/snowplow';
@@ -58,17 +59,21 @@ async function sender(c: Context<AppEnv>, key: string | undefined, protocol: str
 }
 
 /** Maps and stores the messages; one result per message. A known bot's browser traffic is dropped (and counted), as on the tracker. */
-async function store(c: Context<AppEnv>, who: Sender, mapped: Mapped[]): Promise<WireResult[]> {
+async function store(c: Context<AppEnv>, who: Sender, mapped: Mapped[], raws: readonly unknown[]): Promise<WireResult[]> {
   const userAgent = c.req.header('user-agent') ?? '';
   if (who.channel === 'tracker' && isBot(userAgent)) {
+    count(who.source.id, 'bot');
     console.log(JSON.stringify({ message: 'bot dropped', source: who.source.id, user_agent: userAgent }));
     return [];
   }
-  return ingestWire(c.env, who.source, who.channel, mapped, {
+  const results = await ingestWire(c.env, who.source, who.channel, mapped, {
     receivedAt: Date.now(),
     device: who.channel === 'api' || !userAgent ? null : { user_agent: userAgent },
     geo: who.channel === 'api' ? null : geoOf(c.req.raw),
   });
+  // Refused while mapping (the ingest path shows its own refusals): the console shows them with the message as sent.
+  for (const m of mapped) if (isRefusal(m)) rejected(who.source.id, who.channel, raws[m.index], results[m.index]!.error!);
+  return results;
 }
 
 /** Answers a preflight: the request itself is checked against the source's origins (the key is in its body). */
@@ -123,7 +128,7 @@ async function segment(c: Context<AppEnv>, messages: unknown[], body: Record<str
           }),
     ),
   );
-  const results = await store(c, who, mapped);
+  const results = await store(c, who, mapped, messages);
   return c.json({ success: true, results }, 200, who.cors);
 }
 
@@ -209,7 +214,7 @@ for (const path of POSTHOG_PATHS) {
     const who = await sender(c, key, 'PostHog');
     const receivedAt = Date.now();
     const sentAt = isObject(body) ? body.sent_at : undefined;
-    const results = await store(c, who, await Promise.all(events.map((e, i) => fromPostHog(e, i, { sentAt, receivedAt }))));
+    const results = await store(c, who, await Promise.all(events.map((e, i) => fromPostHog(e, i, { sentAt, receivedAt }))), events);
     return c.json({ status: 'Ok', results }, 200, who.cors);
   });
 }
@@ -259,7 +264,7 @@ async function snowplow(c: Context<AppEnv>, payloads: unknown[]) {
         : fromSnowplow(p, i, receivedAt),
     ),
   );
-  return { who, results: await store(c, who, mapped) };
+  return { who, results: await store(c, who, mapped, payloads) };
 }
 
 wire.options('/com.snowplowanalytics.snowplow/tp2', preflight);

@@ -5,6 +5,7 @@ import { type Arrival, type Normalized, normalizeEvent, refusal } from '../event
 import { FieldError, type WebEvent } from '../events/schema';
 import { sessionObjectName } from '../events/session-record';
 import { tokenInUrl, verifyLink } from '../links/token';
+import * as feed from '../monitor/feed';
 import { verifyCustomer } from '../sources/identity';
 import { claimLanding } from '../storage/links';
 import type { EventSource } from '../storage/sources';
@@ -100,7 +101,22 @@ export async function ingestBatch(
     throw new SessionsUnavailable(`${failed.length} of ${calls.length} sessions could not store their events`);
   }
   await linkLandings(env, source, bySession);
+  monitor(source, arrival.channel, raws, results, bySession);
   return results;
+}
+
+/** What the console shows of this batch (monitor/feed.ts): counts, rejections with what was sent, and the accepted events while watched. */
+function monitor(source: EventSource, channel: string, raws: readonly unknown[], results: readonly IngestResult[], bySession: Map<string, SessionGroup>) {
+  const kept: WebEvent[] = [];
+  for (const group of bySession.values())
+    group.indexes.forEach((i, j) => {
+      if (results[i]!.status === 'accepted') kept.push(group.events[j]!);
+    });
+  feed.accepted(source.id, kept);
+  results.forEach((r, i) => {
+    if (r.status === 'duplicate') feed.count(source.id, 'duplicate');
+    else if (r.error) feed.rejected(source.id, channel, raws[i], r.error);
+  });
 }
 
 const queryParamSets = new WeakMap<EventSource, ReadonlySet<string>>();

@@ -3,6 +3,7 @@ import { tunables } from '../config';
 import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import type { DeanonymizedBy, OrderCursor, SessionRecord } from '../events/session-record';
+import * as feed from '../monitor/feed';
 import { type LakeStream, lakeBatches, lakeOf, lakeRecord, lakeSessionRecord, lakeSessionsOf, tombstone } from '../storage/lake';
 import { deleteSessions, sharedOf, writeSession } from '../storage/records';
 import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
@@ -221,6 +222,7 @@ export class SessionObject extends DurableObject<Env> {
     if (state.version > state.flushedVersion && now >= (state.d1.at ?? Infinity)) await this.flush(state, now);
     await this.sendOutbox();
     await this.save();
+    this.ctx.waitUntil(feed.flushMonitors(this.env));
   }
 
   /** Applies a new event, stored as it came at `arrival`, to the session; flags it gains are stored too. Returns the event as stored. */
@@ -330,6 +332,9 @@ export class SessionObject extends DurableObject<Env> {
         const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
         if (events[0]) state.shared ??= sharedOf(events[0]);
         await writeSession(shard.db, record, events, { incarnation: state.incarnation ?? 0, shared: state.shared });
+        // The console's D1 write lag: from the last event's arrival to its write.
+        feed.count(record.source_id, 'd1_writes');
+        feed.count(record.source_id, 'd1_lag_ms', Math.max(0, Date.now() - Date.parse(record.last_received_at ?? record.last_event_at)));
         if (!complete) return;
         const self = [{ source_id: record.source_id, session_id: record.session_id }];
         for (const name of state.leaving ?? [])
@@ -367,6 +372,7 @@ export class SessionObject extends DurableObject<Env> {
     } catch (error) {
       outlet.attempts += 1;
       outlet.at = now + flushBackoffMs(outlet.attempts);
+      feed.count(state.record.source_id, outlet === state.d1 ? 'd1_write_failed' : 'lake_write_failed');
       const session = `${state.record.source_id}:${state.record.session_id}`;
       console.error(JSON.stringify({ message: `${what} failed`, session, attempts: outlet.attempts, error: String(error) }));
     }

@@ -1,6 +1,7 @@
 import { tunables } from '../config';
 import { hex, hmacSha256 } from '../encoding';
 import { sessionObjectName } from '../events/session-record';
+import { count, flushMonitors } from '../monitor/feed';
 import { getRule, recordDeadLetter } from '../storage/triggers';
 import { checkedRule } from './rules';
 import type { TriggerMessage } from './session-triggers';
@@ -56,6 +57,7 @@ export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: 
       });
       if (res.ok) {
         msg.ack();
+        count(fired.source_id, 'webhook_delivered');
         continue;
       }
       console.warn(JSON.stringify({ message: 'webhook refused', rule: rule.id, status: res.status, attempts: msg.attempts }));
@@ -63,7 +65,9 @@ export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: 
       console.warn(JSON.stringify({ message: 'webhook unreachable', rule: rule.id, attempts: msg.attempts, error: String(error) }));
     }
     msg.retry({ delaySeconds: retryDelayS(msg.attempts, settings.triggerRetryBaseS) });
+    count(fired.source_id, 'webhook_retried');
   }
+  await flushMonitors(env);
 }
 
 /** The dead-letter queue's consumer: keeps what exhausted its retries in D1 (ids, not events), for operators. */
@@ -78,5 +82,7 @@ export async function recordDeadTriggers(batch: MessageBatch<TriggerMessage>, en
       payload: JSON.stringify(m),
     });
     msg.ack();
+    count(m.source_id, 'webhook_dead_lettered');
   }
+  await flushMonitors(env);
 }

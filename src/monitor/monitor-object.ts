@@ -1,0 +1,139 @@
+import { DurableObject } from 'cloudflare:workers';
+
+/**
+ * One source's monitor (docs/console.md): what the console shows of it.
+ *
+ * - The live events: the last 500, broadcast to whoever watches over a hibernating WebSocket.
+ *   The worker sends events here only while someone watches.
+ * - The recent rejections: 7 days, at most 10,000; the console and the REST API read them.
+ * - Per-minute counters for a day: accepted, duplicate, rejected by reason, bots dropped,
+ *   webhooks delivered, retried and dead-lettered, failed D1 writes; and the last event seen.
+ *
+ * The worker, the session objects and the queue consumer add to them in batches (monitor/feed.ts).
+ */
+
+export interface Rejection {
+  at: string;
+  channel: string;
+  code: string;
+  message: string;
+  paths: string[];
+  /** The event as sent, cut to REJECTED_PAYLOAD_BYTES. */
+  payload: string;
+}
+
+/** What a feeder sends: counts by kind, the last event's time, rejections, and (while watched) events. */
+export interface MonitorBatch {
+  counts: Record<string, number>;
+  lastEventAt: string | null;
+  rejections: Rejection[];
+  events: unknown[];
+}
+
+export const LIVE_EVENTS = 500;
+export const REJECTIONS_KEPT = 10_000;
+export const REJECTIONS_DAYS = 7;
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at TEXT NOT NULL, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS counters (minute INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (minute, kind)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS live (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+export class SourceMonitor extends DurableObject<Env> {
+  private readonly sql = this.ctx.storage.sql;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql.exec(SCHEMA);
+  }
+
+  /** Whether anyone watches (an open console). */
+  watching(): boolean {
+    return this.ctx.getWebSockets().length > 0;
+  }
+
+  /** Adds a feeder's batch; answers whether anyone watches, so the feeder knows whether to send events. */
+  async record(batch: MonitorBatch): Promise<{ watching: boolean }> {
+    const minute = Math.floor(Date.now() / MINUTE) * MINUTE;
+    for (const [kind, n] of Object.entries(batch.counts))
+      if (n) this.sql.exec('INSERT INTO counters (minute, kind, n) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n', minute, kind, n);
+    if (batch.lastEventAt)
+      this.sql.exec(
+        "INSERT INTO meta (key, value) VALUES ('last_event_at', ?) ON CONFLICT DO UPDATE SET value = max(value, excluded.value)",
+        batch.lastEventAt,
+      );
+    for (const r of batch.rejections) this.sql.exec('INSERT INTO rejections (at, body) VALUES (?, ?)', r.at, JSON.stringify(r));
+    if (batch.rejections.length) this.sql.exec('DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?', REJECTIONS_KEPT);
+    const sockets = this.ctx.getWebSockets();
+    const shown = [...batch.events, ...batch.rejections.map((r) => ({ rejected: r }))];
+    if (sockets.length && shown.length) {
+      for (const item of shown) this.sql.exec('INSERT INTO live (body) VALUES (?)', JSON.stringify(item));
+      this.sql.exec('DELETE FROM live WHERE id <= (SELECT max(id) FROM live) - ?', LIVE_EVENTS);
+      const message = JSON.stringify({ type: 'events', items: shown });
+      for (const ws of sockets) ws.send(message);
+    }
+    if (batch.rejections.length || Object.keys(batch.counts).length) await this.pruneLater();
+    return { watching: sockets.length > 0 };
+  }
+
+  /** A console's WebSocket (the worker checked its key): the last events first, then each as it comes. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('upgrade') !== 'websocket') return new Response('expected a WebSocket', { status: 426 });
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server);
+    const items = this.sql
+      .exec<{ body: string }>('SELECT body FROM live ORDER BY id')
+      .toArray()
+      .map((r) => JSON.parse(r.body) as unknown);
+    server.send(JSON.stringify({ type: 'events', items }));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (message === 'ping') ws.send('pong');
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    ws.close(code === 1005 ? 1000 : code, 'closing');
+    // Nobody watching: the live buffer goes (it is for watchers only).
+    if (this.ctx.getWebSockets().length <= 1) this.sql.exec('DELETE FROM live');
+  }
+
+  /** The recent rejections, newest first, before the `before` id when given. */
+  rejections(limit: number, before?: number): { items: (Rejection & { id: number })[]; next: number | null } {
+    const rows = this.sql
+      .exec<{ id: number; body: string }>('SELECT id, body FROM rejections WHERE id < ? ORDER BY id DESC LIMIT ?', before ?? Number.MAX_SAFE_INTEGER, limit + 1)
+      .toArray();
+    const items = rows.slice(0, limit).map((r) => ({ id: r.id, ...(JSON.parse(r.body) as Rejection) }));
+    return { items, next: rows.length > limit ? items.at(-1)!.id : null };
+  }
+
+  /** Per-minute counts by kind since `since` (ms), and the last event seen. */
+  health(since: number): { minutes: { minute: string; kind: string; n: number }[]; last_event_at: string | null } {
+    const minutes = this.sql
+      .exec<{ minute: number; kind: string; n: number }>('SELECT minute, kind, n FROM counters WHERE minute >= ? ORDER BY minute', since)
+      .toArray()
+      .map((r) => ({ minute: new Date(r.minute).toISOString(), kind: r.kind, n: r.n }));
+    const last = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'last_event_at'").toArray()[0]?.value ?? null;
+    return { minutes, last_event_at: last };
+  }
+
+  /** Old rejections and counters go once an hour, at most. */
+  private async pruneLater(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + 3_600_000);
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.sql.exec('DELETE FROM rejections WHERE at < ?', new Date(now - REJECTIONS_DAYS * DAY).toISOString());
+    this.sql.exec('DELETE FROM counters WHERE minute < ?', now - DAY);
+  }
+}
+
+/** A source's monitor. */
+export const monitorOf = (env: Env, sourceId: string) =>
+  env.MONITORS.getByName(sourceId) as unknown as Pick<SourceMonitor, 'record' | 'rejections' | 'health' | 'watching' | 'fetch'>;
