@@ -16,9 +16,11 @@ const allowed = {
   sessions: ['sessions/', 'monitor/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES],
   // Segment, Snowplow and PostHog messages onto the ingest path (docs/wire.md).
   wire: ['wire/', 'monitor/', 'sessions/', 'sources/', 'storage/', 'events/', ...LEAVES],
-  http: ['http/', 'wire/', 'monitor/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts'],
+  http: ['http/', 'wire/', 'monitor/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts', 'console/built.ts'],
   // The browser script: nothing of the worker.
   tracker: ['tracker/'],
+  // The console's page: nothing of the worker (it reads the API).
+  console: ['console/'],
   // The SDK: the event model's types, nothing else of the worker.
   sdk: ['sdk/', 'events/'],
 };
@@ -46,7 +48,7 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    exclude: { path: '^src/tracker/build\\.mjs$' },
+    exclude: { path: '^src/(tracker|console)/build\\.mjs$' },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default', 'types'],

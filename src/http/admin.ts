@@ -95,7 +95,7 @@ const SourceJson = z
   })
   .openapi('EventSource');
 
-const toJson = (s: EventSource, shown: { secretKey?: string; identitySecret?: string } = {}): z.infer<typeof SourceJson> => ({
+export const sourceJson = (s: EventSource, shown: { secretKey?: string; identitySecret?: string } = {}): z.infer<typeof SourceJson> => ({
   id: s.id,
   name: s.name,
   kind: s.kind,
@@ -201,12 +201,12 @@ admin.openapi(routes.create, async (c) => {
     throw new ApiError(409, 'source_exists', `event source ${body.id} already exists`);
   }
   forgetSource(source.id);
-  return c.json(toJson(source, { secretKey, identitySecret: source.identitySecret }), 201);
+  return c.json(sourceJson(source, { secretKey, identitySecret: source.identitySecret }), 201);
 });
 
-admin.openapi(routes.list, async (c) => c.json({ sources: (await listSources(c.env.DB)).map((s) => toJson(s)) }, 200));
+admin.openapi(routes.list, async (c) => c.json({ sources: (await listSources(c.env.DB)).map((s) => sourceJson(s)) }, 200));
 
-admin.openapi(routes.get, async (c) => c.json(toJson(await namedSource(c.env.DB, c.req.valid('param').id)), 200));
+admin.openapi(routes.get, async (c) => c.json(sourceJson(await namedSource(c.env.DB, c.req.valid('param').id)), 200));
 
 admin.openapi(routes.update, async (c) => {
   const source = await namedSource(c.env.DB, c.req.valid('param').id);
@@ -222,14 +222,14 @@ admin.openapi(routes.update, async (c) => {
     updatedAt: new Date().toISOString(),
   };
   await save(c.env.DB, next);
-  return c.json(toJson(next), 200);
+  return c.json(sourceJson(next), 200);
 });
 
 admin.openapi(routes.deactivate, async (c) => {
   const source = await namedSource(c.env.DB, c.req.valid('param').id);
   const next = { ...source, active: false, updatedAt: new Date().toISOString() };
   await save(c.env.DB, next);
-  return c.json(toJson(next), 200);
+  return c.json(sourceJson(next), 200);
 });
 
 admin.openapi(routes.rotate, async (c) => {
@@ -247,5 +247,5 @@ admin.openapi(routes.rotate, async (c) => {
   });
   forgetSource(id);
   const next = await namedSource(c.env.DB, id);
-  return c.json(toJson(next, { secretKey, identitySecret: keys.includes('identity') ? next.identitySecret : undefined }), 200);
+  return c.json(sourceJson(next, { secretKey, identitySecret: keys.includes('identity') ? next.identitySecret : undefined }), 200);
 });

@@ -3,8 +3,10 @@ import { fromBase64url } from '../encoding';
 import { monitorOf, REJECTIONS_DAYS, REJECTIONS_KEPT } from '../monitor/monitor-object';
 import { safeEqual } from '../sources/keys';
 import { sourceBySecretKey } from '../sources/lookup';
+import { listSources } from '../storage/sources';
+import { sourceJson } from './admin';
 import { newApp } from './app-env';
-import { inScope, scopedAuth, usableSource } from './auth';
+import { inScope, namedSource, scopedAuth, usableSource } from './auth';
 import { ApiError, errorResponses } from './errors';
 import { json, SourceIdParam, secretKeyOrAdmin } from './openapi';
 
@@ -89,6 +91,14 @@ monitor.get('/:id/live', async (c) => {
 });
 
 monitor.use('/:id/*', scopedAuth);
+monitor.use('/', scopedAuth);
+
+/** The sources a key sees: its own (a secret key), or every one (the admin token). The console's first read. */
+monitor.get('/', async (c) => {
+  const scope = c.get('scope');
+  const sources = scope ? [await namedSource(c.env.DB, scope)] : await listSources(c.env.DB);
+  return c.json({ sources: sources.map((s) => sourceJson(s)) }, 200);
+});
 
 monitor.openapi(rejectionsRoute, async (c) => {
   const { id } = c.req.valid('param');

@@ -1,4 +1,4 @@
-import type { MonitorBatch, Rejection } from './monitor-object';
+import type { MonitorBatch } from './monitor-object';
 import { monitorOf } from './monitor-object';
 
 /**
@@ -40,8 +40,8 @@ export function accepted(sourceId: string, events: readonly { occurred_at: strin
   if (!events.length) return;
   const p = of(sourceId);
   count(sourceId, 'accepted', events.length);
-  const last = events.reduce((m, e) => (e.received_at > m ? e.received_at : m), p.lastEventAt ?? '');
-  p.lastEventAt = last || null;
+  // ISO times: the latest sorts last.
+  p.lastEventAt = [p.lastEventAt ?? '', ...events.map((e) => e.received_at)].sort().at(-1) || null;
   if (p.watching) p.events.push(...events);
 }
 
