@@ -51,7 +51,7 @@ function show(...nodes) {
     socket.close();
     socket = null;
   }
-  app.replaceChildren(...nodes);
+  app.replaceChildren(...nodes.filter(Boolean));
 }
 
 function sourcePicker(onChange) {
@@ -216,6 +216,8 @@ function sourcesView(created) {
         el('h2', {}, `Source ${created.id} created`),
         el('p', {}, 'The secret key is shown this once: keep it on your server.'),
         el('pre', { id: 'secret-key' }, created.secret_key),
+        el('p', {}, 'The identity secret signs customer ids (customer_hash) on your backend; also shown this once:'),
+        el('pre', { id: 'identity-secret' }, created.identity_secret),
         setupFor(created, created.secret_key),
         firstEvent(created),
       )
@@ -476,9 +478,10 @@ function drawTimeline(session, events) {
   const start = t(session.started_at);
   const end = Math.max(t(session.closed_at ?? session.last_event_at), t(session.last_event_at), start + 1000);
   const W = 960;
-  const x = (ms) => 20 + ((ms - start) / (end - start)) * (W - 40);
+  // Room at both ends for the labels.
+  const x = (ms) => 90 + ((ms - start) / (end - start)) * (W - 180);
   const svg = el('svg:svg', { viewBox: `0 0 ${W} 150`, class: 'timeline', role: 'img' });
-  svg.append(el('svg:line', { x1: 20, x2: W - 20, y1: 70, y2: 70, class: 'axis' }));
+  svg.append(el('svg:line', { x1: 90, x2: W - 90, y1: 70, y2: 70, class: 'axis' }));
   // Inactivity gaps to scale, labelled when longer than a minute.
   for (let i = 1; i < events.length; i++) {
     const gap = t(events[i].occurred_at) - t(events[i - 1].occurred_at);
@@ -562,7 +565,7 @@ async function healthView(range = 'hour') {
     return sum.map((s, i) => (n[i] ? s / n[i] : 0));
   })();
   const chart = (title, values, unit = '') => {
-    const max = Math.max(1, ...values);
+    const max = Math.max(0, ...values);
     const total = values.reduce((a, b) => a + b, 0);
     const svg = el('svg:svg', { viewBox: `0 0 ${span} 40`, preserveAspectRatio: 'none', class: 'chart' });
     values.forEach((v, i) => {

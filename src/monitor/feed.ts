@@ -42,7 +42,9 @@ export function accepted(sourceId: string, events: readonly { occurred_at: strin
   count(sourceId, 'accepted', events.length);
   // ISO times: the latest sorts last.
   p.lastEventAt = [p.lastEventAt ?? '', ...events.map((e) => e.received_at)].sort().at(-1) || null;
-  if (p.watching) p.events.push(...events);
+  // While someone watches; and when the flag is due for a refresh, this request's events go along
+  // with it (the monitor drops them if nobody does): a console that opens sees events within 2 s.
+  if (p.watching || Date.now() - p.sentAt >= FLUSH_EVERY_MS) p.events.push(...events);
 }
 
 /** A refused event, with why and what was sent (cut). */

@@ -18,11 +18,11 @@ export const log = (...args) => console.error(`[bench ${new Date().toISOString()
 /** This process, and the load processes it starts, on core 1; server.mjs (and workerd) get core 0. */
 export const pinToLoadCore = () => execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
 
-/** The worker bundled as `wrangler deploy --dry-run --outdir` leaves it. */
-export function bundle() {
+/** The worker bundled as `wrangler deploy --dry-run --outdir` leaves it (from another checkout with `cwd`). */
+export function bundle(cwd = root) {
   const out = mkdtempSync(path.join(tmpdir(), 'we-bundle-'));
   execFileSync(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', out], {
-    cwd: root,
+    cwd,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
   });

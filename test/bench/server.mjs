@@ -12,24 +12,33 @@ const config = JSON.parse(process.argv[2]);
 const floors = path.join(import.meta.dirname, 'floors');
 const direct = [{ host: '127.0.0.1', port: 0 }];
 
+/** A build of the worker: ours, or (console bench) the one before a change, from `config.beforeBundleDir`. */
+const worker = (name, bundleDir, db, objects) => ({
+  name,
+  modules: true,
+  modulesRoot: bundleDir,
+  scriptPath: path.join(bundleDir, 'index.js'),
+  compatibilityDate: config.compatibilityDate,
+  compatibilityFlags: config.compatibilityFlags,
+  d1Databases: { DB: db },
+  durableObjects: Object.fromEntries(objects.map(([binding, className]) => [binding, { className, useSQLite: true, unsafePreventEviction: true }])),
+  bindings: { ...config.vars, ADMIN_TOKEN: config.adminToken, LINK_SIGNING_KEY: 'bench-link-signing-key' },
+  unsafeDirectSockets: direct,
+});
+const OBJECTS = [
+  ['SESSIONS', 'SessionObject'],
+  ['VISITORS', 'VisitorObject'],
+  ['MONITORS', 'SourceMonitor'],
+];
+
 const mf = new Miniflare(
   convertV4MiniflareOptions({
     resourcePersistencePath: config.persistDir,
     logRequests: false,
     ...(config.inspectorPort ? { inspectorPort: config.inspectorPort } : {}),
     workers: [
-      {
-        name: 'ours',
-        modules: true,
-        modulesRoot: config.bundleDir,
-        scriptPath: path.join(config.bundleDir, 'index.js'),
-        compatibilityDate: config.compatibilityDate,
-        compatibilityFlags: config.compatibilityFlags,
-        d1Databases: { DB: 'bench' },
-        durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true, unsafePreventEviction: true } },
-        bindings: { ...config.vars, ADMIN_TOKEN: config.adminToken, LINK_SIGNING_KEY: 'bench-link-signing-key' },
-        unsafeDirectSockets: direct,
-      },
+      worker('ours', config.bundleDir, 'bench', OBJECTS),
+      ...(config.beforeBundleDir ? [worker('before', config.beforeBundleDir, 'bench-before', config.beforeObjects ?? OBJECTS.slice(0, 1))] : []),
       { name: 'floor0', modules: true, scriptPath: path.join(floors, 'floor0.js'), compatibilityDate: config.compatibilityDate, unsafeDirectSockets: direct },
       {
         name: 'floor1',
@@ -85,15 +94,20 @@ try {
     floor0: String(await mf.unsafeGetDirectURL('floor0')),
     floor1: String(await mf.unsafeGetDirectURL('floor1')),
     ours: String(await mf.unsafeGetDirectURL('ours')),
+    ...(config.beforeBundleDir ? { before: String(await mf.unsafeGetDirectURL('before')) } : {}),
   };
-  await applyMigrations(await mf.getD1Database('DB', 'ours'));
   const origin = config.origin;
-  const sources = {
-    website: await createSource(urls.ours, { id: 'bench-web', name: 'Bench shop', kind: 'website', allowed_origins: [origin] }),
-    mobile_app: await createSource(urls.ours, { id: 'bench-app', name: 'Bench app', kind: 'mobile_app' }),
-    server: await createSource(urls.ours, { id: 'bench-partner', name: 'Bench partner', kind: 'server' }),
+  const sourcesOf = async (name) => {
+    await applyMigrations(await mf.getD1Database('DB', name));
+    return {
+      website: await createSource(urls[name], { id: 'bench-web', name: 'Bench shop', kind: 'website', allowed_origins: [origin] }),
+      mobile_app: await createSource(urls[name], { id: 'bench-app', name: 'Bench app', kind: 'mobile_app' }),
+      server: await createSource(urls[name], { id: 'bench-partner', name: 'Bench partner', kind: 'server' }),
+    };
   };
-  process.stdout.write(`READY ${JSON.stringify({ urls, sources, workerdPid: workerdPid() })}\n`);
+  const sources = await sourcesOf('ours');
+  const before = config.beforeBundleDir ? { sources: await sourcesOf('before') } : {};
+  process.stdout.write(`READY ${JSON.stringify({ urls, sources, ...before, workerdPid: workerdPid() })}\n`);
 } catch (error) {
   console.error(error);
   await mf.dispose().catch(() => {});
