@@ -14,17 +14,10 @@ import { tracker } from './http/tracker';
 import { triggers } from './http/triggers';
 import { webEvents } from './http/web-events';
 import { wire } from './http/wire';
-import { flushMonitors } from './monitor/feed';
 import { SessionsUnavailable } from './sessions/dispatch';
 
 /** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
 export const app = new OpenAPIHono<AppEnv>();
-
-// What the console shows, gathered during the request, goes to the sources' monitors after the answer.
-app.use('*', async (c, next) => {
-  await next();
-  c.executionCtx.waitUntil(flushMonitors(c.env));
-});
 
 app.route('/api/v1/web-events', webEvents);
 app.route('/api/v1/sessions', sessions);

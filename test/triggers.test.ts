@@ -63,7 +63,7 @@ describe('campaign triggers', () => {
       },
     });
     const batch = createMessageBatch<TriggerMessage>('web-events-triggers', [message('fail', rule.id, 3), message('gone', 'trg_removed', 1)]);
-    await worker.queue(batch, env);
+    await worker.queue(batch, env, createExecutionContext());
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.retryMessages.map((m) => m.msgId)).toEqual(['fail']);
     expect(result.explicitAcks).toEqual(['gone']);

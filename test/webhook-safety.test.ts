@@ -70,7 +70,7 @@ describe('webhook targets', () => {
     };
 
     const batch = createMessageBatch<TriggerMessage>('web-events-triggers', [{ id: 'm1', timestamp: Date.now(), attempts: 1, body: message }]);
-    await worker.queue(batch, env);
+    await worker.queue(batch, env, createExecutionContext());
     const result = await getQueueResult(batch, createExecutionContext());
     expect([result.explicitAcks, result.retryMessages.map((m) => m.msgId)]).toEqual([[], ['m1']]);
     const sent = await received(`/hook/redirect/${id}`);
@@ -79,7 +79,7 @@ describe('webhook targets', () => {
     expect(await received(`/hook/ok/${id}`)).toEqual([]);
 
     const dead = createMessageBatch<TriggerMessage>('web-events-triggers-dlq', [{ id: 'm1', timestamp: Date.now(), attempts: 6, body: message }]);
-    await worker.queue(dead, env);
+    await worker.queue(dead, env, createExecutionContext());
     const row = await env.DB.prepare('SELECT rule_id, source_id, customer_id, payload FROM trigger_dead_letters WHERE idempotency_key = ?')
       .bind(message.idempotency_key)
       .first<{ payload: string }>();

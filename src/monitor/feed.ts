@@ -4,15 +4,17 @@ import { monitorOf } from './monitor-object';
 /**
  * What the ingest path, the session objects and the queue consumer tell the console
  * (docs/console.md), gathered in this isolate and sent to each source's monitor after the
- * response (`flushMonitors`, in `waitUntil`):
+ * response (`flushMonitors`, in `waitUntil`, only when `monitorsDue()`):
  *
- * - counts, at most every FLUSH_EVERY_MS per source: nothing per event but an addition here;
+ * - counts, at most every COUNTS_EVERY_MS per source: nothing per event but an addition here;
  * - rejections, at once (they are rare, and the REST API lists them);
- * - accepted events, only while someone watches. The monitor's answer to each send says whether
- *   anyone does, so a source nobody watches sends counts every 2 s and nothing else.
+ * - accepted events, only while someone watches, at most every LIVE_EVERY_MS. The monitor's
+ *   answer to each send says whether anyone does, so a source nobody watches sends counts every
+ *   2 s and nothing else.
  */
 
-const FLUSH_EVERY_MS = 2_000;
+const COUNTS_EVERY_MS = 2_000;
+const LIVE_EVERY_MS = 250;
 /** An event as a rejection keeps it: its JSON, cut to this. */
 export const REJECTED_PAYLOAD_BYTES = 4096;
 
@@ -22,6 +24,10 @@ interface Pending extends MonitorBatch {
 }
 
 const pending = new Map<string, Pending>();
+/** The earliest time something pending is due (ms); Infinity: nothing pending. */
+let dueAt = Number.POSITIVE_INFINITY;
+/** Whether a send waits for its turn already (one per isolate). */
+let waiting = false;
 
 function of(sourceId: string): Pending {
   let p = pending.get(sourceId);
@@ -29,22 +35,29 @@ function of(sourceId: string): Pending {
   return p;
 }
 
+const soon = (at: number) => {
+  if (at < dueAt) dueAt = at;
+};
+
 /** Adds to a source's counts (`accepted`, `duplicate`, `rejected:<code>`, `bot`, `webhook_delivered`, …). */
 export function count(sourceId: string, kind: string, n = 1): void {
   const p = of(sourceId);
   p.counts[kind] = (p.counts[kind] ?? 0) + n;
+  soon(p.sentAt + COUNTS_EVERY_MS);
 }
 
 /** Accepted events: their time for "last event seen", and themselves while someone watches. */
-export function accepted(sourceId: string, events: readonly { occurred_at: string; received_at: string }[]): void {
+export function accepted(sourceId: string, events: readonly { received_at: string }[]): void {
   if (!events.length) return;
-  const p = of(sourceId);
   count(sourceId, 'accepted', events.length);
-  // ISO times: the latest sorts last.
-  p.lastEventAt = [p.lastEventAt ?? '', ...events.map((e) => e.received_at)].sort().at(-1) || null;
-  // While someone watches; and when the flag is due for a refresh, this request's events go along
-  // with it (the monitor drops them if nobody does): a console that opens sees events within 2 s.
-  if (p.watching || Date.now() - p.sentAt >= FLUSH_EVERY_MS) p.events.push(...events);
+  const p = of(sourceId);
+  for (const e of events) if (p.lastEventAt === null || e.received_at > p.lastEventAt) p.lastEventAt = e.received_at;
+  // While someone watches; and when the flag is due for a refresh, these events go along with it
+  // (the monitor drops them if nobody watches): a console that opens sees events within 2 s.
+  if (p.watching || Date.now() >= p.sentAt + COUNTS_EVERY_MS) {
+    p.events.push(...events);
+    soon(p.sentAt + LIVE_EVERY_MS);
+  }
 }
 
 /** A refused event, with why and what was sent (cut). */
@@ -64,21 +77,37 @@ export function rejected(sourceId: string, channel: string, raw: unknown, error:
     paths: error.details.map((d) => d.path),
     payload: payload.length > REJECTED_PAYLOAD_BYTES ? `${payload.slice(0, REJECTED_PAYLOAD_BYTES)}…` : payload,
   });
+  soon(0);
 }
 
+/** Whether anything is due, or will be within LIVE_EVERY_MS: one comparison, on every request. */
+export const monitorsDue = () => !waiting && dueAt <= Date.now() + LIVE_EVERY_MS;
+
 /**
- * Sends what is due to each source's monitor. Call it in `waitUntil` after a response: a failure
- * is logged and the counts are lost, never the request.
+ * Sends what is due to each source's monitor, after waiting for it when it is due within
+ * LIVE_EVERY_MS (so a quiet store's last events are not left behind). Call it in `waitUntil`
+ * after a response: a failure is logged and the counts are lost, never the request.
  */
 export async function flushMonitors(env: Env): Promise<void> {
+  if (!monitorsDue()) return;
+  const wait = dueAt - Date.now();
+  if (wait > 0) {
+    waiting = true;
+    await new Promise((r) => setTimeout(r, wait));
+    waiting = false;
+  }
   const now = Date.now();
-  if (!pending.size) return;
-  const due = [...pending].filter(([, p]) => p.rejections.length || p.events.length || now - p.sentAt >= FLUSH_EVERY_MS);
+  dueAt = Number.POSITIVE_INFINITY;
   await Promise.all(
-    due.map(async ([sourceId, p]) => {
+    [...pending].map(async ([sourceId, p]) => {
+      const due = p.rejections.length || (p.events.length && now >= p.sentAt + LIVE_EVERY_MS) || now >= p.sentAt + COUNTS_EVERY_MS;
+      const empty = !Object.keys(p.counts).length && !p.rejections.length && !p.events.length;
+      if (!due || empty) {
+        if (!empty) soon(p.events.length ? p.sentAt + LIVE_EVERY_MS : p.sentAt + COUNTS_EVERY_MS);
+        return;
+      }
       const batch: MonitorBatch = { counts: p.counts, lastEventAt: p.lastEventAt, rejections: p.rejections, events: p.events };
       Object.assign(p, { counts: {}, lastEventAt: null, rejections: [], events: [], sentAt: now });
-      if (!Object.keys(batch.counts).length && !batch.rejections.length && !batch.events.length) return;
       try {
         p.watching = (await monitorOf(env, sourceId).record(batch)).watching;
       } catch (error) {

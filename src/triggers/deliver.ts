@@ -1,7 +1,7 @@
 import { tunables } from '../config';
 import { hex, hmacSha256 } from '../encoding';
 import { sessionObjectName } from '../events/session-record';
-import { count, flushMonitors } from '../monitor/feed';
+import { count } from '../monitor/feed';
 import { getRule, recordDeadLetter } from '../storage/triggers';
 import { checkedRule } from './rules';
 import type { TriggerMessage } from './session-triggers';
@@ -67,7 +67,6 @@ export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: 
     msg.retry({ delaySeconds: retryDelayS(msg.attempts, settings.triggerRetryBaseS) });
     count(fired.source_id, 'webhook_retried');
   }
-  await flushMonitors(env);
 }
 
 /** The dead-letter queue's consumer: keeps what exhausted its retries in D1 (ids, not events), for operators. */
@@ -84,5 +83,4 @@ export async function recordDeadTriggers(batch: MessageBatch<TriggerMessage>, en
     msg.ack();
     count(m.source_id, 'webhook_dead_lettered');
   }
-  await flushMonitors(env);
 }

@@ -106,7 +106,7 @@ try {
     };
   };
   const sources = await sourcesOf('ours');
-  const before = config.beforeBundleDir ? { sources: await sourcesOf('before') } : {};
+  const before = config.beforeBundleDir ? { before: { sources: await sourcesOf('before') } } : {};
   process.stdout.write(`READY ${JSON.stringify({ urls, sources, ...before, workerdPid: workerdPid() })}\n`);
 } catch (error) {
   console.error(error);
