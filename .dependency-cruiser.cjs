@@ -16,7 +16,21 @@ const allowed = {
   sessions: ['sessions/', 'monitor/', 'triggers/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES],
   // Segment, Snowplow and PostHog messages onto the ingest path (docs/wire.md).
   wire: ['wire/', 'monitor/', 'sessions/', 'sources/', 'storage/', 'events/', ...LEAVES],
-  http: ['http/', 'wire/', 'monitor/', 'sessions/', 'triggers/', 'segments/', 'links/', 'sources/', 'storage/', 'events/', ...LEAVES, 'tracker/built.ts', 'console/built.ts'],
+  http: [
+    'http/',
+    'wire/',
+    'monitor/',
+    'sessions/',
+    'triggers/',
+    'segments/',
+    'links/',
+    'sources/',
+    'storage/',
+    'events/',
+    ...LEAVES,
+    'tracker/built.ts',
+    'console/built.ts',
+  ],
   // The browser script: nothing of the worker.
   tracker: ['tracker/'],
   // The console's page: nothing of the worker (it reads the API).

@@ -80,4 +80,14 @@ describe('the console API: rejections, health, live events', () => {
     await eventually(async () => items.some((i) => (i as { rejected?: { paths: string[] } }).rejected?.paths[0] === 'name'));
     ws.close();
   });
+
+  it('forgets the rejections that name an erased customer, and keeps the others', async () => {
+    const source = await createSource();
+    const bad = (customer: string) => ({ session_id: unique('s'), name: 'Bad Name', occurred_at: new Date().toISOString(), customer_id: customer });
+    await postEvents(source.secret_key, [bad('cust-forget-me'), bad('cust-keep-me')]);
+    const list = async () => ((await (await call(`/api/v1/sources/${source.id}/rejections`, { token: source.secret_key })).json()) as Rejections).rejections;
+    await eventually(async () => (await list()).length === 2);
+    expect((await call('/api/v1/customers/cust-forget-me', { method: 'DELETE', token: source.secret_key })).status).toBe(200);
+    expect((await list()).map((r) => JSON.parse(r.payload).customer_id)).toEqual(['cust-keep-me']);
+  });
 });

@@ -1,9 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CustomerId, Identifier, WebEvent } from '../events/schema';
 import { type OrderCursor, SessionRecord } from '../events/session-record';
+import { forgetInMonitors } from '../monitor/monitor-object';
 import { sessionObject } from '../sessions/dispatch';
 import { eraseCustomer } from '../sessions/erase';
 import { customerSessions, sessionFromD1 } from '../storage/records';
+import { listSources } from '../storage/sources';
 import { forgetCustomerVisitors } from '../wire/visitors';
 import { newApp } from './app-env';
 import { inScope, scopedAuth } from './auth';
@@ -105,7 +107,13 @@ customers.openapi(customerRoute, async (c) => {
 customers.openapi(eraseRoute, async (c) => {
   const { customer_id } = c.req.valid('param');
   const report = await eraseCustomer(c.env, customer_id, c.get('scope'));
-  // What the collector kept of the customer's visitors for Segment, Snowplow and PostHog clients (docs/wire.md).
-  if (report.complete) await forgetCustomerVisitors(c.env, customer_id, c.get('scope'));
+  if (report.complete) {
+    const scope = c.get('scope');
+    const sourceIds = scope ? [scope] : (await listSources(c.env.DB)).map((s) => s.id);
+    // What the collector kept of the customer's visitors (docs/wire.md), and what the console's
+    // monitors keep that names them (refused events as sent).
+    await forgetCustomerVisitors(c.env, customer_id, sourceIds);
+    await forgetInMonitors(c.env, customer_id, sourceIds);
+  }
   return c.json(report, 200);
 });

@@ -97,10 +97,22 @@ export class SourceMonitor extends DurableObject<Env> {
     if (message === 'ping') ws.send('pong');
   }
 
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    ws.close(code === 1005 ? 1000 : code, 'closing');
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    try {
+      ws.close(1000, 'closing');
+    } catch {
+      // already closed
+    }
     // Nobody watching: the live buffer goes (it is for watchers only).
     if (this.ctx.getWebSockets().length <= 1) this.sql.exec('DELETE FROM live');
+  }
+
+  /** An erasure (docs/privacy.md): the rejections and live events whose payload names the customer. */
+  forgetCustomer(customerId: string): number {
+    const named = JSON.stringify(customerId).slice(1, -1);
+    const gone = this.sql.exec('DELETE FROM rejections WHERE instr(body, ?) > 0', named).rowsWritten;
+    this.sql.exec('DELETE FROM live WHERE instr(body, ?) > 0', named);
+    return gone;
   }
 
   /** The recent rejections, newest first, before the `before` id when given. */
@@ -136,4 +148,9 @@ export class SourceMonitor extends DurableObject<Env> {
 
 /** A source's monitor. */
 export const monitorOf = (env: Env, sourceId: string) =>
-  env.MONITORS.getByName(sourceId) as unknown as Pick<SourceMonitor, 'record' | 'rejections' | 'health' | 'watching' | 'fetch'>;
+  env.MONITORS.getByName(sourceId) as unknown as Pick<SourceMonitor, 'record' | 'rejections' | 'health' | 'watching' | 'fetch' | 'forgetCustomer'>;
+
+/** An erasure: these sources' monitors forget what names the customer. */
+export async function forgetInMonitors(env: Env, customerId: string, sourceIds: readonly string[]): Promise<void> {
+  await Promise.all(sourceIds.map((id) => monitorOf(env, id).forgetCustomer(customerId)));
+}

@@ -1,7 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
 import { sha256Hex } from '../encoding';
-import { listSources } from '../storage/sources';
 
 /**
  * Sessions the collector makes for messages that name none (Segment, Snowplow and PostHog
@@ -143,11 +142,10 @@ export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
   env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked' | 'follow' | 'forget'>;
 
 /**
- * An erasure (docs/privacy.md): the customer's visitor object on each source in scope, and the
+ * An erasure (docs/privacy.md): the customer's visitor object on each of these sources, and the
  * visitor it followed (whose sessions named the customer).
  */
-export async function forgetCustomerVisitors(env: Env, customerId: string, scope: string | null): Promise<void> {
-  const sourceIds = scope ? [scope] : (await listSources(env.DB)).map((s) => s.id);
+export async function forgetCustomerVisitors(env: Env, customerId: string, sourceIds: readonly string[]): Promise<void> {
   await Promise.all(
     sourceIds.map(async (sourceId) => {
       const followed = await visitorObject(env, sourceId, customerId).forget();

@@ -8,7 +8,8 @@
 //   go to the monitor and out to the console).
 //
 // Reports events/s and CPU µs per event per round, and the medians' ratios to `before`. Timing
-// swings on this shared machine: the rounds alternate, so a swing hits all three alike.
+// swings on this shared machine: the rounds alternate (each starting with the next variant), and
+// each variant has its own pool of sessions, so a swing or a growing session hits all three alike.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -74,21 +75,26 @@ async function main() {
   };
   const results = { before: [], closed: [], watching: [] };
   try {
-    // Every session of the pool touched once on both workers: first events are not what this measures.
-    for (const [name, target] of Object.entries(targets).slice(0, 2))
-      await load(target, beacon1, POOL, { connections: 50, amount: POOL, sequential: true, idPrefix: `warm-${name}` });
+    // Each variant has its own pool of sessions (a session's events are scanned for repeats: the
+    // pools grow alike), every one touched once first: first events are not what this measures.
+    for (const name of Object.keys(targets))
+      await load(targets[name], beacon1, POOL, { connections: 50, amount: POOL, sequential: true, idPrefix: `warm-${name}`, sessionPrefix: name });
     await drain(server.workerdPid, flushDelayS);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, target] of Object.entries(targets)) {
+      // Each round starts with the next variant: none always runs first, or last.
+      const order = Object.entries(targets);
+      for (const [name, target] of [...order.slice(round % 3), ...order.slice(0, round % 3)]) {
         const console_ = name === 'watching' ? await watch(server.urls.ours) : null;
         const cpu0 = cpuSeconds(server.workerdPid);
-        const r = await load(target, beacon1, POOL, { connections: 50, duration: SECONDS, idPrefix: `r${round}-${name}` });
+        const r = await load(target, beacon1, POOL, { connections: 50, duration: SECONDS, idPrefix: `r${round}-${name}`, sessionPrefix: name });
         const cpu = cpuSeconds(server.workerdPid) - cpu0;
         await drain(server.workerdPid, flushDelayS);
         console_?.close();
         const row = { events_per_s: r.events_per_s, cpu_us_per_event: (cpu / Math.max(1, r.ok)) * 1e6, shown: console_?.received() ?? null, ok: r.ok };
         results[name].push(row);
-        log(`round ${round + 1} ${name}: ${row.events_per_s.toFixed(0)} events/s, ${row.cpu_us_per_event.toFixed(1)} µs CPU/event${row.shown !== null ? `, ${row.shown} shown live` : ''}`);
+        log(
+          `round ${round + 1} ${name}: ${row.events_per_s.toFixed(0)} events/s, ${row.cpu_us_per_event.toFixed(1)} µs CPU/event${row.shown !== null ? `, ${row.shown} shown live` : ''}`,
+        );
       }
     }
   } finally {
