@@ -1,4 +1,3 @@
-import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { purgeExpired } from '../src/retention/purge';
@@ -7,7 +6,7 @@ import { shards } from '../src/storage/shards';
 import { recordDeadLetter } from '../src/storage/triggers';
 import { ADMIN_TOKEN, beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
-import { ageSession, d1Session, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+import { ageSession, d1Session, heldEvents, readSession, runAlarm, tableRows } from './fixtures/sessions';
 
 const erase = async (customerId: string, token: string) => {
   const res = await call(`/api/v1/customers/${encodeURIComponent(customerId)}`, { method: 'DELETE', token });
@@ -63,11 +62,7 @@ describe('erasing a customer', () => {
     for (const id of [s1, s2]) {
       expect((await readSession(a.id, id, a.secret_key)).status).toBe(404);
       expect(await d1Session(a.id, id)).toBeNull();
-      const held = await runInDurableObject(
-        sessionStub(a.id, id),
-        (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM events').one().n,
-      );
-      expect(held).toBe(0);
+      expect(await heldEvents(a.id, id)).toBe(0);
     }
     expect(await d1Count('SELECT count(*) AS n FROM web_events WHERE customer_id = ?', customer)).toBe(0);
     expect(await d1Count(`SELECT count(*) AS n FROM ${EVENTS_WITH_SESSION} WHERE s.session_id = ?`, s3)).toBe(1); // the other customer's own event stays
@@ -118,9 +113,7 @@ describe('erasing a customer', () => {
     await runAlarm(source.id, sessionId); // closes it (an hour on), the lake gets the closed session
     await ageSession(source.id, sessionId);
     await runAlarm(source.id, sessionId); // 60 days on: the object goes
-    expect((await runInDurableObject(sessionStub(source.id, sessionId), (_o, state) => state.storage.sql.exec('SELECT * FROM state').toArray())).length).toBe(
-      0,
-    );
+    expect(await tableRows(source.id, sessionId, 'state')).toBe(0);
     expect(await d1Session(source.id, sessionId)).not.toBeNull();
 
     const { body } = await erase(customer, source.secret_key);

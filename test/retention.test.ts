@@ -1,11 +1,11 @@
-import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
 import { shards } from '../src/storage/shards';
 import { call, createSource, event, postEvents, unique } from './fixtures/api';
 import { seedSession } from './fixtures/segment-data';
-import { alarmOf, d1Events, d1Session, eventually, type LiveSession, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+import { alarmOf, d1Events, d1Session, eventually, type LiveSession, readSession, runAlarm, tableRows } from './fixtures/sessions';
 
 const DAY = 24 * 60;
 
@@ -17,11 +17,7 @@ async function seedD1(sourceId: string, ageDays: number, customerId: string | nu
 }
 
 /** Rows the session's object still holds: its events and its state. */
-const heldRows = (sourceId: string, sessionId: string) =>
-  runInDurableObject(
-    sessionStub(sourceId, sessionId),
-    (_instance, state) => state.storage.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM state) AS n').one().n,
-  );
+const heldRows = (sourceId: string, sessionId: string) => tableRows(sourceId, sessionId, 'events', 'state');
 
 describe('retention', () => {
   it('the cron deletes anonymous sessions 60 days after their last event arrived (on every shard); the rest stay', async () => {

@@ -2,10 +2,13 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { SessionObject } from '../src/sessions/session-object';
-import { SCHEMA_VERSION, SessionStorage } from '../src/sessions/session-storage';
+import { SessionStorage } from '../src/sessions/session-storage';
 import { customerShard, shards } from '../src/storage/shards';
 import { createSource, event, postEvents, unique } from './fixtures/api';
 import { d1Events, d1Session, runAlarm, sessionStub } from './fixtures/sessions';
+
+/** The tables every object of schema v1 to v4 had beside its events. */
+const OLD_BASE = 'CREATE TABLE schema_version (version INTEGER NOT NULL); CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);';
 
 /** Changes a stored D1 row behind the collector's back (on every shard: one holds it). */
 const tamper = (sourceId: string, eventId: string) =>
@@ -91,15 +94,28 @@ describe("the session object's storage", () => {
     expect(restarted).toEqual(live);
   });
 
+  it('a new object makes its storage with its first event, and one that forgot holds nothing', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const stub = sessionStub(source.id, sessionId);
+    // Made (a read), with nothing stored: no table, no page beyond SQLite's own.
+    const empty = await runInDurableObject(stub, (_o, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE '_cf_%'").toArray());
+    expect(empty).toEqual([]);
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', 0)]);
+    const made = await runInDurableObject(stub, (_o, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray(),
+    );
+    expect(made).toEqual([{ name: 'events' }, { name: 'state' }]);
+  });
+
   it('migrates a schema v1 object: its events keep their arrival, body and deduplication, with no index left', async () => {
     const stub = sessionStub('src-migration', unique('s'));
     const after = await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
-      sql.exec('DROP TABLE events');
-      sql.exec(`CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL, seq INTEGER, arrival INTEGER NOT NULL, changed INTEGER NOT NULL, body TEXT NOT NULL);
+      sql.exec(`${OLD_BASE} INSERT INTO schema_version VALUES (1);
+        CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL, seq INTEGER, arrival INTEGER NOT NULL, changed INTEGER NOT NULL, body TEXT NOT NULL);
         CREATE INDEX events_in_order ON events (occurred_at, seq, arrival);
-        CREATE INDEX events_by_change ON events (changed);
-        UPDATE schema_version SET version = 1;`);
+        CREATE INDEX events_by_change ON events (changed);`);
       for (const [id, arrival] of [
         ['e-b', 2],
         ['e-a', 1],
@@ -107,17 +123,19 @@ describe("the session object's storage", () => {
         sql.exec('INSERT INTO events VALUES (?, ?, NULL, ?, ?, ?)', id, '2026-11-28T10:00:00.000Z', arrival, arrival, JSON.stringify({ event_id: id }));
       }
       const storage = new SessionStorage(sql);
-      storage.migrate();
+      const found = storage.open();
       const duplicate = [...storage.storedIds(['e-a', 'e-new'])];
       return {
-        version: sql.exec<{ version: number }>('SELECT version FROM schema_version').one().version,
+        found,
+        tables: sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray(),
         rows: sql.exec('SELECT arrival, event_id, body FROM events ORDER BY arrival').toArray(),
         indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").toArray(),
         duplicate,
       };
     });
     expect(after).toEqual({
-      version: SCHEMA_VERSION,
+      found: 1,
+      tables: [{ name: 'events' }, { name: 'state' }],
       rows: [
         { arrival: 1, event_id: 'e-a', body: '{"event_id":"e-a"}' },
         { arrival: 2, event_id: 'e-b', body: '{"event_id":"e-b"}' },
@@ -131,11 +149,11 @@ describe("the session object's storage", () => {
     const stub = sessionStub('src-migration', unique('s'));
     const after = await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
-      sql.exec(`DROP TABLE events; CREATE TABLE events (arrival INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
-        INSERT INTO events (event_id, body) VALUES ('e-1', '{"event_id":"e-1"}'), ('e-2', '{"event_id":"e-2"}');
-        UPDATE schema_version SET version = 3;`);
+      sql.exec(`${OLD_BASE} INSERT INTO schema_version VALUES (3);
+        CREATE TABLE events (arrival INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+        INSERT INTO events (event_id, body) VALUES ('e-1', '{"event_id":"e-1"}'), ('e-2', '{"event_id":"e-2"}');`);
       const storage = new SessionStorage(sql);
-      storage.migrate();
+      storage.open();
       return {
         indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").toArray(),
         rows: sql.exec('SELECT arrival, event_id FROM events ORDER BY arrival').toArray(),

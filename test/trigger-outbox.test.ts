@@ -3,11 +3,10 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SessionObject } from '../src/sessions/session-object';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { heldEvents, runAlarm, sessionStub } from './fixtures/sessions';
+import { heldEvents, runAlarm, sessionStub, tableRows } from './fixtures/sessions';
 import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
-const outboxRows = (sourceId: string, sessionId: string) =>
-  runInDurableObject(sessionStub(sourceId, sessionId), (_o, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
+const outboxRows = (sourceId: string, sessionId: string) => tableRows(sourceId, sessionId, 'outbox');
 
 /** Fault injection: the object's queue binding refuses every send (as a queue that is down would) until `restore`. */
 async function refuseQueue(sourceId: string, sessionId: string, seen: { stateRowAtSend: boolean[] }) {

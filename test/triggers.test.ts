@@ -5,7 +5,7 @@ import worker from '../src/index';
 import { retryDelayS, signature } from '../src/triggers/deliver';
 import type { TriggerMessage } from '../src/triggers/session-triggers';
 import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
-import { runAlarm, sessionStub } from './fixtures/sessions';
+import { runAlarm, sessionStub, tableRows } from './fixtures/sessions';
 import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
 describe('campaign triggers', () => {
@@ -86,12 +86,16 @@ describe('campaign triggers', () => {
     ]);
 
     // Stored: the wait goes on, nothing has fired.
-    const before = await runInDurableObject(sessionStub(source.id, lost), (_o, state) => ({
-      state: JSON.parse(state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body) as {
-        triggers: { watches: Record<string, { due: number }>; fired: string[] };
-      },
-      outbox: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n,
-    }));
+    const before = {
+      state: await runInDurableObject(
+        sessionStub(source.id, lost),
+        (_o, state) =>
+          JSON.parse(state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body) as {
+            triggers: { watches: Record<string, { due: number }>; fired: string[] };
+          },
+      ),
+      outbox: await tableRows(source.id, lost, 'outbox'),
+    };
     expect(before.state.triggers.fired).toEqual([]);
     expect(before.state.triggers.watches[rule.id]!.due).toBe(Date.parse(add.occurred_at) + 20 * 60_000);
     expect(before.outbox).toBe(0);
@@ -102,10 +106,11 @@ describe('campaign triggers', () => {
     expect((JSON.parse(got[0]!.body) as { events: { event_id: string }[] }).events[0]!.event_id).toBe(add.event_id);
 
     await runAlarm(source.id, bought); // its close: the order came in time, nothing fires
-    const { watching, outbox } = await runInDurableObject(sessionStub(source.id, bought), (_o, state) => ({
-      watching: state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
-      outbox: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n,
-    }));
+    const watching = await runInDurableObject(
+      sessionStub(source.id, bought),
+      (_o, state) => state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
+    );
+    const outbox = await tableRows(source.id, bought, 'outbox');
     const triggers = (JSON.parse(watching) as { triggers: { watches: object; fired: string[] } }).triggers;
     expect(triggers).toMatchObject({ watches: {}, fired: [] });
     expect(outbox).toBe(0);

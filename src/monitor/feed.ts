@@ -8,13 +8,16 @@ import { monitorOf } from './monitor-object';
  *
  * - counts, at most every COUNTS_EVERY_MS per source: nothing per event but an addition here;
  * - rejections, at once (they are rare, and the REST API lists them);
- * - accepted events, only while someone watches, at most every LIVE_EVERY_MS. The monitor's
- *   answer to each send says whether anyone does, so a source nobody watches sends counts every
- *   2 s and nothing else.
+ * - accepted events: while someone watches, every LIVE_EVERY_MS; otherwise the last
+ *   UNWATCHED_EVENTS go along with the counts, in case a console opened since (the monitor drops
+ *   them when nobody watches). The monitor's answer to each send says whether anyone does.
+ *
+ * Nothing waits longer than its due time: the send waits for it in `waitUntil` (one per isolate).
  */
 
 const COUNTS_EVERY_MS = 2_000;
 const LIVE_EVERY_MS = 250;
+const UNWATCHED_EVENTS = 100;
 /** An event as a rejection keeps it: its JSON, cut to this. */
 export const REJECTED_PAYLOAD_BYTES = 4096;
 
@@ -52,12 +55,9 @@ export function accepted(sourceId: string, events: readonly { received_at: strin
   count(sourceId, 'accepted', events.length);
   const p = of(sourceId);
   for (const e of events) if (p.lastEventAt === null || e.received_at > p.lastEventAt) p.lastEventAt = e.received_at;
-  // While someone watches; and when the flag is due for a refresh, these events go along with it
-  // (the monitor drops them if nobody watches): a console that opens sees events within 2 s.
-  if (p.watching || Date.now() >= p.sentAt + COUNTS_EVERY_MS) {
-    p.events.push(...events);
-    soon(p.sentAt + LIVE_EVERY_MS);
-  }
+  p.events.push(...events);
+  if (p.watching) soon(p.sentAt + LIVE_EVERY_MS);
+  else if (p.events.length > UNWATCHED_EVENTS) p.events.splice(0, p.events.length - UNWATCHED_EVENTS);
 }
 
 /** A refused event, with why and what was sent (cut). */
@@ -80,13 +80,13 @@ export function rejected(sourceId: string, channel: string, raw: unknown, error:
   soon(0);
 }
 
-/** Whether anything is due, or will be within LIVE_EVERY_MS: one comparison, on every request. */
-export const monitorsDue = () => !waiting && dueAt <= Date.now() + LIVE_EVERY_MS;
+/** Whether anything is pending and no send waits for it yet: two comparisons, on every request. */
+export const monitorsDue = () => !waiting && dueAt !== Number.POSITIVE_INFINITY;
 
 /**
- * Sends what is due to each source's monitor, after waiting for it when it is due within
- * LIVE_EVERY_MS (so a quiet store's last events are not left behind). Call it in `waitUntil`
- * after a response: a failure is logged and the counts are lost, never the request.
+ * Sends what is due to each source's monitor, after waiting until it is due (so a quiet store's
+ * last events are not left behind). Call it in `waitUntil` after a response: a failure is logged
+ * and the counts are lost, never the request.
  */
 export async function flushMonitors(env: Env): Promise<void> {
   if (!monitorsDue()) return;
@@ -100,10 +100,10 @@ export async function flushMonitors(env: Env): Promise<void> {
   dueAt = Number.POSITIVE_INFINITY;
   await Promise.all(
     [...pending].map(async ([sourceId, p]) => {
-      const due = p.rejections.length || (p.events.length && now >= p.sentAt + LIVE_EVERY_MS) || now >= p.sentAt + COUNTS_EVERY_MS;
+      const due = p.rejections.length || (p.watching && p.events.length && now >= p.sentAt + LIVE_EVERY_MS) || now >= p.sentAt + COUNTS_EVERY_MS;
       const empty = !Object.keys(p.counts).length && !p.rejections.length && !p.events.length;
       if (!due || empty) {
-        if (!empty) soon(p.events.length ? p.sentAt + LIVE_EVERY_MS : p.sentAt + COUNTS_EVERY_MS);
+        if (!empty) soon(p.watching && p.events.length ? p.sentAt + LIVE_EVERY_MS : p.sentAt + COUNTS_EVERY_MS);
         return;
       }
       const batch: MonitorBatch = { counts: p.counts, lastEventAt: p.lastEventAt, rejections: p.rejections, events: p.events };

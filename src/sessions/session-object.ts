@@ -53,7 +53,7 @@ export class SessionObject extends DurableObject<Env> {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
       // A new object holds nothing to read.
-      if (this.store.migrate() === undefined) return;
+      if (this.store.open() === undefined) return;
       const raw = this.store.readState();
       if (!raw) return;
       const { state, outbox } = readState(raw, this.store.lastArrival());
@@ -187,7 +187,7 @@ export class SessionObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.state = null;
     this.armed = undefined;
-    this.store.migrate();
+    this.store.forgot();
     return held;
   }
 

@@ -11,21 +11,21 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  *   the session's events (rows read cost a thousandth of rows written), session order is sorted
  *   when asked, and a flush takes a rowid range.
  * - `state`: one row, the session record and the object's bookkeeping (see SessionObject).
- * - `outbox`: fired triggers not yet on the queue.
+ * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
+ *
+ * A new object makes its tables with its first event, and one that forgot (retention, erasure)
+ * holds none: Durable Object storage is billed by the database's pages, and an empty table is a
+ * page (docs/cost.md). No table records the version: the tables present tell it.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (
   arrival INTEGER PRIMARY KEY,
   event_id TEXT NOT NULL,
   body TEXT NOT NULL
 )`;
+const STATE = 'CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL)';
 const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
-
-const BASE = `
-  CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
-`;
 
 /**
  * v1, v2, v3 → v4: the events keep their arrival, id and body; v1's order and change columns go,
@@ -47,50 +47,70 @@ const MAX_OUTBOX = 10_000;
 export class SessionStorage {
   /** Messages in the outbox, counted once and then kept up to date (most objects never have one). */
   private waiting: number | undefined;
+  /** Whether the tables are there (false: a new object, or one that forgot). */
+  private ready = false;
+  private hasOutbox = false;
 
   constructor(private readonly sql: SqlStorage) {}
 
   /**
-   * Brings the storage to SCHEMA_VERSION (after deleteAll too). A new object gets it in one call,
-   * and knows it holds nothing (docs/cost.md: the first event of a session pays for this). Returns
-   * the version found, undefined for a new object.
+   * Finds what the storage holds, bringing an older schema to SCHEMA_VERSION (v1 to v4 kept a
+   * `schema_version` table; v4 and later rebuild nothing). Returns the version found, undefined
+   * when it holds nothing (docs/cost.md: a new object reads and writes nothing more).
    */
-  migrate(): number | undefined {
-    const exists = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'schema_version'").one().n > 0;
-    if (!exists) {
-      this.sql.exec(`${BASE} ${EVENTS}; ${OUTBOX}; INSERT INTO schema_version (version) VALUES (${SCHEMA_VERSION});`);
-      this.waiting = 0;
-      return undefined;
-    }
-    this.waiting = undefined;
-    this.sql.exec(BASE);
-    const version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version;
-    if (version === SCHEMA_VERSION) return version;
-    if (version !== undefined) this.sql.exec(REBUILD_EVENTS);
-    this.sql.exec(EVENTS);
-    this.sql.exec(OUTBOX);
-    this.sql.exec('DELETE FROM schema_version');
-    this.sql.exec('INSERT INTO schema_version (version) VALUES (?)', SCHEMA_VERSION);
-    return version ?? 0;
+  open(): number | undefined {
+    const tables = new Set(
+      this.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'events', 'outbox')")
+        .toArray()
+        .map((r) => r.name),
+    );
+    this.hasOutbox = tables.has('outbox');
+    this.waiting = this.hasOutbox ? undefined : 0;
+    this.ready = tables.has('events');
+    if (!this.ready) return undefined;
+    if (!tables.has('schema_version')) return SCHEMA_VERSION;
+    const version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version ?? 0;
+    if (version < 4) this.sql.exec(REBUILD_EVENTS);
+    this.sql.exec(`${STATE}; DROP TABLE schema_version`);
+    return version;
+  }
+
+  /** After everything was deleted: the storage holds nothing, and makes its tables again with the next event. */
+  forgot(): void {
+    this.ready = false;
+    this.hasOutbox = false;
+    this.waiting = 0;
+  }
+
+  /** The tables, made with the first write. */
+  private ensure(): void {
+    if (this.ready) return;
+    this.sql.exec(`${STATE}; ${EVENTS}`);
+    this.ready = true;
   }
 
   readState(): unknown {
+    if (!this.ready) return null;
     const row = this.sql.exec<{ body: string }>('SELECT body FROM state WHERE id = 1').toArray()[0];
     return row ? JSON.parse(row.body) : null;
   }
 
   writeState(state: object): void {
+    this.ensure();
     this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
   }
 
   /** Which of these event ids are stored already: one scan of the session's events for a whole batch. */
   storedIds(ids: readonly string[]): Set<string> {
+    if (!this.ready) return new Set();
     const rows = this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))', JSON.stringify(ids));
     return new Set(rows.toArray().map((r) => r.event_id));
   }
 
   /** Stores a new event (the caller has checked it is not stored yet); its arrival. */
   insertEvent(event: WebEvent): number {
+    this.ensure();
     return this.sql
       .exec<{ arrival: number }>('INSERT INTO events (event_id, body) VALUES (?, ?) RETURNING arrival', event.event_id, JSON.stringify(event))
       .one().arrival;
@@ -102,6 +122,7 @@ export class SessionStorage {
 
   /** Events stored after `arrival`, in arrival order, at most `limit`. */
   eventsAfter(arrival: number, limit = Number.MAX_SAFE_INTEGER): { arrival: number; event: WebEvent }[] {
+    if (!this.ready) return [];
     return this.sql
       .exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival > ? ORDER BY arrival LIMIT ?', arrival, limit)
       .toArray()
@@ -109,6 +130,7 @@ export class SessionStorage {
   }
 
   lastArrival(): number {
+    if (!this.ready) return 0;
     return this.sql.exec<{ a: number | null }>('SELECT max(arrival) AS a FROM events').one().a ?? 0;
   }
 
@@ -154,6 +176,10 @@ export class SessionStorage {
 
   addToOutbox(messages: readonly TriggerMessage[]): void {
     if (!messages.length) return;
+    if (!this.hasOutbox) {
+      this.sql.exec(OUTBOX);
+      this.hasOutbox = true;
+    }
     for (const m of messages) this.sql.exec('INSERT INTO outbox (body) VALUES (?)', JSON.stringify(m));
     this.waiting = undefined;
     const over = this.outboxSize() - MAX_OUTBOX;
@@ -165,11 +191,13 @@ export class SessionStorage {
   }
 
   outboxSize(): number {
+    if (!this.hasOutbox) return 0;
     return (this.waiting ??= this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
   }
 
   /** The oldest waiting messages, at most `limit`. */
   outboxHead(limit: number): { id: number; message: TriggerMessage }[] {
+    if (!this.hasOutbox) return [];
     return this.sql
       .exec<{ id: number; body: string }>('SELECT id, body FROM outbox ORDER BY id LIMIT ?', limit)
       .toArray()
@@ -177,6 +205,7 @@ export class SessionStorage {
   }
 
   removeFromOutbox(upToId: number): void {
+    if (!this.hasOutbox) return;
     this.sql.exec('DELETE FROM outbox WHERE id <= ?', upToId);
     this.waiting = undefined;
   }
