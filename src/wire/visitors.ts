@@ -50,7 +50,7 @@ export class VisitorObject extends DurableObject<Env> {
    * linked to `customer` yet (an identify links them too: docs/wire.md).
    */
   async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string): Promise<{ sessions: string[]; earlier: string[] }> {
-    this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    await this.loadFollowing();
     if (this.following) {
       const { sourceId, visitor: followed } = this.following;
       return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer);
@@ -94,6 +94,10 @@ export class VisitorObject extends DurableObject<Env> {
     return { sessions, earlier };
   }
 
+  private async loadFollowing(): Promise<void> {
+    if (this.following === undefined) this.following = (await this.ctx.storage.get<Follow>('follow')) ?? null;
+  }
+
   /** When the alarm looks again: retention's days after the last message or identify it saw, and no sooner than that after this write. */
   private expiresAt(): number {
     const last = Math.max(0, ...(this.spans ?? []).map((s) => s.last), this.following?.at ?? 0);
@@ -102,7 +106,7 @@ export class VisitorObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.spans ??= (await this.ctx.storage.get<Span[]>('spans')) ?? [];
-    this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    await this.loadFollowing();
     const last = Math.max(0, ...this.spans.map((s) => s.last), this.following?.at ?? 0);
     const expires = last + tunables(this.env).retention.anonymousDays * DAY_MS;
     if (expires <= Date.now()) await this.forget();
@@ -111,7 +115,8 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** Deletes everything this object holds; returns the visitor it followed, for an erasure to forget too. */
   async forget(): Promise<Follow | null> {
-    const followed = this.following ?? (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    await this.loadFollowing();
+    const followed = this.following ?? null;
     await this.ctx.storage.deleteAll();
     this.spans = undefined;
     this.following = undefined;
@@ -121,7 +126,7 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** From now on, this customer's messages that name no other visitor join `visitor`'s sessions. */
   async follow(sourceId: string, visitor: string): Promise<void> {
-    this.following ??= (await this.ctx.storage.get<Follow>('follow')) ?? null;
+    await this.loadFollowing();
     // The same visitor again: written at most once a day, to keep it from expiring.
     if (this.following?.visitor === visitor && Date.now() - this.following.at < DAY_MS) return;
     this.following = { sourceId, visitor, at: Date.now() };
