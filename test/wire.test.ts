@@ -286,19 +286,72 @@ describe('what the collector keeps of a visitor', () => {
       timestamp: new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
     });
     expect((await segmentBatch(source.secret_key, [at(old, 61), at(recent, 59)])).status).toBe(200);
-    for (const v of [old, recent]) await runDurableObjectAlarm(env.VISITORS.getByName(`${source.id}:${v}`));
-    expect(await held(source.id, old)).toEqual([]);
-    expect(await held(source.id, recent)).toEqual(['spans']);
+    for (const v of [old, recent]) await runDurableObjectAlarm(env.VISITORS.getByName(`${source.id}:a:${v}`));
+    expect(await held(source.id, `a:${old}`)).toEqual([]);
+    expect(await held(source.id, `a:${recent}`)).toEqual(['spans']);
   });
 
   it("is deleted with the customer's erasure: their own object and the visitor it followed", async () => {
     const source = await createSource();
     const anonymousId = unique('anon');
     await segmentBatch(source.secret_key, [{ type: 'identify', userId: 'cust-erase-wire', anonymousId, messageId: unique('m'), timestamp: iso(1) }]);
-    expect(await held(source.id, 'cust-erase-wire')).toEqual(['follow']);
-    expect(await held(source.id, anonymousId)).toEqual(['spans']);
+    expect(await held(source.id, 'c:cust-erase-wire')).toEqual(['follow']);
+    expect(await held(source.id, `a:${anonymousId}`)).toEqual(['spans']);
     expect((await call('/api/v1/customers/cust-erase-wire', { method: 'DELETE', token: source.secret_key })).status).toBe(200);
-    expect(await held(source.id, 'cust-erase-wire')).toEqual([]);
-    expect(await held(source.id, anonymousId)).toEqual([]);
+    expect(await held(source.id, 'c:cust-erase-wire')).toEqual([]);
+    expect(await held(source.id, `a:${anonymousId}`)).toEqual([]);
+  });
+});
+
+describe('what a sender cannot do', () => {
+  it("a public key's message naming only a user id never joins that customer's sessions", async () => {
+    const source = await createSource({ kind: 'website', allowed_origins: [SHOP], require_verified_identity: false });
+    const anonymousId = unique('anon');
+    // The store's server proves the customer on this device (secret key): their session is identified.
+    const proven = (await (
+      await segmentBatch(source.secret_key, [{ type: 'identify', userId: 'cust-target', anonymousId, messageId: unique('m'), timestamp: iso(1) }])
+    ).json()) as Results;
+    const victim = proven.results[0]!.session_id!;
+    // Anyone with the public key sends as that user id: the message is a claim in a session of its own.
+    const forged = (await (
+      await segmentBatch(
+        source.public_key,
+        [{ type: 'track', event: 'Order Completed', userId: 'cust-target', messageId: unique('m'), timestamp: iso(0), properties: { order_id: 'x' } }],
+        {
+          origin: SHOP,
+        },
+      )
+    ).json()) as Results;
+    expect(forged.results[0]!.session_id).not.toBe(victim);
+    const live = await readSession(source.id, victim, source.secret_key);
+    expect(live.body.events.map((e) => e.name)).toEqual(['identify']);
+  });
+
+  it('refuses alone a message with an impossible time or nested too deep, and a request of more than 500 messages', async () => {
+    const source = await createSource();
+    let deep: unknown = 1;
+    for (let i = 0; i < 40; i++) deep = [deep];
+    const ok = { type: 'track', event: 'ok', anonymousId: unique('a'), messageId: unique('m'), timestamp: iso(0) };
+    const res = await segmentBatch(source.secret_key, [
+      ok,
+      { ...ok, messageId: unique('m'), timestamp: -1e16 },
+      { ...ok, messageId: unique('m'), properties: { deep } },
+    ]);
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as Results;
+    expect(results.map((r) => [r.status, r.error?.details[0]?.path ?? null])).toEqual([
+      ['accepted', null],
+      ['rejected', 'occurred_at'],
+      ['rejected', '(message)'],
+    ]);
+    const many = Array.from({ length: 501 }, () => ({ ...ok, messageId: unique('m') }));
+    expect((await segmentBatch(source.secret_key, many)).status).toBe(400);
+    // analytics.js's batching delivery (/v1/b) is a batch too.
+    const b = await call('/v1/b', {
+      method: 'POST',
+      headers: { authorization: basic(source.secret_key) },
+      json: { batch: [{ ...ok, messageId: unique('m') }] },
+    });
+    expect(((await b.json()) as Results).results[0]!.status).toBe('accepted');
   });
 });

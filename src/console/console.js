@@ -312,18 +312,10 @@ function liveView() {
     'Pause',
   );
   const render = () => {
-    const shown = items.filter((i) => {
-      const e = i.rejected ? null : i;
-      if (name.value && !e?.name.includes(name.value)) return false;
-      if (session.value && !e?.session_id.includes(session.value)) return false;
-      return true;
-    });
-    body.replaceChildren(
-      ...shown
-        .slice(-200)
-        .reverse()
-        .map((i) => (i.rejected ? rejectedRow(i.rejected) : eventRow(i))),
-    );
+    // A refused event is matched on what was sent.
+    const matches = (i, field, text) => !text || (i.rejected ? i.rejected.payload.includes(text) : String(i[field] ?? '').includes(text));
+    const shown = items.filter((i) => matches(i, 'name', name.value) && matches(i, 'session_id', session.value));
+    body.replaceChildren(...shown.reverse().map((i) => (i.rejected ? rejectedRow(i.rejected) : eventRow(i))));
   };
   const eventRow = (e) =>
     el(
@@ -379,23 +371,39 @@ function liveView() {
     detail,
   );
   socket?.close();
-  const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/api/v1/sources/${encodeURIComponent(chosen)}/live`, [
-    'web-events',
-    `bearer.${b64url(token())}`,
-  ]);
-  socket = ws;
-  ws.onopen = () => {
-    status.textContent = 'live';
+  const source = chosen;
+  let retry = 1000;
+  // Kept open: a keep-alive every 30 s (answered without waking the monitor), and a new connection
+  // after a drop (a deploy, the monitor restarting), sooner at first.
+  const connect = () => {
+    const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/api/v1/sources/${encodeURIComponent(source)}/live`, [
+      'web-events',
+      `bearer.${b64url(token())}`,
+    ]);
+    socket = ws;
+    const ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('ping'), 30_000);
+    ws.onopen = () => {
+      status.textContent = 'live';
+      retry = 1000;
+      items.length = 0;
+    };
+    ws.onclose = () => {
+      clearInterval(ping);
+      status.textContent = 'closed';
+      if (socket !== ws || !status.isConnected) return;
+      status.textContent = 'reconnecting…';
+      setTimeout(() => socket === ws && status.isConnected && connect(), retry);
+      retry = Math.min(retry * 2, 30_000);
+    };
+    ws.onmessage = (m) => {
+      if (m.data === 'pong') return;
+      const { items: arrived } = JSON.parse(m.data);
+      items.push(...arrived);
+      items.splice(0, Math.max(0, items.length - MAX_LIVE));
+      if (!paused) render();
+    };
   };
-  ws.onclose = () => {
-    status.textContent = 'closed';
-  };
-  ws.onmessage = (m) => {
-    const { items: arrived } = JSON.parse(m.data);
-    items.push(...arrived);
-    items.splice(0, Math.max(0, items.length - MAX_LIVE));
-    if (!paused) render();
-  };
+  connect();
 }
 
 // ---- session timeline ----
@@ -609,7 +617,14 @@ async function healthView(range = 'hour') {
 
 function route() {
   if (!token()) return signIn();
-  const [view, a, b] = location.hash.slice(1).split('/').map(decodeURIComponent);
+  let view;
+  let a;
+  let b;
+  try {
+    [view, a, b] = location.hash.slice(1).split('/').map(decodeURIComponent);
+  } catch {
+    view = 'sources'; // a link that is not one of ours
+  }
   for (const link of nav.querySelectorAll('a')) link.classList.toggle('current', link.getAttribute('href') === `#${view}`);
   if (view === 'live') return liveView();
   if (view === 'session') return timelineView(a, b);

@@ -109,6 +109,8 @@ tracker.post('*', async (c, next) => {
   if (!parsed.success) throw invalid(parsed.error, 'invalid beacon');
   const source = await publicSource(c.env.DB, parsed.data.k, 'website', 'tracker');
   if (!origin || !source.allowedOrigins.includes(origin)) {
+    // The commonest setup mistake: the console's health shows it.
+    count(source.id, 'rejected:origin_not_allowed');
     throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for source ${source.id}`);
   }
   await limitSource(c.env, source.id, cors(origin));

@@ -1,4 +1,6 @@
 import { type Context, Hono } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { LIMITS, nestsDeeper } from '../events/limits';
 import type { Channel } from '../events/schema';
 import { count, rejected } from '../monitor/feed';
 import { sourceByPublicKey, sourceBySecretKey } from '../sources/lookup';
@@ -21,6 +23,19 @@ import { geoOf } from './tracker';
  * changing the host its clients send to. Each maps its messages onto the one ingest path.
  */
 export const wire = new Hono<AppEnv>();
+
+// A browser reads a refusal only with CORS: the clients' error answers carry it too (what they
+// refuse says nothing a page could not learn by sending).
+const corsOnRefusal = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  const origin = c.req.header('origin');
+  if (origin && c.res.status >= 400 && !c.res.headers.has('access-control-allow-origin')) {
+    c.res.headers.set('access-control-allow-origin', origin);
+    c.res.headers.append('vary', 'Origin');
+  }
+});
+for (const path of ['/v1/*', '/batch', '/batch/', '/e', '/e/', '/i', '/i/*', '/capture', '/capture/', '/track', '/track/', '/com.snowplowanalytics.snowplow/*'])
+  wire.use(path, corsOnRefusal);
 
 /** Segment's limit per batch (its clients split below it). */
 const SEGMENT_BATCH_BYTES = 500 * 1024;
@@ -51,11 +66,34 @@ async function sender(c: Context<AppEnv>, key: string | undefined, protocol: str
   const source = usableSource(await sourceByPublicKey(c.env.DB, key), 'key');
   if (source.kind === 'server') throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a server source: send its secret key`);
   const origin = c.req.header('origin');
-  if (origin && source.kind === 'website' && !source.allowedOrigins.includes(origin))
+  if (origin && source.kind === 'website' && !source.allowedOrigins.includes(origin)) {
+    count(source.id, 'rejected:origin_not_allowed');
     throw new ApiError(403, 'origin_not_allowed', `origin ${origin} is not allowed for source ${source.id}`);
+  }
   await limitClient(c.env, c.req.raw);
   await limitSource(c.env, source.id);
   return { source, channel: source.kind === 'website' ? 'tracker' : 'sdk', cors: origin ? cors(origin) : {} };
+}
+
+/**
+ * Each message mapped on its own: one nested too deep, or that cannot be read at all, is refused
+ * alone. At most LIMITS.batchEvents a request, as on every channel.
+ */
+async function mapAll(messages: readonly unknown[], map: (message: unknown, index: number) => Promise<Mapped> | Mapped): Promise<Mapped[]> {
+  if (messages.length > LIMITS.batchEvents)
+    throw new ApiError(400, 'too_many_events', `at most ${LIMITS.batchEvents} messages a request: send the others in another request`);
+  const messageId = (m: unknown) => (isObject(m) ? (text(m.messageId) ?? text(m.uuid) ?? text(m.eid) ?? null) : null);
+  return Promise.all(
+    messages.map(async (m, index): Promise<Mapped> => {
+      if (nestsDeeper(m, LIMITS.bodyDepth))
+        return { index, messageId: messageId(m), path: '(message)', message: `nests deeper than ${LIMITS.bodyDepth} levels` };
+      try {
+        return await map(m, index);
+      } catch {
+        return { index, messageId: messageId(m), path: '(message)', message: 'could not be read' };
+      }
+    }),
+  );
 }
 
 /** Maps and stores the messages; one result per message. A known bot's browser traffic is dropped (and counted), as on the tracker. */
@@ -118,22 +156,21 @@ function writeKey(c: Context<AppEnv>, body: unknown): string | undefined {
 async function segment(c: Context<AppEnv>, messages: unknown[], body: Record<string, unknown>) {
   const who = await sender(c, writeKey(c, body), 'Segment');
   const receivedAt = Date.now();
-  const mapped = await Promise.all(
-    messages.map((m, i) =>
-      JSON.stringify(m ?? null).length > SEGMENT_MESSAGE_BYTES
-        ? { index: i, messageId: isObject(m) ? (text(m.messageId) ?? null) : null, path: '(message)', message: `larger than ${SEGMENT_MESSAGE_BYTES} bytes` }
-        : fromSegment(isObject(m) && isObject(body.context) ? { ...m, context: { ...body.context, ...(isObject(m.context) ? m.context : {}) } } : m, i, {
-            sentAt: body.sentAt,
-            receivedAt,
-          }),
-    ),
+  const mapped = await mapAll(messages, (m, i) =>
+    JSON.stringify(m ?? null).length > SEGMENT_MESSAGE_BYTES
+      ? { index: i, messageId: isObject(m) ? (text(m.messageId) ?? null) : null, path: '(message)', message: `larger than ${SEGMENT_MESSAGE_BYTES} bytes` }
+      : fromSegment(isObject(m) && isObject(body.context) ? { ...m, context: { ...body.context, ...(isObject(m.context) ? m.context : {}) } } : m, i, {
+          sentAt: body.sentAt,
+          receivedAt,
+        }),
   );
   const results = await store(c, who, mapped, messages);
   return c.json({ success: true, results }, 200, who.cors);
 }
 
 wire.options('/v1/*', preflight);
-wire.post('/v1/batch', async (c) => {
+// analytics.js's batching delivery posts to /v1/b.
+wire.post('/v1/:batch{batch|b}', async (c) => {
   const body = await jsonBody(c.req.raw, SEGMENT_BATCH_BYTES);
   if (!isObject(body) || !Array.isArray(body.batch)) throw new ApiError(400, 'invalid_batch', 'batch: required, an array of messages');
   return segment(c, body.batch, body);
@@ -214,7 +251,7 @@ for (const path of POSTHOG_PATHS) {
     const who = await sender(c, key, 'PostHog');
     const receivedAt = Date.now();
     const sentAt = isObject(body) ? body.sent_at : undefined;
-    const results = await store(c, who, await Promise.all(events.map((e, i) => fromPostHog(e, i, { sentAt, receivedAt }))), events);
+    const results = await store(c, who, await mapAll(events, (e, i) => fromPostHog(e, i, { sentAt, receivedAt })), events);
     return c.json({ status: 'Ok', results }, 200, who.cors);
   });
 }
@@ -257,12 +294,10 @@ async function snowplow(c: Context<AppEnv>, payloads: unknown[]) {
   const key = first ? text(first.aid) : undefined;
   const who = await sender(c, key, 'Snowplow (aid)');
   const receivedAt = Date.now();
-  const mapped = await Promise.all(
-    payloads.map((p, i) =>
-      isObject(p) && text(p.aid) !== key
-        ? { index: i, messageId: text(p.eid) ?? null, path: 'aid', message: 'one request sends for one source: this aid differs from the first' }
-        : fromSnowplow(p, i, receivedAt),
-    ),
+  const mapped = await mapAll(payloads, (p, i) =>
+    isObject(p) && text(p.aid) !== key
+      ? { index: i, messageId: text(p.eid) ?? null, path: 'aid', message: 'one request sends for one source: this aid differs from the first' }
+      : fromSnowplow(p, i, receivedAt),
   );
   return { who, results: await store(c, who, mapped, payloads) };
 }

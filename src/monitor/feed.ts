@@ -1,5 +1,5 @@
-import type { MonitorBatch } from './monitor-object';
-import { monitorOf } from './monitor-object';
+import type { LiveEvent, MonitorBatch } from './monitor-object';
+import { LIVE_EVENTS, monitorOf } from './monitor-object';
 
 /**
  * What the ingest path, the session objects and the queue consumer tell the console
@@ -18,6 +18,10 @@ import { monitorOf } from './monitor-object';
 const COUNTS_EVERY_MS = 2_000;
 const LIVE_EVERY_MS = 250;
 const UNWATCHED_EVENTS = 100;
+/** Rejections waiting for their send, per source: past it the oldest go (a monitor down for long). */
+const PENDING_REJECTIONS = 1_000;
+/** A send that waits longer than its due time and this is taken for lost: the next request sends. */
+const STUCK_MS = 5_000;
 /** An event as a rejection keeps it: its JSON, cut to this. */
 export const REJECTED_PAYLOAD_BYTES = 4096;
 
@@ -29,8 +33,8 @@ interface Pending extends MonitorBatch {
 const pending = new Map<string, Pending>();
 /** The earliest time something pending is due (ms); Infinity: nothing pending. */
 let dueAt = Number.POSITIVE_INFINITY;
-/** Whether a send waits for its turn already (one per isolate). */
-let waiting = false;
+/** Until when a send waits for its turn (one per isolate); 0: none waits. */
+let waitingUntil = 0;
 
 function of(sourceId: string): Pending {
   let p = pending.get(sourceId);
@@ -50,27 +54,42 @@ export function count(sourceId: string, kind: string, n = 1): void {
 }
 
 /** Accepted events: their time for "last event seen", and themselves while someone watches. */
-export function accepted(sourceId: string, events: readonly { received_at: string }[]): void {
+export function accepted(sourceId: string, events: readonly LiveEvent[]): void {
   if (!events.length) return;
   count(sourceId, 'accepted', events.length);
   const p = of(sourceId);
   for (const e of events) if (p.lastEventAt === null || e.received_at > p.lastEventAt) p.lastEventAt = e.received_at;
   p.events.push(...events);
   if (p.watching) soon(p.sentAt + LIVE_EVERY_MS);
-  else if (p.events.length > UNWATCHED_EVENTS) p.events.splice(0, p.events.length - UNWATCHED_EVENTS);
+  const keep = p.watching ? LIVE_EVENTS : UNWATCHED_EVENTS;
+  if (p.events.length > keep) p.events.splice(0, p.events.length - keep);
 }
+
+/** A key that must never be kept: a source's secret key, wherever a protocol put it. */
+const SECRET = /^sk_[A-Za-z0-9_-]{20,}$/;
+/** The fields that name a customer in what each channel sends. */
+const CUSTOMER_FIELDS = ['customer_id', 'cu', 'userId', 'uid', 'distinct_id'] as const;
+const customerIn = (raw: unknown): string | null => {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as Record<string, unknown>;
+  for (const f of CUSTOMER_FIELDS) if (typeof r[f] === 'string' && r[f]) return r[f] as string;
+  return null;
+};
 
 /** A refused event, with why and what was sent (cut). */
 export function rejected(sourceId: string, channel: string, raw: unknown, error: { code: string; message: string; details: { path: string }[] }): void {
   count(sourceId, `rejected:${error.code}`);
   let payload: string;
   try {
-    payload = JSON.stringify(raw) ?? String(raw);
+    payload = JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'string' && SECRET.test(v) ? '[secret key]' : v)) ?? String(raw);
   } catch {
-    payload = String(raw);
+    payload = '(could not be shown)';
   }
-  of(sourceId).rejections.push({
+  const rejections = of(sourceId).rejections;
+  if (rejections.length >= PENDING_REJECTIONS) rejections.shift();
+  rejections.push({
     at: new Date().toISOString(),
+    customer: customerIn(raw),
     channel,
     code: error.code,
     message: error.message,
@@ -81,7 +100,7 @@ export function rejected(sourceId: string, channel: string, raw: unknown, error:
 }
 
 /** Whether anything is pending and no send waits for it yet: two comparisons, on every request. */
-export const monitorsDue = () => !waiting && dueAt !== Number.POSITIVE_INFINITY;
+export const monitorsDue = () => dueAt !== Number.POSITIVE_INFINITY && Date.now() >= waitingUntil;
 
 /**
  * Sends what is due to each source's monitor, after waiting until it is due (so a quiet store's
@@ -90,12 +109,9 @@ export const monitorsDue = () => !waiting && dueAt !== Number.POSITIVE_INFINITY;
  */
 export async function flushMonitors(env: Env): Promise<void> {
   if (!monitorsDue()) return;
-  const wait = dueAt - Date.now();
-  if (wait > 0) {
-    waiting = true;
-    await new Promise((r) => setTimeout(r, wait));
-    waiting = false;
-  }
+  const wait = Math.max(0, dueAt - Date.now());
+  waitingUntil = Date.now() + wait + STUCK_MS;
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const now = Date.now();
   dueAt = Number.POSITIVE_INFINITY;
   await Promise.all(
@@ -111,8 +127,12 @@ export async function flushMonitors(env: Env): Promise<void> {
       try {
         p.watching = (await monitorOf(env, sourceId).record(batch)).watching;
       } catch (error) {
+        // The rejections go again with the next send (the REST API lists them); counts and events are for charts.
+        p.rejections.unshift(...batch.rejections.slice(-PENDING_REJECTIONS));
+        if (p.rejections.length) soon(Date.now() + COUNTS_EVERY_MS);
         console.error(JSON.stringify({ message: 'monitor feed failed', source: sourceId, error: String(error) }));
       }
     }),
   );
+  waitingUntil = 0;
 }

@@ -14,6 +14,8 @@ import { DurableObject } from 'cloudflare:workers';
 
 export interface Rejection {
   at: string;
+  /** The customer the refused event named (its customer id, or the protocol's user id), for an erasure. */
+  customer: string | null;
   channel: string;
   code: string;
   message: string;
@@ -22,12 +24,19 @@ export interface Rejection {
   payload: string;
 }
 
+/** An accepted event, as the live view shows it (the web event). */
+export interface LiveEvent {
+  customer_id: string | null;
+  claimed_customer_id: string | null;
+  received_at: string;
+}
+
 /** What a feeder sends: counts by kind, the last event's time, rejections, and (while watched) events. */
 export interface MonitorBatch {
   counts: Record<string, number>;
   lastEventAt: string | null;
   rejections: Rejection[];
-  events: unknown[];
+  events: LiveEvent[];
 }
 
 export const LIVE_EVENTS = 500;
@@ -37,9 +46,9 @@ const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at TEXT NOT NULL, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at TEXT NOT NULL, customer TEXT, body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS counters (minute INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (minute, kind)) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS live (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS live (id INTEGER PRIMARY KEY, customer TEXT, body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
@@ -49,11 +58,18 @@ export class SourceMonitor extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql.exec(SCHEMA);
+    // A console's keep-alive is answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
+  }
+
+  /** The consoles still open, but `leaving` (one that is closing). */
+  private watchers(leaving?: WebSocket): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN);
   }
 
   /** Whether anyone watches (an open console). */
   watching(): boolean {
-    return this.ctx.getWebSockets().length > 0;
+    return this.watchers().length > 0;
   }
 
   /** Adds a feeder's batch; answers whether anyone watches, so the feeder knows whether to send events. */
@@ -66,15 +82,24 @@ export class SourceMonitor extends DurableObject<Env> {
         "INSERT INTO meta (key, value) VALUES ('last_event_at', ?) ON CONFLICT DO UPDATE SET value = max(value, excluded.value)",
         batch.lastEventAt,
       );
-    for (const r of batch.rejections) this.sql.exec('INSERT INTO rejections (at, body) VALUES (?, ?)', r.at, JSON.stringify(r));
+    for (const r of batch.rejections) this.sql.exec('INSERT INTO rejections (at, customer, body) VALUES (?, ?, ?)', r.at, r.customer, JSON.stringify(r));
     if (batch.rejections.length) this.sql.exec('DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?', REJECTIONS_KEPT);
-    const sockets = this.ctx.getWebSockets();
-    const shown = [...batch.events, ...batch.rejections.map((r) => ({ rejected: r }))];
+    const sockets = this.watchers();
+    const shown: [unknown, string | null][] = [
+      ...batch.events.map((e): [unknown, string | null] => [e, e.customer_id ?? e.claimed_customer_id ?? null]),
+      ...batch.rejections.map((r): [unknown, string | null] => [{ rejected: r }, r.customer]),
+    ];
     if (sockets.length && shown.length) {
-      for (const item of shown) this.sql.exec('INSERT INTO live (body) VALUES (?)', JSON.stringify(item));
+      for (const [item, customer] of shown) this.sql.exec('INSERT INTO live (customer, body) VALUES (?, ?)', customer, JSON.stringify(item));
       this.sql.exec('DELETE FROM live WHERE id <= (SELECT max(id) FROM live) - ?', LIVE_EVENTS);
-      const message = JSON.stringify({ type: 'events', items: shown });
-      for (const ws of sockets) ws.send(message);
+      const message = JSON.stringify({ type: 'events', items: shown.map(([item]) => item) });
+      for (const ws of sockets) {
+        try {
+          ws.send(message);
+        } catch {
+          // closing meanwhile: its close handler tidies up
+        }
+      }
     }
     if (batch.rejections.length || Object.keys(batch.counts).length) await this.pruneLater();
     return { watching: sockets.length > 0 };
@@ -93,32 +118,39 @@ export class SourceMonitor extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    if (message === 'ping') ws.send('pong');
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    this.leave(ws);
   }
 
-  override async webSocketClose(ws: WebSocket): Promise<void> {
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.leave(ws);
+  }
+
+  private leave(ws: WebSocket): void {
     try {
       ws.close(1000, 'closing');
     } catch {
       // already closed
     }
     // Nobody watching: the live buffer goes (it is for watchers only).
-    if (this.ctx.getWebSockets().length <= 1) this.sql.exec('DELETE FROM live');
+    if (!this.watchers(ws).length) this.sql.exec('DELETE FROM live');
   }
 
-  /** An erasure (docs/privacy.md): the rejections and live events whose payload names the customer. */
-  forgetCustomer(customerId: string): number {
-    const named = JSON.stringify(customerId).slice(1, -1);
-    const gone = this.sql.exec('DELETE FROM rejections WHERE instr(body, ?) > 0', named).rowsWritten;
-    this.sql.exec('DELETE FROM live WHERE instr(body, ?) > 0', named);
-    return gone;
+  /** An erasure (docs/privacy.md): the rejections and live events that name the customer. */
+  forgetCustomer(customerId: string): void {
+    this.sql.exec('DELETE FROM rejections WHERE customer = ?', customerId);
+    this.sql.exec('DELETE FROM live WHERE customer = ?', customerId);
   }
 
   /** The recent rejections, newest first, before the `before` id when given. */
   rejections(limit: number, before?: number): { items: (Rejection & { id: number })[]; next: number | null } {
     const rows = this.sql
-      .exec<{ id: number; body: string }>('SELECT id, body FROM rejections WHERE id < ? ORDER BY id DESC LIMIT ?', before ?? Number.MAX_SAFE_INTEGER, limit + 1)
+      .exec<{ id: number; body: string }>(
+        'SELECT id, body FROM rejections WHERE id < ? AND at >= ? ORDER BY id DESC LIMIT ?',
+        before ?? Number.MAX_SAFE_INTEGER,
+        new Date(Date.now() - REJECTIONS_DAYS * DAY).toISOString(),
+        limit + 1,
+      )
       .toArray();
     const items = rows.slice(0, limit).map((r) => ({ id: r.id, ...(JSON.parse(r.body) as Rejection) }));
     return { items, next: rows.length > limit ? items.at(-1)!.id : null };
@@ -143,6 +175,9 @@ export class SourceMonitor extends DurableObject<Env> {
     const now = Date.now();
     this.sql.exec('DELETE FROM rejections WHERE at < ?', new Date(now - REJECTIONS_DAYS * DAY).toISOString());
     this.sql.exec('DELETE FROM counters WHERE minute < ?', now - DAY);
+    // While anything is left, look again: a source gone quiet still forgets its days.
+    const left = this.sql.exec<{ n: number }>('SELECT (SELECT count(*) FROM rejections) + (SELECT count(*) FROM counters) AS n').one().n;
+    if (left) await this.ctx.storage.setAlarm(now + 3_600_000);
   }
 }
 

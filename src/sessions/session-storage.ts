@@ -107,6 +107,14 @@ export class SessionStorage {
   /** Which of these event ids are stored already: one scan of the session's events for a whole batch. */
   storedIds(ids: readonly string[]): Set<string> {
     if (!this.ready) return new Set();
+    // One id (a beacon's): compared as it is, with no table of ids built for the scan.
+    if (ids.length === 1)
+      return new Set(
+        this.sql
+          .exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id = ? LIMIT 1', ids[0])
+          .toArray()
+          .map((r) => r.event_id),
+      );
     const rows = this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))', JSON.stringify(ids));
     return new Set(rows.toArray().map((r) => r.event_id));
   }

@@ -3,7 +3,7 @@ import type { Channel } from '../events/schema';
 import { type IngestResult, ingestBatch, SessionsUnavailable, sessionObject } from '../sessions/dispatch';
 import { verifyCustomer } from '../sources/identity';
 import type { EventSource } from '../storage/sources';
-import { isRefusal, type Mapped, type WireEvent } from './mapping';
+import { customerVisitor, isRefusal, type Mapped, type WireEvent } from './mapping';
 import { visitorObject } from './visitors';
 
 /** A message's result: an event's, with the session it went to (the collector's own, when the message named none). */
@@ -44,10 +44,14 @@ export async function ingestWire(
     else events.push(m);
   }
   const links = await provenLinks(source, channel, events);
-  // Later messages of this batch that name only the customer go on in the visitor's sessions.
-  const follows = new Map(links.map((l) => [l.customer, l.visitor]));
-  for (const e of events) if (e.visitor !== null && follows.has(e.visitor)) e.visitor = follows.get(e.visitor)!;
-  const earlier = await assignSessions(env, source, events, arrival.receivedAt, links);
+  // A server's later messages of this batch that name only the customer go on in the visitor's
+  // sessions (a browser's or an app's never do: anyone may send a user id with a public key).
+  const follow = channel === 'api';
+  if (follow) {
+    const follows = new Map(links.map((l) => [customerVisitor(l.customer), l.visitor]));
+    for (const e of events) if (e.visitor !== null && follows.has(e.visitor)) e.visitor = follows.get(e.visitor)!;
+  }
+  const earlier = await assignSessions(env, source, events, arrival.receivedAt, links, follow);
   const stored = await ingestBatch(
     env,
     source,
@@ -75,7 +79,7 @@ async function provenLinks(source: EventSource, channel: Channel, events: readon
   const links: Link[] = [];
   for (const [i, e] of events.entries()) {
     const customer = e.input.customer_id;
-    if (typeof customer !== 'string' || !LINKING.has(String(e.input.name)) || e.visitor === null || e.visitor === customer) continue;
+    if (typeof customer !== 'string' || !LINKING.has(String(e.input.name)) || e.visitor === null || e.visitor === customerVisitor(customer)) continue;
     const hash = e.input.customer_hash;
     if (channel === 'api' || (typeof hash === 'string' && (await verifyCustomer(source.identitySecret, customer, hash))))
       links.push({ customer, visitor: e.visitor, event: i });
@@ -84,11 +88,15 @@ async function provenLinks(source: EventSource, channel: Channel, events: readon
 }
 
 /** Fills in the session of each event that names none: its visitor's, by the event's time. Returns each linking visitor's earlier sessions. */
-async function assignSessions(env: Env, source: EventSource, events: readonly WireEvent[], receivedAt: number, links: readonly Link[]) {
+async function assignSessions(env: Env, source: EventSource, events: readonly WireEvent[], receivedAt: number, links: readonly Link[], follow: boolean) {
   const byVisitor = new Map<string, WireEvent[]>();
   for (const e of events) {
     if (e.sessionId !== null) e.input.session_id = e.sessionId;
-    else if (e.visitor !== null) byVisitor.set(e.visitor, [...(byVisitor.get(e.visitor) ?? []), e]);
+    else if (e.visitor !== null) {
+      const list = byVisitor.get(e.visitor);
+      if (list) list.push(e);
+      else byVisitor.set(e.visitor, [e]);
+    }
   }
   const earlier = new Map<string, string[]>();
   await Promise.all(
@@ -99,7 +107,7 @@ async function assignSessions(env: Env, source: EventSource, events: readonly Wi
       });
       // The visitor's earlier sessions not linked to this customer yet come back, for linkVisitors.
       const customer = links.find((l) => l.visitor === visitor)?.customer;
-      const found = await unavailableOnFailure(visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, customer));
+      const found = await unavailableOnFailure(visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, customer, follow));
       list.forEach((e, i) => {
         e.input.session_id = found.sessions[i];
       });
@@ -121,7 +129,7 @@ async function linkVisitors(env: Env, source: EventSource, links: readonly Link[
         const sessions = earlier.get(visitor) ?? [];
         await Promise.all(sessions.map((sessionId) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
         if (sessions.length) await visitorObject(env, source.id, visitor).linked(sessions, customer);
-        await visitorObject(env, source.id, customer).follow(source.id, visitor);
+        await visitorObject(env, source.id, customerVisitor(customer)).follow(source.id, visitor);
       }),
     ),
   );

@@ -6,6 +6,18 @@ import { ID_PATTERN, LIMITS, NAME_PATTERN } from '../events/limits';
  * input (docs/wire.md): names, ids, times, and which properties are the object's snapshot.
  */
 
+/**
+ * Visitors: an anonymous id (`a:`, a device) and a customer's id (`c:`) never share an object, so
+ * no id sent as one can reach the other's sessions.
+ */
+export const anonymousVisitor = (id: string) => `a:${id}`;
+export const customerVisitor = (id: string) => `c:${id}`;
+
+/** A login or registration needs its customer (docs/design.md): without one, it is the custom event it was sent as. */
+export function withoutCustomer(name: string, sent: string, customer: string | null | undefined): string {
+  return customer || (name !== 'user_login' && name !== 'user_registration') ? name : customName(sent);
+}
+
 /** A message of another protocol as our event input, before its session is known. */
 export interface WireEvent {
   /** The message's place in its request, for the per-message results. */
@@ -72,13 +84,20 @@ const CONTAINERS: Record<string, string> = {
  */
 export function eventName(sent: string): { name: string; container?: string } {
   const key = sent.trim().toLowerCase();
-  const spec = SPEC_NAMES[key];
-  if (spec) return { name: spec, ...(CONTAINERS[key] ? { container: CONTAINERS[key] } : {}) };
-  const name = key
+  const spec = Object.hasOwn(SPEC_NAMES, key) ? SPEC_NAMES[key] : undefined;
+  if (spec) return { name: spec, ...(Object.hasOwn(CONTAINERS, key) ? { container: CONTAINERS[key] } : {}) };
+  return { name: customName(key) };
+}
+
+/** Any name as a custom event's: lower-cased, each run of other characters `_`, cut to 64. */
+function customName(sent: string): string {
+  const name = sent
+    .trim()
+    .toLowerCase()
     .replace(/[^a-z0-9_.:-]+/g, '_')
     .replace(/^_+|_+$/g, '')
     .slice(0, 64);
-  return { name: NAME_PATTERN.test(name) ? name : 'custom_event' };
+  return NAME_PATTERN.test(name) ? name : 'custom_event';
 }
 
 /**
@@ -102,7 +121,8 @@ export function occurredAt(timestamp: unknown, sentAt: unknown, receivedAt: numb
   if (t === null) return timestamp ?? new Date(receivedAt).toISOString();
   const sent = toMs(sentAt);
   const ms = sent === null ? t : receivedAt - (sent - t);
-  return new Date(Math.min(ms, 8.64e15)).toISOString();
+  // Outside what a date can hold: as sent, for the event schema to refuse by name.
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : timestamp;
 }
 
 function toMs(value: unknown): number | null {

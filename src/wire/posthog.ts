@@ -1,4 +1,18 @@
-import { defined, eventName, isObject, type Mapped, occurredAt, pageOf, paramsOf, splitProperties, stableId, text } from './mapping';
+import {
+  anonymousVisitor,
+  customerVisitor,
+  defined,
+  eventName,
+  isObject,
+  type Mapped,
+  occurredAt,
+  pageOf,
+  paramsOf,
+  splitProperties,
+  stableId,
+  text,
+  withoutCustomer,
+} from './mapping';
 
 /**
  * PostHog capture events (posthog-js, posthog-node) as our event input (docs/wire.md). `$pageview`
@@ -32,18 +46,19 @@ export async function fromPostHog(message: unknown, index: number, batch: { sent
   if (!distinctId) return refuse('distinct_id', 'required: who did it');
 
   const sent = m.event;
-  const { name, container } = eventName(sent);
-  const own = Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$') && k !== 'distinct_id' && k !== 'token'));
-  const { context, rest } = splitProperties(name, container, own);
   const identify = sent === '$identify';
   // The customer: who an $identify names, or a distinct_id posthog-js marks as identified.
   const customer = identify || properties.$is_identified === true ? distinctId : undefined;
+  const { name: specName, container } = eventName(sent);
+  const name = withoutCustomer(specName, sent, customer);
+  const own = Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$') && k !== 'distinct_id' && k !== 'token'));
+  const { context, rest } = splitProperties(name, container, own);
   const device = defined(Object.fromEntries(Object.entries(DEVICE).map(([from, to]) => [to, text(properties[from])])));
   const sessionId = text(properties.$session_id);
   return {
     index,
     // posthog-js's device id outlives an identify; an $identify came from its anonymous id.
-    visitor: text(properties.$device_id) ?? (identify ? text(properties.$anon_distinct_id) : undefined) ?? distinctId,
+    visitor: visitorOf(properties, identify, customer, distinctId),
     sessionId: sessionId ? ((await stableId(sessionId)) ?? null) : null,
     input: defined({
       event_id: await stableId(m.uuid),
@@ -61,4 +76,10 @@ export async function fromPostHog(message: unknown, index: number, batch: { sent
       device: Object.keys(device).length ? device : undefined,
     }),
   };
+}
+
+function visitorOf(properties: Record<string, unknown>, identify: boolean, customer: string | undefined, distinctId: string): string {
+  const device = text(properties.$device_id) ?? (identify ? text(properties.$anon_distinct_id) : undefined);
+  if (device) return anonymousVisitor(device);
+  return customer ? customerVisitor(distinctId) : anonymousVisitor(distinctId);
 }

@@ -1,4 +1,19 @@
-import { defined, eventName, isObject, type Mapped, occurredAt, pageOf, paramsOf, splitProperties, stableId, text } from './mapping';
+import { sha256Hex } from '../encoding';
+import {
+  anonymousVisitor,
+  customerVisitor,
+  defined,
+  eventName,
+  isObject,
+  type Mapped,
+  occurredAt,
+  pageOf,
+  paramsOf,
+  splitProperties,
+  stableId,
+  text,
+  withoutCustomer,
+} from './mapping';
 
 /**
  * Segment's HTTP Tracking API messages (analytics-node, analytics.js, RudderStack's SDKs) as our
@@ -37,6 +52,7 @@ export async function fromSegment(message: unknown, index: number, batch: { sent
       if (typeof m.event !== 'string' || !m.event.trim()) return refuse('event', 'required for a track: the name of the action', m);
       sent = m.event;
       ({ name, container } = eventName(sent));
+      name = withoutCustomer(name, sent, userId);
       ({ context: snapshot, rest } = splitProperties(name, container, properties));
       break;
     }
@@ -60,12 +76,16 @@ export async function fromSegment(message: unknown, index: number, batch: { sent
       rest = { previous_id: text(m.previousId) };
   }
 
-  const sessionId = text(context.sessionId) ?? text(context.session_id) ?? text(properties.session_id) ?? null;
+  // An alias joins the previous identity's current session, which it links.
+  const visitor = type === 'alias' ? anonymousVisitor(text(m.previousId)!) : anonymousId ? anonymousVisitor(anonymousId) : customerVisitor(userId!);
+  // A client's own session id (often a start time in ms, Amplitude's way) is the visitor's: two
+  // visitors who start in the same millisecond keep two sessions.
+  const sentSession = text(context.sessionId) ?? text(context.session_id) ?? text(properties.session_id) ?? null;
+  const sessionId = sentSession === null ? null : `seg.${(await sha256Hex(`${visitor}|${sentSession}`)).slice(0, 32)}`;
   return {
     index,
-    // An alias joins the previous identity's current session, which it links.
-    visitor: type === 'alias' ? text(m.previousId)! : (anonymousId ?? userId),
-    sessionId: sessionId === null ? null : ((await stableId(sessionId)) ?? null),
+    visitor,
+    sessionId,
     input: defined({
       event_id: await stableId(m.messageId),
       name,

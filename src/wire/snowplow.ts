@@ -1,4 +1,19 @@
-import { defined, eventName, isObject, type Mapped, num, occurredAt, pageOf, paramsOf, splitProperties, stableId, text } from './mapping';
+import {
+  anonymousVisitor,
+  customerVisitor,
+  defined,
+  eventName,
+  isObject,
+  type Mapped,
+  num,
+  occurredAt,
+  pageOf,
+  paramsOf,
+  splitProperties,
+  stableId,
+  text,
+  withoutCustomer,
+} from './mapping';
 
 /**
  * Snowplow tracker protocol events (every Snowplow tracker: a `payload_data` POST, or the `/i`
@@ -94,7 +109,8 @@ export async function fromSnowplow(payload: unknown, index: number, receivedAt: 
     default:
       return refuse('e', 'must be one of pv, pp, se, ue, tr, ti');
   }
-  const { name, container } = eventName(sent);
+  const { name: specName, container } = eventName(sent);
+  const name = withoutCustomer(specName, sent, text(p.uid));
   // The e-commerce plugin's entities: the product (and the transaction) are the snapshot.
   const product = entity('product');
   const transaction = entity('transaction');
@@ -110,10 +126,11 @@ export async function fromSnowplow(payload: unknown, index: number, receivedAt: 
   const { context, rest } = splitProperties(name, container, props);
   const session = entity('client_session');
   const sessionId = text(p.sid) ?? text(session?.sessionId);
+  if (!sessionId && !visitorOf(p, session)) return refuse('sid', 'required without duid, nuid or uid: the session, or the visitor it is made for');
   const ttm = text(p.ttm);
   return {
     index,
-    visitor: text(p.duid) ?? text(p.nuid) ?? text(p.uid) ?? text(session?.userId) ?? null,
+    visitor: visitorOf(p, session),
     sessionId: sessionId ? ((await stableId(sessionId)) ?? null) : null,
     input: defined({
       event_id: await stableId(p.eid),
@@ -126,6 +143,13 @@ export async function fromSnowplow(payload: unknown, index: number, receivedAt: 
       device: uaDevice(p),
     }),
   };
+}
+
+/** The visitor: the domain or network user id (a device), else the user id (a customer). */
+function visitorOf(p: Record<string, unknown>, session: Record<string, unknown> | undefined): string | null {
+  const device = text(p.duid) ?? text(p.nuid) ?? text(session?.userId);
+  if (device) return anonymousVisitor(device);
+  return text(p.uid) ? customerVisitor(text(p.uid)!) : null;
 }
 
 function uaDevice(p: Record<string, unknown>) {

@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
 import { sha256Hex } from '../encoding';
+import { customerVisitor } from './mapping';
 
 /**
  * Sessions the collector makes for messages that name none (Segment, Snowplow and PostHog
@@ -49,9 +50,11 @@ export class VisitorObject extends DurableObject<Env> {
    * The session of each message time (ms), in order; and the earlier sessions of this visitor not
    * linked to `customer` yet (an identify links them too: docs/wire.md).
    */
-  async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string): Promise<{ sessions: string[]; earlier: string[] }> {
+  async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string, follow = false): Promise<{ sessions: string[]; earlier: string[] }> {
     await this.loadFollowing();
-    if (this.following) {
+    // A customer's server-side messages join the device they were last proven on (one hop: only
+    // a customer's object follows, and only to a device's).
+    if (follow && this.following) {
       const { sourceId, visitor: followed } = this.following;
       return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer);
     }
@@ -62,27 +65,14 @@ export class VisitorObject extends DurableObject<Env> {
     const timeout = timeoutS * 1000;
     let changed = false;
     const prefix = `w.${(await sha256Hex(visitor)).slice(0, 16)}.`;
-    const sessions = times.map((t) => {
-      const span = this.spans!.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
-      if (span) {
-        if (t > span.last) {
-          span.last = t;
-          // A restart forgets at most this much of a session's renewal.
-          changed ||= t - (this.stored.get(span.id) ?? 0) > WRITE_EVERY_MS;
-        }
-        if (t < span.start) {
-          span.start = t;
-          changed = true;
-        }
-        return span.id;
-      }
-      const fresh = { id: `${prefix}${t.toString(36)}`, start: t, last: t };
-      this.spans!.push(fresh);
-      this.spans!.sort((a, b) => a.start - b.start);
-      if (this.spans!.length > KEPT) this.spans!.shift();
-      changed = true;
-      return fresh.id;
-    });
+    // In time order, so a batch's messages find their neighbours whatever order they came in.
+    const order = times.map((t, i) => [t, i] as const).sort((a, b) => a[0] - b[0]);
+    const sessions: string[] = new Array(times.length);
+    for (const [t, i] of order) {
+      const placed = this.place(t, timeout, prefix);
+      sessions[i] = placed.id;
+      changed ||= placed.changed;
+    }
     if (changed) {
       await this.ctx.storage.put('spans', this.spans);
       await this.ctx.storage.setAlarm(this.expiresAt());
@@ -90,8 +80,37 @@ export class VisitorObject extends DurableObject<Env> {
       for (const s of this.spans) this.stored.set(s.id, s.last);
     }
     const current = new Set(sessions);
-    const earlier = customer === undefined ? [] : this.spans.filter((s) => !current.has(s.id) && s.customer !== customer).map((s) => s.id);
+    // Sessions linked already (to this customer, or on a shared device to another) stay as they are.
+    const earlier = customer === undefined ? [] : this.spans.filter((s) => !current.has(s.id) && !s.customer).map((s) => s.id);
     return { sessions, earlier };
+  }
+
+  /** The session a message of time `t` joins (renewing it), or a new one. */
+  private place(t: number, timeout: number, prefix: string): { id: string; changed: boolean } {
+    const spans = this.spans!;
+    const span = spans.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
+    if (span) {
+      let changed = false;
+      if (t > span.last) {
+        span.last = t;
+        // A restart forgets at most this much of a session's renewal.
+        changed = t - (this.stored.get(span.id) ?? 0) > WRITE_EVERY_MS;
+      }
+      if (t < span.start) {
+        span.start = t;
+        changed = true;
+      }
+      return { id: span.id, changed };
+    }
+    const fresh = { id: `${prefix}${t.toString(36)}`, start: t, last: t };
+    spans.push(fresh);
+    spans.sort((a, b) => a.start - b.start);
+    // Past KEPT, the session seen longest ago goes: not the one just made, however old its time.
+    if (spans.length > KEPT) {
+      const stale = spans.filter((s) => s !== fresh).reduce((a, b) => (a.last <= b.last ? a : b));
+      spans.splice(spans.indexOf(stale), 1);
+    }
+    return { id: fresh.id, changed: true };
   }
 
   private async loadFollowing(): Promise<void> {
@@ -126,6 +145,8 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** From now on, this customer's messages that name no other visitor join `visitor`'s sessions. */
   async follow(sourceId: string, visitor: string): Promise<void> {
+    // One hop: a customer's object follows a device's, never another customer's.
+    if (!visitor.startsWith('a:')) return;
     await this.loadFollowing();
     // The same visitor again: written at most once a day, to keep it from expiring.
     if (this.following?.visitor === visitor && Date.now() - this.following.at < DAY_MS) return;
@@ -136,7 +157,7 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** Notes that these sessions were linked to the customer. */
   async linked(ids: string[], customer: string): Promise<void> {
-    if (!this.spans) return;
+    this.spans ??= (await this.ctx.storage.get<Span[]>('spans')) ?? [];
     for (const s of this.spans) if (ids.includes(s.id)) s.customer = customer;
     await this.ctx.storage.put('spans', this.spans);
   }
@@ -153,7 +174,7 @@ export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
 export async function forgetCustomerVisitors(env: Env, customerId: string, sourceIds: readonly string[]): Promise<void> {
   await Promise.all(
     sourceIds.map(async (sourceId) => {
-      const followed = await visitorObject(env, sourceId, customerId).forget();
+      const followed = await visitorObject(env, sourceId, customerVisitor(customerId)).forget();
       if (followed) await visitorObject(env, followed.sourceId, followed.visitor).forget();
     }),
   );
