@@ -299,6 +299,7 @@ describe('what the collector keeps of a visitor', () => {
     expect(await held(source.id, `a:${anonymousId}`)).toEqual(['spans']);
     expect((await call('/api/v1/customers/cust-erase-wire', { method: 'DELETE', token: source.secret_key })).status).toBe(200);
     expect(await held(source.id, 'c:cust-erase-wire')).toEqual([]);
+    expect(await held(source.id, 'a:cust-erase-wire')).toEqual([]);
     expect(await held(source.id, `a:${anonymousId}`)).toEqual([]);
   });
 });

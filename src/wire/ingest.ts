@@ -3,7 +3,7 @@ import type { Channel } from '../events/schema';
 import { type IngestResult, ingestBatch, SessionsUnavailable, sessionObject } from '../sessions/dispatch';
 import { verifyCustomer } from '../sources/identity';
 import type { EventSource } from '../storage/sources';
-import { customerVisitor, isRefusal, type Mapped, type WireEvent } from './mapping';
+import { anonymousVisitor, customerVisitor, isRefusal, type Mapped, type WireEvent } from './mapping';
 import { visitorObject } from './visitors';
 
 /** A message's result: an event's, with the session it went to (the collector's own, when the message named none). */
@@ -11,6 +11,13 @@ export type WireResult = IngestResult & { session_id?: string | null };
 
 /** Events whose proven customer links the visitor they came from (docs/wire.md). */
 const LINKING = new Set(['identify', 'alias', 'user_login', 'user_registration']);
+
+/**
+ * Who follows a device once its customer is proven: the customer's visitor (Segment's `userId`,
+ * Snowplow's `uid`), and the customer's id as a distinct id (PostHog names an identified person by
+ * it, with no mark that it is one). A server's messages from either join the device's sessions.
+ */
+const followersOf = (customer: string, device: string) => [customerVisitor(customer), anonymousVisitor(customer)].filter((v) => v !== device);
 
 /** A proven identify: this customer is the visitor it came from. */
 interface Link {
@@ -48,7 +55,7 @@ export async function ingestWire(
   // sessions (a browser's or an app's never do: anyone may send a user id with a public key).
   const follow = channel === 'api';
   if (follow) {
-    const follows = new Map(links.map((l) => [customerVisitor(l.customer), l.visitor]));
+    const follows = new Map(links.flatMap((l) => followersOf(l.customer, l.visitor).map((f) => [f, l.visitor] as const)));
     for (const e of events) if (e.visitor !== null && follows.has(e.visitor)) e.visitor = follows.get(e.visitor)!;
   }
   const earlier = await assignSessions(env, source, events, arrival.receivedAt, links, follow);
@@ -129,7 +136,7 @@ async function linkVisitors(env: Env, source: EventSource, links: readonly Link[
         const sessions = earlier.get(visitor) ?? [];
         await Promise.all(sessions.map((sessionId) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
         if (sessions.length) await visitorObject(env, source.id, visitor).linked(sessions, customer);
-        await visitorObject(env, source.id, customerVisitor(customer)).follow(source.id, visitor);
+        for (const follower of followersOf(customer, visitor)) await visitorObject(env, source.id, follower).follow(source.id, visitor);
       }),
     ),
   );

@@ -1,7 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { tunables } from '../config';
 import { sha256Hex } from '../encoding';
-import { customerVisitor } from './mapping';
+import { anonymousVisitor, customerVisitor } from './mapping';
 
 /**
  * Sessions the collector makes for messages that name none (Segment, Snowplow and PostHog
@@ -52,11 +52,11 @@ export class VisitorObject extends DurableObject<Env> {
    */
   async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string, follow = false): Promise<{ sessions: string[]; earlier: string[] }> {
     await this.loadFollowing();
-    // A customer's server-side messages join the device they were last proven on (one hop: only
-    // a customer's object follows, and only to a device's).
+    // A customer's server-side messages join the device they were last proven on.
     if (follow && this.following) {
       const { sourceId, visitor: followed } = this.following;
-      return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer);
+      // One hop, always: the device's object does not follow on, so no chain or loop forms.
+      return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer, false);
     }
     if (!this.spans) {
       this.spans = (await this.ctx.storage.get<Span[]>('spans')) ?? [];
@@ -145,7 +145,7 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** From now on, this customer's messages that name no other visitor join `visitor`'s sessions. */
   async follow(sourceId: string, visitor: string): Promise<void> {
-    // One hop: a customer's object follows a device's, never another customer's.
+    // A customer's object follows a device's, never another customer's.
     if (!visitor.startsWith('a:')) return;
     await this.loadFollowing();
     // The same visitor again: written at most once a day, to keep it from expiring.
@@ -173,9 +173,12 @@ export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
  */
 export async function forgetCustomerVisitors(env: Env, customerId: string, sourceIds: readonly string[]): Promise<void> {
   await Promise.all(
-    sourceIds.map(async (sourceId) => {
-      const followed = await visitorObject(env, sourceId, customerVisitor(customerId)).forget();
-      if (followed) await visitorObject(env, followed.sourceId, followed.visitor).forget();
-    }),
+    sourceIds.flatMap((sourceId) =>
+      // The customer's visitor, and their id as a distinct id (both follow their device: wire/ingest.ts).
+      [customerVisitor(customerId), anonymousVisitor(customerId)].map(async (name) => {
+        const followed = await visitorObject(env, sourceId, name).forget();
+        if (followed) await visitorObject(env, followed.sourceId, followed.visitor).forget();
+      }),
+    ),
   );
 }
