@@ -2,10 +2,11 @@
 // serves at /console. `npm run build:console` writes it; `node src/console/build.mjs --check` fails
 // when it is stale or over the size budget (npm test runs the check).
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { writeOrCheck } from '../built-module.mjs';
 
 /** The first view, gzipped: the page, its script and its styles (issue 16: under 60 KB). */
 export const BUDGET_GZIP_BYTES = 60 * 1024;
@@ -31,13 +32,5 @@ export async function buildConsole() {
   return { module, gzip, hash };
 }
 
-if (process.argv[1] === import.meta.filename) {
-  const { module, gzip, hash } = await buildConsole();
-  if (process.argv.includes('--check')) {
-    if (readFileSync(target, 'utf8') !== module) throw new Error('src/console/built.ts is stale: run npm run build:console');
-  } else {
-    writeFileSync(target, module);
-  }
-  console.log(`console ${hash}: ${gzip} bytes gzipped (budget ${BUDGET_GZIP_BYTES})`);
-  if (gzip > BUDGET_GZIP_BYTES) throw new Error(`the console is ${gzip} bytes gzipped, over the ${BUDGET_GZIP_BYTES} budget`);
-}
+if (process.argv[1] === import.meta.filename)
+  writeOrCheck({ target, ...(await buildConsole()), what: 'console', budget: BUDGET_GZIP_BYTES, script: 'build:console' });

@@ -317,38 +317,32 @@ function liveView() {
     const shown = items.filter((i) => matches(i, 'name', name.value) && matches(i, 'session_id', session.value));
     body.replaceChildren(...shown.reverse().map((i) => (i.rejected ? rejectedRow(i.rejected) : eventRow(i))));
   };
-  const eventRow = (e) =>
+  // A row of the table (a cell: its content, or {td: attributes, text}); a click shows its whole
+  // object in the detail pane, as text.
+  const row = (cls, object, ...cells) =>
     el(
       'tr',
-      {
-        class: 'event',
-        onclick: () => {
-          detail.textContent = JSON.stringify(e, null, 2);
-        },
-      },
-      el('td', {}, e.received_at?.slice(11, 23)),
-      el('td', { class: 'name' }, e.name),
-      el('td', {}, e.channel),
-      el('td', {}, el('a', { href: `#session/${encodeURIComponent(e.source_id)}/${encodeURIComponent(e.session_id)}` }, cut(e.session_id, 40))),
-      el('td', {}, e.customer_id ?? (e.claimed_customer_id ? `claim: ${cut(e.claimed_customer_id, 40)}` : '')),
-      el('td', {}, cut(e.page?.url, 60)),
-      el('td', {}, summary(e)),
-      el('td', {}, (e.flags ?? []).join(' ')),
+      { class: cls, onclick: () => (detail.textContent = JSON.stringify(object, null, 2)) },
+      cells.map((cell) => (cell?.td ? el('td', cell.td, cell.text) : el('td', {}, cell))),
+    );
+  const eventRow = (e) =>
+    row(
+      'event',
+      e,
+      e.received_at?.slice(11, 23),
+      { td: { class: 'name' }, text: e.name },
+      e.channel,
+      el('a', { href: `#session/${encodeURIComponent(e.source_id)}/${encodeURIComponent(e.session_id)}` }, cut(e.session_id, 40)),
+      e.customer_id ?? (e.claimed_customer_id ? `claim: ${cut(e.claimed_customer_id, 40)}` : ''),
+      cut(e.page?.url, 60),
+      summary(e),
+      (e.flags ?? []).join(' '),
     );
   const rejectedRow = (r) =>
-    el(
-      'tr',
-      {
-        class: 'rejected',
-        onclick: () => {
-          detail.textContent = JSON.stringify(r, null, 2);
-        },
-      },
-      el('td', {}, r.at?.slice(11, 23)),
-      el('td', { class: 'name' }, 'rejected'),
-      el('td', {}, r.channel),
-      el('td', { colspan: 5 }, cut(`${r.code}: ${r.message}`, 200)),
-    );
+    row('rejected', r, r.at?.slice(11, 23), { td: { class: 'name' }, text: 'rejected' }, r.channel, {
+      td: { colspan: 5 },
+      text: cut(`${r.code}: ${r.message}`, 200),
+    });
   name.addEventListener('input', render);
   session.addEventListener('input', render);
   show(

@@ -45,11 +45,15 @@ export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/** What a key reads: the admin token every source (null), a secret key its own; anything else is refused. */
+export const scopeOfKey = async (env: Env, key: string): Promise<string | null> =>
+  isAdminToken(key, env.ADMIN_TOKEN) ? null : usableSource(await sourceBySecretKey(env.DB, key), 'secret key').id;
+
 /** A source's secret key (scope: that source) or the admin token (scope: every source). */
 export const scopedAuth = createMiddleware<AppEnv>(async (c, next) => {
   const key = bearer(c.req.header('authorization'));
   if (!key) throw new ApiError(401, 'missing_key', 'send a source secret key (or the admin token) as Authorization: Bearer ...', undefined, challenge);
-  c.set('scope', isAdminToken(key, c.env.ADMIN_TOKEN) ? null : usableSource(await sourceBySecretKey(c.env.DB, key), 'secret key').id);
+  c.set('scope', await scopeOfKey(c.env, key));
   await next();
 });
 

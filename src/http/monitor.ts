@@ -1,12 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { fromBase64url } from '../encoding';
 import { monitorOf, REJECTIONS_DAYS, REJECTIONS_KEPT } from '../monitor/monitor-object';
-import { safeEqual } from '../sources/keys';
-import { sourceBySecretKey } from '../sources/lookup';
 import { listSources } from '../storage/sources';
 import { sourceJson } from './admin';
 import { newApp } from './app-env';
-import { inScope, namedSource, scopedAuth, usableSource } from './auth';
+import { inScope, namedSource, scopedAuth, scopeOfKey } from './auth';
 import { ApiError, errorResponses } from './errors';
 import { json, SourceIdParam, secretKeyOrAdmin } from './openapi';
 
@@ -83,9 +81,7 @@ monitor.get('/:id/live', async (c) => {
     key = '';
   }
   if (!key) throw new ApiError(401, 'missing_key', 'offer the subprotocol bearer.<base64url of a secret key or the admin token>');
-  const admin = !!c.env.ADMIN_TOKEN && safeEqual(key, c.env.ADMIN_TOKEN);
-  const scope = admin ? null : usableSource(await sourceBySecretKey(c.env.DB, key), 'secret key').id;
-  inScope(scope, c.req.param('id'));
+  inScope(await scopeOfKey(c.env, key), c.req.param('id'));
   const answer = await monitorOf(c.env, c.req.param('id')).fetch(c.req.raw);
   return new Response(answer.body, { status: answer.status, webSocket: answer.webSocket, headers: { 'sec-websocket-protocol': 'web-events' } });
 });

@@ -34,8 +34,10 @@ const corsOnRefusal = createMiddleware<AppEnv>(async (c, next) => {
     c.res.headers.append('vary', 'Origin');
   }
 });
-for (const path of ['/v1/*', '/batch', '/batch/', '/e', '/e/', '/i', '/i/*', '/capture', '/capture/', '/track', '/track/', '/com.snowplowanalytics.snowplow/*'])
-  wire.use(path, corsOnRefusal);
+/** PostHog's capture paths, with and without the trailing `/`. */
+const POSTHOG_PATHS = ['/batch', '/e', '/i/v0/e', '/capture', '/track'].flatMap((p) => [p, `${p}/`]);
+const SNOWPLOW_PATH = '/com.snowplowanalytics.snowplow/tp2';
+for (const path of ['/v1/*', ...POSTHOG_PATHS, SNOWPLOW_PATH, '/i']) wire.use(path, corsOnRefusal);
 
 /** Segment's limit per batch (its clients split below it). */
 const SEGMENT_BATCH_BYTES = 500 * 1024;
@@ -232,7 +234,6 @@ function decodeBase64(data: string): string {
   }
 }
 
-const POSTHOG_PATHS = ['/batch', '/e', '/i/v0/e', '/capture', '/track'].flatMap((p) => [p, `${p}/`]);
 for (const path of POSTHOG_PATHS) {
   wire.options(path, preflight);
   wire.post(path, async (c) => {
@@ -302,8 +303,8 @@ async function snowplow(c: Context<AppEnv>, payloads: unknown[]) {
   return { who, results: await store(c, who, mapped, payloads) };
 }
 
-wire.options('/com.snowplowanalytics.snowplow/tp2', preflight);
-wire.post('/com.snowplowanalytics.snowplow/tp2', async (c) => {
+wire.options(SNOWPLOW_PATH, preflight);
+wire.post(SNOWPLOW_PATH, async (c) => {
   const body = await jsonBody(c.req.raw, 1024 * 1024);
   if (!isObject(body) || !Array.isArray(body.data)) throw new ApiError(400, 'invalid_payload', 'data: required, the payload_data array of events');
   const { who, results } = await snowplow(c, body.data);

@@ -23,7 +23,7 @@ const PENDING_REJECTIONS = 1_000;
 /** A send that waits longer than its due time and this is taken for lost: the next request sends. */
 const STUCK_MS = 5_000;
 /** An event as a rejection keeps it: its JSON, cut to this. */
-export const REJECTED_PAYLOAD_BYTES = 4096;
+const REJECTED_PAYLOAD_BYTES = 4096;
 
 interface Pending extends MonitorBatch {
   sentAt: number;

@@ -20,7 +20,7 @@ export interface Rejection {
   code: string;
   message: string;
   paths: string[];
-  /** The event as sent, cut to REJECTED_PAYLOAD_BYTES. */
+  /** The event as sent, cut to 4 KB (monitor/feed.ts). */
   payload: string;
 }
 
@@ -65,11 +65,6 @@ export class SourceMonitor extends DurableObject<Env> {
   /** The consoles still open, but `leaving` (one that is closing). */
   private watchers(leaving?: WebSocket): WebSocket[] {
     return this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN);
-  }
-
-  /** Whether anyone watches (an open console). */
-  watching(): boolean {
-    return this.watchers().length > 0;
   }
 
   /** Adds a feeder's batch; answers whether anyone watches, so the feeder knows whether to send events. */
@@ -183,7 +178,7 @@ export class SourceMonitor extends DurableObject<Env> {
 
 /** A source's monitor. */
 export const monitorOf = (env: Env, sourceId: string) =>
-  env.MONITORS.getByName(sourceId) as unknown as Pick<SourceMonitor, 'record' | 'rejections' | 'health' | 'watching' | 'fetch' | 'forgetCustomer'>;
+  env.MONITORS.getByName(sourceId) as unknown as Pick<SourceMonitor, 'record' | 'rejections' | 'health' | 'fetch' | 'forgetCustomer'>;
 
 /** An erasure: these sources' monitors forget what names the customer. */
 export async function forgetInMonitors(env: Env, customerId: string, sourceIds: readonly string[]): Promise<void> {

@@ -2,10 +2,10 @@
 // `npm run build:tracker` writes it; `node src/tracker/build.mjs --check` fails when it is stale
 // or over the size budget (npm test runs the check).
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { writeOrCheck } from '../built-module.mjs';
 
 export const BUDGET_GZIP_BYTES = 1500;
 const dir = import.meta.dirname;
@@ -28,14 +28,5 @@ export async function buildTracker() {
   return { js, hash, module, gzip: gzipSync(js, { level: 9 }).byteLength };
 }
 
-if (process.argv[1] === import.meta.filename) {
-  const { module, gzip, hash } = await buildTracker();
-  if (process.argv.includes('--check')) {
-    const current = readFileSync(target, 'utf8');
-    if (current !== module) throw new Error('src/tracker/built.ts is stale: run npm run build:tracker');
-  } else {
-    writeFileSync(target, module);
-  }
-  console.log(`tracker ${hash}: ${gzip} bytes gzipped (budget ${BUDGET_GZIP_BYTES})`);
-  if (gzip > BUDGET_GZIP_BYTES) throw new Error(`tracker is ${gzip} bytes gzipped, over the ${BUDGET_GZIP_BYTES} budget`);
-}
+if (process.argv[1] === import.meta.filename)
+  writeOrCheck({ target, ...(await buildTracker()), what: 'tracker', budget: BUDGET_GZIP_BYTES, script: 'build:tracker' });

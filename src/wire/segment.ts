@@ -80,8 +80,8 @@ export async function fromSegment(message: unknown, index: number, batch: { sent
   const visitor = type === 'alias' ? anonymousVisitor(text(m.previousId)!) : anonymousId ? anonymousVisitor(anonymousId) : customerVisitor(userId!);
   // A client's own session id (often a start time in ms, Amplitude's way) is the visitor's: two
   // visitors who start in the same millisecond keep two sessions.
-  const sentSession = text(context.sessionId) ?? text(context.session_id) ?? text(properties.session_id) ?? null;
-  const sessionId = sentSession === null ? null : `seg.${(await sha256Hex(`${visitor}|${sentSession}`)).slice(0, 32)}`;
+  const clientSession = text(context.sessionId) ?? text(context.session_id) ?? text(properties.session_id) ?? null;
+  const sessionId = clientSession === null ? null : `seg.${(await sha256Hex(`${visitor}|${clientSession}`)).slice(0, 32)}`;
   return {
     index,
     visitor,

@@ -58,10 +58,7 @@ export class VisitorObject extends DurableObject<Env> {
       // One hop, always: the device's object does not follow on, so no chain or loop forms.
       return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer, false);
     }
-    if (!this.spans) {
-      this.spans = (await this.ctx.storage.get<Span[]>('spans')) ?? [];
-      for (const s of this.spans) this.stored.set(s.id, s.last);
-    }
+    const spans = await this.loadSpans();
     const timeout = timeoutS * 1000;
     let changed = false;
     const prefix = `w.${(await sha256Hex(visitor)).slice(0, 16)}.`;
@@ -69,25 +66,23 @@ export class VisitorObject extends DurableObject<Env> {
     const order = times.map((t, i) => [t, i] as const).sort((a, b) => a[0] - b[0]);
     const sessions: string[] = new Array(times.length);
     for (const [t, i] of order) {
-      const placed = this.place(t, timeout, prefix);
+      const placed = this.place(spans, t, timeout, prefix);
       sessions[i] = placed.id;
       changed ||= placed.changed;
     }
     if (changed) {
-      await this.ctx.storage.put('spans', this.spans);
+      await this.ctx.storage.put('spans', spans);
       await this.ctx.storage.setAlarm(this.expiresAt());
-      this.stored.clear();
-      for (const s of this.spans) this.stored.set(s.id, s.last);
+      this.markStored(spans);
     }
     const current = new Set(sessions);
     // Sessions linked already (to this customer, or on a shared device to another) stay as they are.
-    const earlier = customer === undefined ? [] : this.spans.filter((s) => !current.has(s.id) && !s.customer).map((s) => s.id);
+    const earlier = customer === undefined ? [] : spans.filter((s) => !current.has(s.id) && !s.customer).map((s) => s.id);
     return { sessions, earlier };
   }
 
   /** The session a message of time `t` joins (renewing it), or a new one. */
-  private place(t: number, timeout: number, prefix: string): { id: string; changed: boolean } {
-    const spans = this.spans!;
+  private place(spans: Span[], t: number, timeout: number, prefix: string): { id: string; changed: boolean } {
     const span = spans.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
     if (span) {
       let changed = false;
@@ -113,21 +108,38 @@ export class VisitorObject extends DurableObject<Env> {
     return { id: fresh.id, changed: true };
   }
 
+  private async loadSpans(): Promise<Span[]> {
+    if (!this.spans) {
+      this.spans = (await this.ctx.storage.get<Span[]>('spans')) ?? [];
+      this.markStored(this.spans);
+    }
+    return this.spans;
+  }
+
+  /** Notes each span's `last` as stored. */
+  private markStored(spans: readonly Span[]): void {
+    this.stored.clear();
+    for (const s of spans) this.stored.set(s.id, s.last);
+  }
+
+  /** The last message or identify this object saw (ms). */
+  private lastSeen(): number {
+    return Math.max(0, ...(this.spans ?? []).map((s) => s.last), this.following?.at ?? 0);
+  }
+
   private async loadFollowing(): Promise<void> {
     if (this.following === undefined) this.following = (await this.ctx.storage.get<Follow>('follow')) ?? null;
   }
 
   /** When the alarm looks again: retention's days after the last message or identify it saw, and no sooner than that after this write. */
   private expiresAt(): number {
-    const last = Math.max(0, ...(this.spans ?? []).map((s) => s.last), this.following?.at ?? 0);
-    return Math.max(last, Date.now()) + tunables(this.env).retention.anonymousDays * DAY_MS;
+    return Math.max(this.lastSeen(), Date.now()) + tunables(this.env).retention.anonymousDays * DAY_MS;
   }
 
   override async alarm(): Promise<void> {
-    this.spans ??= (await this.ctx.storage.get<Span[]>('spans')) ?? [];
+    await this.loadSpans();
     await this.loadFollowing();
-    const last = Math.max(0, ...this.spans.map((s) => s.last), this.following?.at ?? 0);
-    const expires = last + tunables(this.env).retention.anonymousDays * DAY_MS;
+    const expires = this.lastSeen() + tunables(this.env).retention.anonymousDays * DAY_MS;
     if (expires <= Date.now()) await this.forget();
     else await this.ctx.storage.setAlarm(expires);
   }
@@ -157,9 +169,9 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** Notes that these sessions were linked to the customer. */
   async linked(ids: string[], customer: string): Promise<void> {
-    this.spans ??= (await this.ctx.storage.get<Span[]>('spans')) ?? [];
-    for (const s of this.spans) if (ids.includes(s.id)) s.customer = customer;
-    await this.ctx.storage.put('spans', this.spans);
+    const spans = await this.loadSpans();
+    for (const s of spans) if (ids.includes(s.id)) s.customer = customer;
+    await this.ctx.storage.put('spans', spans);
   }
 }
 
