@@ -5,7 +5,7 @@ import { SessionObject } from '../src/sessions/session-object';
 import { SessionStorage } from '../src/sessions/session-storage';
 import { customerShard, shards } from '../src/storage/shards';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { d1Events, d1Session, runAlarm, sessionStub } from './fixtures/sessions';
+import { alarmOf, d1Events, d1Session, eventually, runAlarm, sessionStub, stateRowOf } from './fixtures/sessions';
 
 /** The tables every object of schema v1 to v4 had beside its events. */
 const OLD_BASE = 'CREATE TABLE schema_version (version INTEGER NOT NULL); CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);';
@@ -56,6 +56,25 @@ describe("the session object's storage", () => {
     expect(await db.prepare('SELECT customer_id FROM sessions WHERE session_id = ?').bind(sessionId).first()).toEqual({ customer_id: 'cust-7' });
   });
 
+  it('writes an identified session out after the answer with no alarm of its own; changes within FLUSH_DELAY_S of that write wait for the alarm', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'user_login', -2, { customer_id: 'cust-w' })]);
+    await eventually(async () => (await d1Events(source.id, sessionId)).length === 1);
+    const close = await alarmOf(source.id, sessionId);
+    expect(close).toBeGreaterThan(Date.now() + 60_000); // its close, not a flush
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ customer_id: 'cust-w', event_count: 1, status: 'open' });
+
+    // Within FLUSH_DELAY_S (5 s here) of that write: the alarm writes it, FLUSH_DELAY_S after the last.
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
+    const soon = await alarmOf(source.id, sessionId);
+    expect(soon).toBeLessThanOrEqual(Date.now() + 5_000);
+    expect(await d1Events(source.id, sessionId)).toHaveLength(1);
+    await runAlarm(source.id, sessionId);
+    expect((await d1Events(source.id, sessionId)).map((e) => e.name)).toEqual(['user_login', 'page_view']);
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 2, status: 'open' });
+  });
+
   it('numbers arrivals from its rows, not from the state row: events stored without a state save are not taken for duplicates', async () => {
     const source = await createSource();
     const sessionId = unique('s');
@@ -68,7 +87,7 @@ describe("the session object's storage", () => {
     expect(body.results.map((r) => r.status)).toEqual(['accepted']);
     const arrivals = await runInDurableObject(sessionStub(source.id, sessionId), (_instance, state) =>
       state.storage.sql
-        .exec<{ arrival: number }>('SELECT arrival FROM events ORDER BY arrival')
+        .exec<{ arrival: number }>('SELECT arrival FROM events WHERE arrival > 0 ORDER BY arrival')
         .toArray()
         .map((r) => r.arrival),
     );
@@ -84,10 +103,10 @@ describe("the session object's storage", () => {
       event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' }, page: { url: 'https://shop.example/s?utm_source=x' } }),
     ]);
     const { stored, live, restarted } = await runInDurableObject(sessionStub(source.id, sessionId), async (instance: SessionObject, state) => {
-      const row = state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one();
+      const row = stateRowOf(state.storage.sql)!;
       const fresh = new SessionObject(state, env);
       await state.blockConcurrencyWhile(async () => {}); // the constructor's load has run
-      return { stored: (JSON.parse(row.body) as { record: { event_count: number } }).record, live: instance.read(), restarted: fresh.read() };
+      return { stored: (JSON.parse(row) as { record: { event_count: number } }).record, live: instance.read(), restarted: fresh.read() };
     });
     expect(stored.event_count).toBe(1);
     expect(live!.session.event_count).toBe(3);
@@ -105,7 +124,7 @@ describe("the session object's storage", () => {
     const made = await runInDurableObject(stub, (_o, state) =>
       state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray(),
     );
-    expect(made).toEqual([{ name: 'events' }, { name: 'state' }]);
+    expect(made).toEqual([{ name: 'events' }]); // the state is its row 0
   });
 
   it('migrates a schema v1 object: its events keep their arrival, body and deduplication, with no index left', async () => {
@@ -135,7 +154,7 @@ describe("the session object's storage", () => {
     });
     expect(after).toEqual({
       found: 1,
-      tables: [{ name: 'events' }, { name: 'state' }],
+      tables: [{ name: 'events' }],
       rows: [
         { arrival: 1, event_id: 'e-a', body: '{"event_id":"e-a"}' },
         { arrival: 2, event_id: 'e-b', body: '{"event_id":"e-b"}' },
@@ -143,6 +162,36 @@ describe("the session object's storage", () => {
       indexes: [],
       duplicate: ['e-a'],
     });
+  });
+
+  it('migrates a schema v5 object: its state row moves into row 0 of its events, and its state table goes', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2), event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
+    const stub = sessionStub(source.id, sessionId);
+    const before = await runInDurableObject(stub, (instance: SessionObject, state) => {
+      // As schema v5 kept it: the state in a table of its own.
+      const sql = state.storage.sql;
+      const row = stateRowOf(sql)!;
+      sql.exec('CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL)');
+      sql.exec('INSERT INTO state VALUES (1, ?)', row);
+      sql.exec('DELETE FROM events WHERE arrival = 0');
+      return instance.read();
+    });
+    const after = await runInDurableObject(stub, async (_instance, state) => {
+      const fresh = new SessionObject(state, env);
+      await state.blockConcurrencyWhile(async () => {});
+      return {
+        page: fresh.read(),
+        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").toArray(),
+      };
+    });
+    expect(after.tables).toEqual([{ name: 'events' }]);
+    expect(after.page).toEqual(before);
+    expect(after.page!.session.event_count).toBe(2);
+    // It goes on as a v6 object: a retry is a duplicate, a new event is stored.
+    const { body } = await postEvents(source.secret_key, [event(sessionId, 'page_view', 0)]);
+    expect(body.results.map((r) => r.status)).toEqual(['accepted']);
   });
 
   it('migrates a schema v3 object: the unique index on event_id goes (one row written per event), the events stay', async () => {

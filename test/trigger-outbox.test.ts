@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SessionObject } from '../src/sessions/session-object';
 import { createSource, event, postEvents, unique } from './fixtures/api';
-import { heldEvents, runAlarm, sessionStub, tableRows } from './fixtures/sessions';
+import { heldEvents, runAlarm, sessionStub, stateRowOf, tableRows } from './fixtures/sessions';
 import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
 const outboxRows = (sourceId: string, sessionId: string) => tableRows(sourceId, sessionId, 'outbox');
@@ -13,7 +13,7 @@ async function refuseQueue(sourceId: string, sessionId: string, seen: { stateRow
   await runInDurableObject(sessionStub(sourceId, sessionId), (instance: SessionObject, state) => {
     const down = {
       sendBatch: async () => {
-        seen.stateRowAtSend.push(state.storage.sql.exec('SELECT 1 FROM state').toArray().length === 1);
+        seen.stateRowAtSend.push(stateRowOf(state.storage.sql) !== null);
         throw new Error('queue unavailable (injected)');
       },
     };
@@ -45,7 +45,7 @@ describe('fired triggers reach the queue in sends it accepts, and wait in their 
       expect(await outboxRows(source.id, id)).toBe(0);
       const row = await runInDurableObject(
         sessionStub(source.id, id),
-        (_o, state) => state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
+        (_o, state) => stateRowOf(state.storage.sql)!,
       );
       expect(row).not.toContain('outbox');
       expect(row.length).toBeLessThan(4_000);

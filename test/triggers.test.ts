@@ -5,7 +5,7 @@ import worker from '../src/index';
 import { retryDelayS, signature } from '../src/triggers/deliver';
 import type { TriggerMessage } from '../src/triggers/session-triggers';
 import { ADMIN_TOKEN, call, createSource, event, postEvents, unique } from './fixtures/api';
-import { runAlarm, sessionStub, tableRows } from './fixtures/sessions';
+import { runAlarm, sessionStub, stateRowOf, tableRows } from './fixtures/sessions';
 import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
 
 describe('campaign triggers', () => {
@@ -90,7 +90,7 @@ describe('campaign triggers', () => {
       state: await runInDurableObject(
         sessionStub(source.id, lost),
         (_o, state) =>
-          JSON.parse(state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body) as {
+          JSON.parse(stateRowOf(state.storage.sql)!) as {
             triggers: { watches: Record<string, { due: number }>; fired: string[] };
           },
       ),
@@ -108,7 +108,7 @@ describe('campaign triggers', () => {
     await runAlarm(source.id, bought); // its close: the order came in time, nothing fires
     const watching = await runInDurableObject(
       sessionStub(source.id, bought),
-      (_o, state) => state.storage.sql.exec<{ body: string }>('SELECT body FROM state').one().body,
+      (_o, state) => stateRowOf(state.storage.sql)!,
     );
     const outbox = await tableRows(source.id, bought, 'outbox');
     const triggers = (JSON.parse(watching) as { triggers: { watches: object; fired: string[] } }).triggers;

@@ -25,6 +25,8 @@ const FLUSH_EVENTS = 1000;
 /** Fired triggers put on the queue per call (the queue takes 100 messages per send). */
 const SEND_CHUNK = 100;
 const SENDS_PER_CALL = 10;
+/** Writes out back to back after an answer at most; a session busier than that waits for its alarm. */
+const WRITE_ROUNDS = 5;
 
 /**
  * What of a state the stored events cannot replay: when it changes, the state row is written.
@@ -48,6 +50,10 @@ export class SessionObject extends DurableObject<Env> {
   private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
+  /** The writes out under way after an answer (see `writeOutNow`); an alarm waits for them before its own. */
+  private writing: Promise<void> | null = null;
+  /** When this instance last started writing out (ms): FLUSH_DELAY_S apart at least. */
+  private wroteAt = -Infinity;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -71,7 +77,7 @@ export class SessionObject extends DurableObject<Env> {
       state.version += 1;
       state.appliedArrival = arrival;
     }
-    if (state.appliedArrival !== applied) this.scheduleFlush(state, Date.now());
+    if (state.appliedArrival !== applied) this.scheduleFlush(state, Date.now(), 'later');
   }
 
   /** Stores a batch of this session's events (already normalized), one status per event. */
@@ -108,13 +114,14 @@ export class SessionObject extends DurableObject<Env> {
     if (state && statuses.includes('accepted')) {
       this.store.addToOutbox(fired);
       state.timeoutS = timeoutS;
-      this.scheduleFlush(state, now);
-      // Most events only add to the record, with a flush already pending: the row can wait (replay).
+      const writeNow = this.scheduleFlush(state, now);
+      // Most events only add to the record: the row can wait (replay).
       await this.save(!before || state.triggers !== undefined || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
       if (fired.length) {
         await this.sendOutbox();
         await this.save('if-alarm-moved'); // the queue took them: no retry is due
       }
+      if (writeNow) this.writeOutNow(state);
     }
     return statuses;
   }
@@ -124,8 +131,9 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return null;
     this.identify(state, customerId, by, Date.now());
-    this.scheduleFlush(state, Date.now());
+    const writeNow = this.scheduleFlush(state, Date.now());
     await this.save();
+    if (writeNow) this.writeOutNow(state);
     return state.record;
   }
 
@@ -150,6 +158,7 @@ export class SessionObject extends DurableObject<Env> {
    * the lake have it). A lake that refuses makes this throw: nothing is deleted yet.
    */
   async erase(): Promise<number | null> {
+    await this.writing; // a write out under way would put back what D1 just lost
     const state = this.state;
     if (!state) return null;
     await this.sendTombstones(state, this.store.eventsAfter(0));
@@ -162,6 +171,7 @@ export class SessionObject extends DurableObject<Env> {
    * identity conflict, a claim) go, after their tombstones reached the lake. Returns how many.
    */
   async eraseEventsOf(customerId: string): Promise<number> {
+    await this.writing;
     const state = this.state;
     if (!state) return 0;
     const naming = this.store.eventsNaming(customerId);
@@ -193,8 +203,10 @@ export class SessionObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.armed = undefined; // a running alarm is no longer armed
+    await this.writing; // one writer at a time
     const state = this.state;
     if (!state) return;
+    const before = stateRow(state);
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
     // docs/design.md rules 7 and 8: nothing is deleted that the next tiers lack; while a write fails, the session stays.
     if (now >= objectExpiresAt(state.record, this.settings.retention) && settled(state, this.pending(state))) {
@@ -215,13 +227,14 @@ export class SessionObject extends DurableObject<Env> {
     }
     if (state.triggers) fireDue(state.triggers, state.record, now, fired);
     this.store.addToOutbox(fired);
-    // What this run decided is saved before any call out: an object that dies in one loses none of it.
-    if (closing || fired.length) await this.save();
-    // The lake and D1 are written independently: one refusing does not hold the other up.
-    if (this.lake && this.lakeLacks(state) && now >= lakeDue(state, now)) await this.archive(this.lake, state, now);
-    if (state.version > state.flushedVersion && now >= (state.d1.at ?? Infinity)) await this.flush(state, now);
+    // Triggers fired here are saved before any call out: a run again would fire them again. A
+    // close alone is decided the same way again by a run again (an alarm that did not finish is
+    // run again by the runtime), so it is saved once, at the end (docs/cost.md).
+    if (fired.length) await this.save();
+    await this.writeOutDue(state, now);
     await this.sendOutbox();
-    await this.save();
+    // An alarm that fired early (its due time had moved later) changed nothing: it re-arms only.
+    await this.save(stateRow(state) === before ? 'if-alarm-moved' : 'always');
     this.ctx.waitUntil(feed.flushMonitors(this.env));
   }
 
@@ -265,13 +278,68 @@ export class SessionObject extends DurableObject<Env> {
     state.rewrites += 1;
   }
 
-  private scheduleFlush(state: SessionState, now: number): void {
-    // An open anonymous session writes out when it closes (docs/cost.md): nothing reads its D1
-    // row or its lake records before; its live reads come from here.
-    if (state.record.customer_id === null && state.record.status === 'open') return;
+  /**
+   * Makes new changes due to be written out. An open anonymous session writes out when it closes
+   * (docs/cost.md): nothing reads its D1 row or its lake records before; its live reads come from
+   * here. Any other is written at once, after the answer, when its last write started
+   * FLUSH_DELAY_S ago or more (true: the caller starts `writeOutNow`); sooner, or `later` (a
+   * restarted object replaying), the alarm writes it FLUSH_DELAY_S after the last. A write under
+   * way takes the new changes in its next round.
+   */
+  private scheduleFlush(state: SessionState, now: number, later?: 'later'): boolean {
+    if (state.record.customer_id === null && state.record.status === 'open') return false;
+    if (this.writing) return false;
+    const delay = this.settings.flushDelayMs;
+    if (!later && now >= this.wroteAt + delay) return true;
     // While D1 (or the lake) is failing, the backoff decides, not the traffic.
-    const soon = now + this.settings.flushDelayMs;
-    for (const outlet of this.lake ? [state.d1, state.lake] : [state.d1]) if (!outlet.attempts) outlet.at = Math.min(outlet.at ?? Infinity, soon);
+    const soon = later ? now + delay : this.wroteAt + delay;
+    for (const outlet of this.outlets(state)) if (!outlet.attempts) outlet.at = Math.min(outlet.at ?? Infinity, soon);
+    return false;
+  }
+
+  private outlets(state: SessionState): Outlet[] {
+    return this.lake ? [state.d1, state.lake] : [state.d1];
+  }
+
+  /** The outlets that lack something and are not backing off from a failure. */
+  private lacking(state: SessionState): Outlet[] {
+    return this.outlets(state).filter((o) => !o.attempts && (o === state.d1 ? state.version > state.flushedVersion : this.lakeLacks(state)));
+  }
+
+  /**
+   * Writes out now, after the answer: no alarm is set and run for it (an alarm is a Durable
+   * Object request and two rows written, docs/cost.md). Changes that come meanwhile go in the
+   * next round when FLUSH_DELAY_S has passed; otherwise, and past WRITE_ROUNDS or a failure, the
+   * alarm takes them. Then the state row records how far the writes got.
+   */
+  private writeOutNow(state: SessionState): void {
+    const delay = this.settings.flushDelayMs;
+    const run = async () => {
+      for (let round = 0; this.state === state; round++) {
+        const lacking = this.lacking(state);
+        if (!lacking.length) break;
+        const now = Date.now();
+        if (round === WRITE_ROUNDS || now < this.wroteAt + delay) {
+          for (const outlet of lacking) outlet.at = Math.min(outlet.at ?? Infinity, this.wroteAt + delay);
+          break;
+        }
+        this.wroteAt = now;
+        await this.writeOutDue(state, now, 'now');
+      }
+    };
+    this.writing = run()
+      .finally(() => {
+        this.writing = null;
+      })
+      .then(() => this.save())
+      .catch((error) => console.error(JSON.stringify({ message: 'write out failed', error: String(error) })));
+  }
+
+  /** Writes the lake and D1 what they lack, each when due (`now`: whatever its time); one refusing does not hold the other up. */
+  private async writeOutDue(state: SessionState, now: number, at?: 'now'): Promise<void> {
+    const due = (outlet: Outlet, time: number) => (at ? !outlet.attempts : now >= time);
+    if (this.lake && this.lakeLacks(state) && due(state.lake, lakeDue(state, now))) await this.archive(this.lake, state, now);
+    if (state.version > state.flushedVersion && due(state.d1, state.d1.at ?? Infinity)) await this.flush(state, now);
   }
 
   /** What waits to leave the object besides D1's writes. */
@@ -386,14 +454,15 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return;
     const due = nextAlarm(state, this.settings.retention, Date.now(), this.pending(state));
-    // An event that only puts the due time later (an open session's close) leaves the alarm where
-    // it is: when it fires early, it finds nothing due and re-arms itself (docs/cost.md).
-    if (writeRow === 'if-alarm-moved' && typeof this.armed === 'number' && (due === null || due >= this.armed)) return;
-    state.alarmAt = due;
+    // What only puts the due time later (an event, for an open session's close) leaves the alarm
+    // where it is: when it fires early, it finds nothing due and re-arms itself (docs/cost.md).
+    const armed = this.armed;
+    const keep = typeof armed === 'number' && (due === null || due >= armed);
+    if (keep && writeRow === 'if-alarm-moved') return;
+    const at = keep ? armed : due;
+    state.alarmAt = at;
     if (writeRow === 'always') this.store.writeState(state);
-    // Most events leave the due time as it was (the flush already pending): skip that storage write.
-    const at = state.alarmAt;
-    if (at === this.armed) return;
+    if (at === armed) return;
     this.armed = at;
     try {
       // A due time already past fires at once (setAlarm refuses times before the epoch).
@@ -421,6 +490,9 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 }
+
+/** The state as its row holds it, but for the alarm time: what an alarm run compares to know it changed something. */
+const stateRow = (s: SessionState) => JSON.stringify({ ...s, alarmAt: null });
 
 function newState(event: WebEvent, timeoutS: number, now: number): SessionState {
   return {

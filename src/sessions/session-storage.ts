@@ -3,28 +3,31 @@ import type { OrderCursor } from '../events/session-record';
 import type { TriggerMessage } from '../triggers/session-triggers';
 
 /**
- * The session object's own SQLite: its schema, versioned in `schema_version` and migrated in the
- * constructor, and every statement the object runs (docs/design.md, "Storage").
+ * The session object's own SQLite: its schema, migrated when the object wakes, and every
+ * statement the object runs (docs/design.md, "Storage").
  *
- * - `events`: keyed by `arrival` (the rowid, numbered by SQLite): one b-tree, so one row written
- *   per event (docs/cost.md). No index on `event_id`: a batch's repeats are found in one scan of
- *   the session's events (rows read cost a thousandth of rows written), session order is sorted
- *   when asked, and a flush takes a rowid range.
- * - `state`: one row, the session record and the object's bookkeeping (see SessionObject).
+ * - `events`: keyed by `arrival` (the rowid, numbered by SQLite from 1): one b-tree, so one row
+ *   written per event (docs/cost.md). No index on `event_id`: a batch's repeats are found in one
+ *   scan of the session's events (rows read cost a thousandth of rows written), session order is
+ *   sorted when asked, and a flush takes a rowid range.
+ * - Its row 0 is the object's state: the session record and the object's bookkeeping (see
+ *   SessionObject). A table of its own would cost its creation (2 rows) and a page for one row.
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
  *
- * A new object makes its tables with its first event, and one that forgot (retention, erasure)
+ * A new object makes its table with its first event, and one that forgot (retention, erasure)
  * holds none: Durable Object storage is billed by the database's pages, and an empty table is a
  * page (docs/cost.md). No table records the version: the tables present tell it.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
+
+/** The arrival of the state row (SQLite numbers the events' rowids from 1). */
+const STATE_ROW = 0;
 
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (
   arrival INTEGER PRIMARY KEY,
   event_id TEXT NOT NULL,
   body TEXT NOT NULL
 )`;
-const STATE = 'CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL)';
 const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
 
 /**
@@ -37,6 +40,9 @@ const REBUILD_EVENTS = `
   DROP TABLE events;
   ALTER TABLE events_v4 RENAME TO events;
 `;
+
+/** v5 and before kept the state in a table of its own: its row moves to row 0 of `events`. */
+const MOVE_STATE = `INSERT OR REPLACE INTO events (arrival, event_id, body) SELECT ${STATE_ROW}, '', body FROM state`;
 
 /** Session order (docs/design.md, rule 2): occurred_at, then seq (absent last), then arrival. */
 const ORDER_KEY = "body ->> '$.occurred_at', coalesce(body ->> '$.seq', 9007199254740991), arrival";
@@ -55,13 +61,14 @@ export class SessionStorage {
 
   /**
    * Finds what the storage holds, bringing an older schema to SCHEMA_VERSION (v1 to v4 kept a
-   * `schema_version` table; v4 and later rebuild nothing). Returns the version found, undefined
-   * when it holds nothing (docs/cost.md: a new object reads and writes nothing more).
+   * `schema_version` table, v5 a `state` table; v4 and later rebuild no events). Returns the
+   * version found, undefined when it holds nothing (docs/cost.md: a new object reads and writes
+   * nothing more).
    */
   open(): number | undefined {
     const tables = new Set(
       this.sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'events', 'outbox')")
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'state', 'events', 'outbox')")
         .toArray()
         .map((r) => r.name),
     );
@@ -69,10 +76,16 @@ export class SessionStorage {
     this.waiting = this.hasOutbox ? undefined : 0;
     this.ready = tables.has('events');
     if (!this.ready) return undefined;
-    if (!tables.has('schema_version')) return SCHEMA_VERSION;
-    const version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version ?? 0;
-    if (version < 4) this.sql.exec(REBUILD_EVENTS);
-    this.sql.exec(`${STATE}; DROP TABLE schema_version`);
+    let version = tables.has('state') ? 5 : SCHEMA_VERSION;
+    if (tables.has('schema_version')) {
+      version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version ?? 0;
+      if (version < 4) this.sql.exec(REBUILD_EVENTS);
+      this.sql.exec('DROP TABLE schema_version');
+    }
+    if (tables.has('state')) {
+      this.sql.exec(MOVE_STATE);
+      this.sql.exec('DROP TABLE state');
+    }
     return version;
   }
 
@@ -83,25 +96,26 @@ export class SessionStorage {
     this.waiting = 0;
   }
 
-  /** The tables, made with the first write. */
+  /** The table, made with the first write. */
   private ensure(): void {
     if (this.ready) return;
-    // One statement per call: a cursor reports the rows of its last statement only, and the cost
-    // bench counts cursors (docs/cost.md).
-    this.sql.exec(STATE);
     this.sql.exec(EVENTS);
     this.ready = true;
   }
 
   readState(): unknown {
     if (!this.ready) return null;
-    const row = this.sql.exec<{ body: string }>('SELECT body FROM state WHERE id = 1').toArray()[0];
+    const row = this.sql.exec<{ body: string }>('SELECT body FROM events WHERE arrival = ?', STATE_ROW).toArray()[0];
     return row ? JSON.parse(row.body) : null;
   }
 
   writeState(state: object): void {
     this.ensure();
-    this.sql.exec('INSERT INTO state (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1', JSON.stringify(state));
+    this.sql.exec(
+      "INSERT INTO events (arrival, event_id, body) VALUES (?1, '', ?2) ON CONFLICT (arrival) DO UPDATE SET body = ?2",
+      STATE_ROW,
+      JSON.stringify(state),
+    );
   }
 
   /** Which of these event ids are stored already: one scan of the session's events for a whole batch. */
@@ -111,11 +125,14 @@ export class SessionStorage {
     if (ids.length === 1)
       return new Set(
         this.sql
-          .exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id = ? LIMIT 1', ids[0])
+          .exec<{ event_id: string }>('SELECT event_id FROM events WHERE arrival > 0 AND event_id = ? LIMIT 1', ids[0])
           .toArray()
           .map((r) => r.event_id),
       );
-    const rows = this.sql.exec<{ event_id: string }>('SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))', JSON.stringify(ids));
+    const rows = this.sql.exec<{ event_id: string }>(
+      'SELECT event_id FROM events WHERE arrival > 0 AND event_id IN (SELECT value FROM json_each(?))',
+      JSON.stringify(ids),
+    );
     return new Set(rows.toArray().map((r) => r.event_id));
   }
 
@@ -131,7 +148,7 @@ export class SessionStorage {
     this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(event), arrival);
   }
 
-  /** Events stored after `arrival`, in arrival order, at most `limit`. */
+  /** Events stored after `arrival` (0: all of them), in arrival order, at most `limit`. */
   eventsAfter(arrival: number, limit = Number.MAX_SAFE_INTEGER): { arrival: number; event: WebEvent }[] {
     if (!this.ready) return [];
     return this.sql
@@ -147,10 +164,10 @@ export class SessionStorage {
 
   /** A page of events in session order, after `cursor`, and the cursor of the next page (null at the end). */
   eventsInOrder(cursor: OrderCursor | undefined, limit: number): { events: WebEvent[]; next: OrderCursor | null } {
-    const after = cursor ? `WHERE (${ORDER_KEY}) > (?, ?, ?)` : '';
+    const after = cursor ? `AND (${ORDER_KEY}) > (?, ?, ?)` : '';
     const binds = cursor ? [cursor[0], Number(cursor[1]), Number(cursor[2])] : [];
     const rows = this.sql
-      .exec<{ body: string; arrival: number }>(`SELECT body, arrival FROM events ${after} ORDER BY ${ORDER_KEY} LIMIT ?`, ...binds, limit + 1)
+      .exec<{ body: string; arrival: number }>(`SELECT body, arrival FROM events WHERE arrival > 0 ${after} ORDER BY ${ORDER_KEY} LIMIT ?`, ...binds, limit + 1)
       .toArray();
     const events = rows.slice(0, limit).map((r) => JSON.parse(r.body) as WebEvent);
     const last = events.at(-1);
@@ -163,7 +180,7 @@ export class SessionStorage {
   eventsNaming(customerId: string): { arrival: number; event: WebEvent }[] {
     return this.sql
       .exec<{ arrival: number; body: string }>(
-        "SELECT arrival, body FROM events WHERE body ->> '$.customer_id' = ?1 OR body ->> '$.claimed_customer_id' = ?1 ORDER BY arrival",
+        "SELECT arrival, body FROM events WHERE arrival > 0 AND (body ->> '$.customer_id' = ?1 OR body ->> '$.claimed_customer_id' = ?1) ORDER BY arrival",
         customerId,
       )
       .toArray()
@@ -176,13 +193,13 @@ export class SessionStorage {
 
   eventsById(ids: readonly string[]): WebEvent[] {
     return this.sql
-      .exec<{ body: string }>('SELECT body FROM events WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY arrival', JSON.stringify(ids))
+      .exec<{ body: string }>('SELECT body FROM events WHERE arrival > 0 AND event_id IN (SELECT value FROM json_each(?)) ORDER BY arrival', JSON.stringify(ids))
       .toArray()
       .map((r) => JSON.parse(r.body) as WebEvent);
   }
 
   hasEventNamed(name: string): boolean {
-    return this.sql.exec("SELECT 1 FROM events WHERE body ->> '$.name' = ? LIMIT 1", name).toArray().length > 0;
+    return this.sql.exec("SELECT 1 FROM events WHERE arrival > 0 AND body ->> '$.name' = ? LIMIT 1", name).toArray().length > 0;
   }
 
   addToOutbox(messages: readonly TriggerMessage[]): void {

@@ -127,7 +127,7 @@ async function main() {
           d1Databases: { DB: 'cost-0', DB_1: 'cost-1' },
           durableObjects: { SESSIONS: { className: 'SessionObject', useSQLite: true }, VISITORS: { className: 'VisitorObject', useSQLite: true } },
           serviceBindings: { LAKE: { name: 'lake', entrypoint: 'Lake' }, LAKE_SESSIONS: { name: 'lake', entrypoint: 'Lake' } },
-          bindings: { ...wrangler.vars, FLUSH_DELAY_S: '0', DEFAULT_SESSION_TIMEOUT_S: '2', ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench-link-signing-key' },
+          bindings: { ...wrangler.vars, FLUSH_DELAY_S: '0', DEFAULT_SESSION_TIMEOUT_S: '2', ADMIN_TOKEN, LINK_SIGNING_KEY: 'bench-link-signing-key', COST_TRACE: process.env.COST_TRACE ?? '' },
           unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
         },
         { name: 'lake', modules: true, script: LAKE, compatibilityDate: wrangler.compatibilityDate },
@@ -142,7 +142,9 @@ async function main() {
   const units = async () => (await call('/__units')).json();
 
   const results = [];
-  for (const scenario of SCENARIOS) {
+  // BENCH_ONLY=beacon1,login10: these scenarios alone.
+  const only = process.env.BENCH_ONLY?.split(',');
+  for (const scenario of SCENARIOS.filter((x) => !only || only.includes(x.key))) {
     const res = await call('/api/v1/admin/sources', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },

@@ -23,7 +23,14 @@ const zero = () => ({
 });
 let units = zero();
 
-const counted = (result) => {
+// COST_TRACE=1: every statement that writes, with its rows (to find what to cut; not a unit).
+let TRACE = false; // set from the COST_TRACE binding
+const trace = (where, text, written) => {
+  if (TRACE && written) console.log(`[rows] ${where} ${written} ${String(text).replace(/\s+/g, ' ').slice(0, 110)}`);
+};
+
+const counted = (result, text) => {
+  trace('d1', text, result.meta?.rows_written);
   units.d1_statements += 1;
   units.d1_rows_written += result.meta?.rows_written ?? 0;
   units.d1_rows_read += result.meta?.rows_read ?? 0;
@@ -31,15 +38,16 @@ const counted = (result) => {
 };
 
 /** A D1 statement whose results are counted; `first` goes through `all`, which reports its meta. */
-function statement(inner) {
+function statement(inner, text) {
   return {
     inner,
-    bind: (...values) => statement(inner.bind(...values)),
-    run: async () => counted(await inner.run()),
-    all: async () => counted(await inner.all()),
+    text,
+    bind: (...values) => statement(inner.bind(...values), text),
+    run: async () => counted(await inner.run(), text),
+    all: async () => counted(await inner.all(), text),
     raw: (options) => inner.raw(options),
     first: async (column) => {
-      const row = counted(await inner.all()).results[0] ?? null;
+      const row = counted(await inner.all(), text).results[0] ?? null;
       return column === undefined ? row : row === null ? null : row[column];
     },
   };
@@ -48,8 +56,8 @@ function statement(inner) {
 function database(db) {
   return new Proxy(db, {
     get(target, prop) {
-      if (prop === 'prepare') return (sql) => statement(target.prepare(sql));
-      if (prop === 'batch') return async (statements) => (await target.batch(statements.map((s) => s.inner ?? s))).map(counted);
+      if (prop === 'prepare') return (sql) => statement(target.prepare(sql), sql);
+      if (prop === 'batch') return async (statements) => (await target.batch(statements.map((s) => s.inner ?? s))).map((r, i) => counted(r, statements[i].text));
       const value = Reflect.get(target, prop);
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -88,6 +96,7 @@ const wrapped = new WeakMap();
 function countedEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
+    TRACE = env.COST_TRACE === '1';
     out = {};
     for (const [name, value] of Object.entries(env)) {
       out[name] = /^DB(_\d+)?$/.test(name) ? database(value) : wrappers[name] ? wrappers[name](value) : value;
@@ -106,12 +115,14 @@ function countSql(storage, cursors) {
   const exec = sql.exec.bind(sql);
   sql.exec = (...args) => {
     const cursor = exec(...args);
+    cursor.text = args[0];
     cursors.push(cursor);
     return cursor;
   };
   const setAlarm = storage.setAlarm.bind(storage);
   storage.setAlarm = (...args) => {
     units.do_set_alarm += 1;
+    trace('do', 'setAlarm', 1);
     return setAlarm(...args);
   };
   if (sql.exec === exec || storage.setAlarm === setAlarm) throw new Error('the storage methods could not be wrapped');
@@ -126,6 +137,7 @@ export class SessionObject extends Counted {
   }
   drain() {
     for (const c of this.cursors) {
+      trace('do', c.text, c.rowsWritten);
       units.do_rows_written += c.rowsWritten;
       units.do_rows_read += c.rowsRead;
     }
