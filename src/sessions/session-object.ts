@@ -50,7 +50,7 @@ export class SessionObject extends DurableObject<Env> {
   private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
-  /** The writes out under way after an answer (see `writeOutNow`); an alarm waits for them before its own. */
+  /** The writes out under way (see `writer`), the alarm's or those after an answer. */
   private writing: Promise<void> | null = null;
   /** When this instance last started writing out (ms): FLUSH_DELAY_S apart at least. */
   private wroteAt = -Infinity;
@@ -203,7 +203,7 @@ export class SessionObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.armed = undefined; // a running alarm is no longer armed
-    await this.writing; // one writer at a time
+    await this.writing; // a write out under way first: this run sees what it did
     const state = this.state;
     if (!state) return;
     const before = stateRow(state);
@@ -231,7 +231,7 @@ export class SessionObject extends DurableObject<Env> {
     // close alone is decided the same way again by a run again (an alarm that did not finish is
     // run again by the runtime), so it is saved once, at the end (docs/cost.md).
     if (fired.length) await this.save();
-    await this.writeOutDue(state, now);
+    await this.writer(() => this.writeOutDue(state, now));
     await this.sendOutbox();
     // An alarm that fired early (its due time had moved later) changed nothing: it re-arms only.
     await this.save(stateRow(state) === before ? 'if-alarm-moved' : 'always');
@@ -314,7 +314,7 @@ export class SessionObject extends DurableObject<Env> {
    */
   private writeOutNow(state: SessionState): void {
     const delay = this.settings.flushDelayMs;
-    const run = async () => {
+    const rounds = async () => {
       for (let round = 0; this.state === state; round++) {
         const lacking = this.lacking(state);
         if (!lacking.length) break;
@@ -327,12 +327,24 @@ export class SessionObject extends DurableObject<Env> {
         await this.writeOutDue(state, now, 'now');
       }
     };
-    this.writing = run()
-      .finally(() => {
-        this.writing = null;
-      })
+    void this.writer(rounds)
       .then(() => this.save())
       .catch((error) => console.error(JSON.stringify({ message: 'write out failed', error: String(error) })));
+  }
+
+  /**
+   * Runs one writer at a time, the alarm's or the one after an answer: two at once would send the
+   * same events twice. While one runs, `writing` says so (an event then leaves its writes to it).
+   */
+  private async writer(write: () => Promise<void>): Promise<void> {
+    while (this.writing) await this.writing;
+    const run = write();
+    this.writing = run.catch(() => {});
+    try {
+      await run;
+    } finally {
+      this.writing = null;
+    }
   }
 
   /** Writes the lake and D1 what they lack, each when due (`now`: whatever its time); one refusing does not hold the other up. */

@@ -19,7 +19,6 @@ import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import { ADMIN_TOKEN, applyMigrations, bundle, log, ORIGIN, root, wranglerConfig } from './harness.mjs';
 
 const SESSIONS = Number(process.env.BENCH_CAP_SESSIONS ?? 1000);
-const EVENTS_PER_SESSION = 20;
 const LOGIN_EVERY = Number(process.env.BENCH_CAP_LOGIN_EVERY ?? 5);
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
@@ -34,6 +33,8 @@ const MODEL = {
   shardBytes: 8e9,
   d1WritesPerSecond: 1000,
 };
+/** The sessions measured are the model's: its objects' pages depend on how many events they hold. */
+const EVENTS_PER_SESSION = MODEL.eventsPerSession;
 
 const LAKE = `
 import { WorkerEntrypoint } from 'cloudflare:workers';
@@ -56,7 +57,7 @@ const products = Array.from({ length: 200 }, (_, i) => ({
   in_stock: i % 7 !== 0,
 }));
 
-/** One visit: a landing with utm, browsing, a search, a cart, sometimes a login; 20 events. */
+/** One visit of EVENTS_PER_SESSION events: a landing with utm, browsing (a search past 10 events), a cart, sometimes a login. */
 function visit(n, sessionId, identity) {
   const t0 = Date.now() - 20 * 60_000;
   const p = (i) => products[(n * 7 + i * 13) % products.length];
