@@ -53,14 +53,14 @@ const SCENARIOS = [
     key: 'anon10',
     label: 'anonymous session, 10 beacons of 1 event',
     kind: 'website',
-    requests: (s, c) => Array.from({ length: 10 }, (_, i) => beacon(c, events(1, s, i))),
+    requests: (s, c) => Array.from({ length: 10 }, (_, i) => () => beacon(c, events(1, s, i))),
   },
   {
     key: 'login10',
     label: 'session of 10 beacons, a login in the middle',
     kind: 'website',
     requests: (s, c) =>
-      Array.from({ length: 10 }, (_, i) => {
+      Array.from({ length: 10 }, (_, i) => () => {
         const [e] = events(1, s, i);
         if (i !== 4) return beacon(c, [e]);
         const customer = `cust-${s}`;
@@ -160,7 +160,10 @@ async function main() {
       Array.from({ length: SESSIONS / per }, async (_, n) => {
         const sessions = Array.from({ length: per }, (_, j) => `${scenario.key}-${n}-${j}`);
         closedWanted += sessions.length;
-        for (const r of scenario.requests(per === 1 ? sessions[0] : sessions, c)) {
+        for (const request of scenario.requests(per === 1 ? sessions[0] : sessions, c)) {
+          // A request of several made when it is sent: its event occurs then, as a visitor's does
+          // (a session closes DEFAULT_SESSION_TIMEOUT_S after its last event's time).
+          const r = typeof request === 'function' ? request() : request;
           const answer = await call(r.path, { method: 'POST', headers: r.headers, body: r.body });
           if (answer.status >= 300) throw new Error(`${scenario.key}: ${answer.status} ${await answer.text()}`);
           sent += r.events;
