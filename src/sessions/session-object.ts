@@ -90,6 +90,9 @@ export class SessionObject extends DurableObject<Env> {
     const fired: TriggerMessage[] = [];
     // The event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
     const stored = this.store.storedIds(events.map((e) => e.event_id));
+    // Numbered on from the rows, not from the state row: an event stored by a call whose state
+    // write was lost is not overwritten.
+    let arrival = this.store.lastArrival();
     for (const event of events) {
       if (stored.has(event.event_id)) {
         statuses.push('duplicate');
@@ -99,7 +102,7 @@ export class SessionObject extends DurableObject<Env> {
         statuses.push('session_full');
         continue;
       }
-      const arrival = this.store.insertEvent(event);
+      this.store.insertEvent(event, ++arrival);
       stored.add(event.event_id);
       const state = (this.state ??= newState(event, timeoutS, now));
       const applied = this.applyEvent(state, event, arrival, now);

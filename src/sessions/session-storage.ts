@@ -136,12 +136,13 @@ export class SessionStorage {
     return new Set(rows.toArray().map((r) => r.event_id));
   }
 
-  /** Stores a new event (the caller has checked it is not stored yet); its arrival. */
-  insertEvent(event: WebEvent): number {
+  /**
+   * Stores a new event at `arrival` (the caller has checked it is not stored yet, and numbers a
+   * batch's arrivals on from `lastArrival()`: no RETURNING, which costs SQLite a result table).
+   */
+  insertEvent(event: WebEvent, arrival: number): void {
     this.ensure();
-    return this.sql
-      .exec<{ arrival: number }>('INSERT INTO events (event_id, body) VALUES (?, ?) RETURNING arrival', event.event_id, JSON.stringify(event))
-      .one().arrival;
+    this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, JSON.stringify(event));
   }
 
   replaceEvent(arrival: number, event: WebEvent): void {
