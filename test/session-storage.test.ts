@@ -75,6 +75,33 @@ describe("the session object's storage", () => {
     expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 2, status: 'open' });
   });
 
+  it("stores each event without what its session shares, its empty fields and its id, and reads it back whole (a whole row too)", async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const sent = [event(sessionId, 'page_view', -3), event(sessionId, 'search', -2, { context: { type: 'search', query: 'mug' } })];
+    await postEvents(source.secret_key, sent);
+    const stub = sessionStub(source.id, sessionId);
+    const { rows, before } = await runInDurableObject(stub, (instance: SessionObject, state) => ({
+      rows: state.storage.sql
+        .exec<{ body: string }>('SELECT body FROM events WHERE arrival > 0 ORDER BY arrival')
+        .toArray()
+        .map((r) => JSON.parse(r.body) as Record<string, unknown>),
+      before: instance.read()!,
+    }));
+    expect(Object.keys(rows[1]!).sort()).toEqual(['context', 'name', 'occurred_at', 'received_at']);
+    expect(before.events.map((e) => [e.event_id, e.source_id, e.session_id, e.channel, e.customer_id, e.device, e.flags])).toEqual(
+      sent.map((e) => [e.event_id, source.id, sessionId, 'api', null, null, []]),
+    );
+    expect(before.events[1]!.context).toEqual({ type: 'search', query: 'mug' });
+    // A row stored whole (before this layout) reads as it is.
+    const whole = { ...before.events[0]!, event_id: 'whole-1', name: 'category_view', occurred_at: new Date().toISOString() };
+    const after = await runInDurableObject(stub, (instance: SessionObject, state) => {
+      state.storage.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (3, ?, ?)', whole.event_id, JSON.stringify(whole));
+      return instance.read()!;
+    });
+    expect(after.events.at(-1)).toEqual(whole);
+  });
+
   it('numbers arrivals from its rows, not from the state row: events stored without a state save are not taken for duplicates', async () => {
     const source = await createSource();
     const sessionId = unique('s');

@@ -43,10 +43,7 @@ describe('fired triggers reach the queue in sends it accepts, and wait in their 
     expect(delivered.filter((d) => d.events[0]!.context.description?.length === 15_000)).toHaveLength(20);
     for (const id of [many, big]) {
       expect(await outboxRows(source.id, id)).toBe(0);
-      const row = await runInDurableObject(
-        sessionStub(source.id, id),
-        (_o, state) => stateRowOf(state.storage.sql)!,
-      );
+      const row = await runInDurableObject(sessionStub(source.id, id), (_o, state) => stateRowOf(state.storage.sql)!);
       expect(row).not.toContain('outbox');
       expect(row.length).toBeLessThan(4_000);
     }

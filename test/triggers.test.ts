@@ -106,10 +106,7 @@ describe('campaign triggers', () => {
     expect((JSON.parse(got[0]!.body) as { events: { event_id: string }[] }).events[0]!.event_id).toBe(add.event_id);
 
     await runAlarm(source.id, bought); // its close: the order came in time, nothing fires
-    const watching = await runInDurableObject(
-      sessionStub(source.id, bought),
-      (_o, state) => stateRowOf(state.storage.sql)!,
-    );
+    const watching = await runInDurableObject(sessionStub(source.id, bought), (_o, state) => stateRowOf(state.storage.sql)!);
     const outbox = await tableRows(source.id, bought, 'outbox');
     const triggers = (JSON.parse(watching) as { triggers: { watches: object; fired: string[] } }).triggers;
     expect(triggers).toMatchObject({ watches: {}, fired: [] });

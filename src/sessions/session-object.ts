@@ -10,7 +10,7 @@ import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, flushBackoffMs, objectExpiresAt, openSession } from './record';
-import { SessionStorage } from './session-storage';
+import { commonOf, SessionStorage } from './session-storage';
 import { lakeBehind, lakeDue, newOutlet, nextAlarm, type Outlet, type Pending, readState, type SessionState, settled } from './state';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
@@ -63,6 +63,7 @@ export class SessionObject extends DurableObject<Env> {
       const raw = this.store.readState();
       if (!raw) return;
       const { state, outbox } = readState(raw, this.store.lastArrival());
+      if (state.shared) this.store.common = commonOf(state.record, state.shared);
       this.store.addToOutbox(outbox);
       this.replay(state);
       this.state = state;
@@ -102,9 +103,9 @@ export class SessionObject extends DurableObject<Env> {
         statuses.push('session_full');
         continue;
       }
+      const state = (this.state ??= this.begin(event, timeoutS, now));
       this.store.insertEvent(event, ++arrival);
       stored.add(event.event_id);
-      const state = (this.state ??= newState(event, timeoutS, now));
       const applied = this.applyEvent(state, event, arrival, now);
       if (rules.length || state.triggers?.rules.length) {
         const triggers = (state.triggers ??= newTriggerState());
@@ -127,6 +128,13 @@ export class SessionObject extends DurableObject<Env> {
       if (writeNow) this.writeOutNow(state);
     }
     return statuses;
+  }
+
+  /** A new session's state, from its first event; its events' rows leave out what they share with it. */
+  private begin(event: WebEvent, timeoutS: number, now: number): SessionState {
+    const state = newState(event, timeoutS, now);
+    this.store.common = commonOf(state.record, state.shared!);
+    return state;
   }
 
   /** Links the session to a customer from outside its events (a campaign link: docs/design.md, rule 6). */
@@ -520,6 +528,7 @@ function newState(event: WebEvent, timeoutS: number, now: number): SessionState 
     rewrites: 0,
     d1: newOutlet(),
     lake: newOutlet(),
+    shared: sharedOf(event),
     alarmAt: null,
   };
 }

@@ -1,18 +1,24 @@
 import type { WebEvent } from '../events/schema';
-import type { OrderCursor } from '../events/session-record';
+import type { OrderCursor, SessionRecord } from '../events/session-record';
+import type { Shared } from '../storage/records';
 import type { TriggerMessage } from '../triggers/session-triggers';
 
 /**
  * The session object's own SQLite: its schema, migrated when the object wakes, and every
  * statement the object runs (docs/design.md, "Storage").
  *
- * - `events`: keyed by `arrival` (the rowid, numbered by SQLite from 1): one b-tree, so one row
- *   written per event (docs/cost.md). No index on `event_id`: a batch's repeats are found in one
+ * - `events`: keyed by `arrival` (the rowid, from 1; each call numbers its events on from the
+ *   rows' last): one b-tree, so one row written per event (docs/cost.md). No index on `event_id`: a batch's repeats are found in one
  *   scan of the session's events (rows read cost a thousandth of rows written), session order is
  *   sorted when asked, and a flush takes a rowid range.
  * - Its row 0 is the object's state: the session record and the object's bookkeeping (see
  *   SessionObject). A table of its own would cost its creation (2 rows) and a page for one row.
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
+ *
+ * An event's row leaves out what it has in common with its session (`Common`: the ids, the
+ * channel, the device and geo of its first event), its empty fields and its id (a column of its
+ * own), and gets them back when read: about half of a tracker event's JSON, so fewer pages and less to write (docs/cost.md).
+ * Rows stored whole (before this, or before the session knew its common part) read the same.
  *
  * A new object makes its table with its first event, and one that forgot (retention, erasure)
  * holds none: Durable Object storage is billed by the database's pages, and an empty table is a
@@ -20,7 +26,7 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  */
 export const SCHEMA_VERSION = 6;
 
-/** The arrival of the state row (SQLite numbers the events' rowids from 1). */
+/** The arrival of the state row (the events' are from 1). */
 const STATE_ROW = 0;
 
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +53,77 @@ const MOVE_STATE = `INSERT OR REPLACE INTO events (arrival, event_id, body) SELE
 /** Session order (docs/design.md, rule 2): occurred_at, then seq (absent last), then arrival. */
 const ORDER_KEY = "body ->> '$.occurred_at', coalesce(body ->> '$.seq', 9007199254740991), arrival";
 
+/** An event's row as read. */
+type Row = { arrival: number; event_id: string; body: string };
+
+/** What every event of a session shares, fixed by its first event: its stored rows leave it out. */
+export interface Common {
+  source_id: string;
+  session_id: string;
+  channel: WebEvent['channel'];
+  /** The device and geo of its first event, as JSON text (D1's rows share them the same way). */
+  shared: Shared;
+}
+export const commonOf = (record: SessionRecord, shared: Shared): Common => ({
+  source_id: record.source_id,
+  session_id: record.session_id,
+  channel: record.channel,
+  shared,
+});
+
+const sameJson = (value: unknown, text: string | null) => (text === null ? value === null : value != null && JSON.stringify(value) === text);
+const parseOrNull = (text: string | null) => (text === null ? null : JSON.parse(text));
+
+/** An event as its row holds it: what its session has in common, and its empty fields, left out. */
+function compact(event: WebEvent, c: Common): Partial<WebEvent> {
+  const row: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(event)) if (!implied(key, value, c)) row[key] = value;
+  return row as Partial<WebEvent>;
+}
+
+/** Whether an event's field goes without saying in its row (`expand` puts it back). */
+function implied(key: string, value: unknown, c: Common): boolean {
+  switch (key) {
+    case 'event_id':
+      return true; // its own column
+    case 'source_id':
+    case 'session_id':
+    case 'channel':
+      return value === c[key];
+    case 'device':
+    case 'geo':
+      return sameJson(value, c.shared[key]);
+    case 'flags':
+      return (value as unknown[]).length === 0;
+    default:
+      return value === null;
+  }
+}
+
+/** An event from its row: what was left out put back (a whole row keeps its own). */
+function expand(row: Partial<WebEvent>, eventId: string, c: Common | undefined): WebEvent {
+  if (!c) return row as WebEvent;
+  return {
+    event_id: eventId,
+    source_id: c.source_id,
+    channel: c.channel,
+    session_id: c.session_id,
+    customer_id: null,
+    claimed_customer_id: null,
+    name: row.name!,
+    occurred_at: row.occurred_at!,
+    received_at: row.received_at!,
+    seq: null,
+    context: null,
+    params: null,
+    page: null,
+    device: 'device' in row ? row.device! : parseOrNull(c.shared.device),
+    geo: 'geo' in row ? row.geo! : parseOrNull(c.shared.geo),
+    flags: [],
+    ...row,
+  };
+}
+
 /** Keeps outbox messages at most; beyond, the oldest are dropped (and logged): a runaway rule cannot fill the object. */
 const MAX_OUTBOX = 10_000;
 
@@ -56,6 +133,8 @@ export class SessionStorage {
   /** Whether the tables are there (false: a new object, or one that forgot). */
   private ready = false;
   private hasOutbox = false;
+  /** What the session's events share (see `Common`), set by the object once it knows; none: rows are stored whole. */
+  common: Common | undefined;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -92,6 +171,7 @@ export class SessionStorage {
   /** After everything was deleted: the storage holds nothing, and makes its tables again with the next event. */
   forgot(): void {
     this.ready = false;
+    this.common = undefined;
     this.hasOutbox = false;
     this.waiting = 0;
   }
@@ -142,20 +222,28 @@ export class SessionStorage {
    */
   insertEvent(event: WebEvent, arrival: number): void {
     this.ensure();
-    this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, JSON.stringify(event));
+    this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
   }
 
   replaceEvent(arrival: number, event: WebEvent): void {
-    this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', JSON.stringify(event), arrival);
+    this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', this.body(event), arrival);
+  }
+
+  private body(event: WebEvent): string {
+    return JSON.stringify(this.common ? compact(event, this.common) : event);
+  }
+
+  private event(row: Row): WebEvent {
+    return expand(JSON.parse(row.body) as Partial<WebEvent>, row.event_id, this.common);
   }
 
   /** Events stored after `arrival` (0: all of them), in arrival order, at most `limit`. */
   eventsAfter(arrival: number, limit = Number.MAX_SAFE_INTEGER): { arrival: number; event: WebEvent }[] {
     if (!this.ready) return [];
     return this.sql
-      .exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival > ? ORDER BY arrival LIMIT ?', arrival, limit)
+      .exec<Row>('SELECT arrival, event_id, body FROM events WHERE arrival > ? ORDER BY arrival LIMIT ?', arrival, limit)
       .toArray()
-      .map((r) => ({ arrival: r.arrival, event: JSON.parse(r.body) as WebEvent }));
+      .map((r) => ({ arrival: r.arrival, event: this.event(r) }));
   }
 
   lastArrival(): number {
@@ -168,9 +256,9 @@ export class SessionStorage {
     const after = cursor ? `AND (${ORDER_KEY}) > (?, ?, ?)` : '';
     const binds = cursor ? [cursor[0], Number(cursor[1]), Number(cursor[2])] : [];
     const rows = this.sql
-      .exec<{ body: string; arrival: number }>(`SELECT body, arrival FROM events WHERE arrival > 0 ${after} ORDER BY ${ORDER_KEY} LIMIT ?`, ...binds, limit + 1)
+      .exec<Row>(`SELECT arrival, event_id, body FROM events WHERE arrival > 0 ${after} ORDER BY ${ORDER_KEY} LIMIT ?`, ...binds, limit + 1)
       .toArray();
-    const events = rows.slice(0, limit).map((r) => JSON.parse(r.body) as WebEvent);
+    const events = rows.slice(0, limit).map((r) => this.event(r));
     const last = events.at(-1);
     const next: OrderCursor | null =
       rows.length > limit && last ? [last.occurred_at, String(last.seq ?? Number.MAX_SAFE_INTEGER), String(rows[limit - 1]!.arrival)] : null;
@@ -180,12 +268,12 @@ export class SessionStorage {
   /** The events that name this customer, verified or as a claim (an erasure in another session). */
   eventsNaming(customerId: string): { arrival: number; event: WebEvent }[] {
     return this.sql
-      .exec<{ arrival: number; body: string }>(
-        "SELECT arrival, body FROM events WHERE arrival > 0 AND (body ->> '$.customer_id' = ?1 OR body ->> '$.claimed_customer_id' = ?1) ORDER BY arrival",
+      .exec<Row>(
+        "SELECT arrival, event_id, body FROM events WHERE arrival > 0 AND (body ->> '$.customer_id' = ?1 OR body ->> '$.claimed_customer_id' = ?1) ORDER BY arrival",
         customerId,
       )
       .toArray()
-      .map((r) => ({ arrival: r.arrival, event: JSON.parse(r.body) as WebEvent }));
+      .map((r) => ({ arrival: r.arrival, event: this.event(r) }));
   }
 
   deleteEvents(arrivals: readonly number[]): void {
@@ -194,9 +282,12 @@ export class SessionStorage {
 
   eventsById(ids: readonly string[]): WebEvent[] {
     return this.sql
-      .exec<{ body: string }>('SELECT body FROM events WHERE arrival > 0 AND event_id IN (SELECT value FROM json_each(?)) ORDER BY arrival', JSON.stringify(ids))
+      .exec<Row>(
+        'SELECT arrival, event_id, body FROM events WHERE arrival > 0 AND event_id IN (SELECT value FROM json_each(?)) ORDER BY arrival',
+        JSON.stringify(ids),
+      )
       .toArray()
-      .map((r) => JSON.parse(r.body) as WebEvent);
+      .map((r) => this.event(r));
   }
 
   hasEventNamed(name: string): boolean {

@@ -30,7 +30,7 @@ export interface SessionState {
   shard?: string;
   /** Shards still holding its rows from before a move (its customer linked, shards added): emptied once the new one holds them all. */
   leaving?: string[];
-  /** The device and geo its D1 event rows share, fixed by the first event written (absent until then). */
+  /** The device and geo its events share, fixed by its first event (absent in rows from before: then by the first written to D1), left out of its stored rows and of D1's. */
   shared?: Shared;
   /** The version of the closed session the lake's sessions stream last got (absent: none yet). */
   sessionArchived?: number;

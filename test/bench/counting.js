@@ -57,7 +57,8 @@ function database(db) {
   return new Proxy(db, {
     get(target, prop) {
       if (prop === 'prepare') return (sql) => statement(target.prepare(sql), sql);
-      if (prop === 'batch') return async (statements) => (await target.batch(statements.map((s) => s.inner ?? s))).map((r, i) => counted(r, statements[i].text));
+      if (prop === 'batch')
+        return async (statements) => (await target.batch(statements.map((s) => s.inner ?? s))).map((r, i) => counted(r, statements[i].text));
       const value = Reflect.get(target, prop);
       return typeof value === 'function' ? value.bind(target) : value;
     },
