@@ -422,7 +422,9 @@ export class SessionObject extends DurableObject<Env> {
       async (rows, complete) => {
         const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
         if (events[0]) state.shared ??= sharedOf(events[0]);
-        await writeSession(shard.db, record, events, { incarnation: state.incarnation ?? 0, shared: state.shared });
+        // The session row holds what its event rows share only when it has event rows (a customer).
+        const shared = record.customer_id === null ? undefined : state.shared;
+        await writeSession(shard.db, record, events, { incarnation: state.incarnation ?? 0, shared });
         // The console's D1 write lag: from the last event's arrival to its write.
         feed.count(record.source_id, 'd1_writes');
         feed.count(record.source_id, 'd1_lag_ms', Math.max(0, Date.now() - Date.parse(record.last_received_at ?? record.last_event_at)));
