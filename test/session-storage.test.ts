@@ -75,7 +75,7 @@ describe("the session object's storage", () => {
     expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 2, status: 'open' });
   });
 
-  it("stores each event without what its session shares, its empty fields and its id, and reads it back whole (a whole row too)", async () => {
+  it('stores each event without what its session shares, its empty fields and its id, and reads it back whole (a whole row too)', async () => {
     const source = await createSource();
     const sessionId = unique('s');
     const sent = [event(sessionId, 'page_view', -3), event(sessionId, 'search', -2, { context: { type: 'search', query: 'mug' } })];
