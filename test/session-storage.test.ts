@@ -170,7 +170,7 @@ describe("the session object's storage", () => {
       }
       const storage = new SessionStorage(sql);
       const found = storage.open();
-      const duplicate = [...storage.storedIds(['e-a', 'e-new'])];
+      const duplicate = [...storage.seen(['e-a', 'e-new']).stored];
       return {
         found,
         tables: sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray(),

@@ -90,10 +90,10 @@ export class SessionObject extends DurableObject<Env> {
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
     // The event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
-    const stored = this.store.storedIds(events.map((e) => e.event_id));
-    // Numbered on from the rows, not from the state row: an event stored by a call whose state
-    // write was lost is not overwritten.
-    let arrival = this.store.lastArrival();
+    // Arrivals are numbered on from the rows, not from the state row: an event stored by a call
+    // whose state write was lost is not overwritten.
+    const { stored, last } = this.store.seen(events.map((e) => e.event_id));
+    let arrival = last;
     for (const event of events) {
       if (stored.has(event.event_id)) {
         statuses.push('duplicate');

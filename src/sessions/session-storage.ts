@@ -198,27 +198,29 @@ export class SessionStorage {
     );
   }
 
-  /** Which of these event ids are stored already: one scan of the session's events for a whole batch. */
-  storedIds(ids: readonly string[]): Set<string> {
-    if (!this.ready) return new Set();
-    // One id (a beacon's): compared as it is, with no table of ids built for the scan.
-    if (ids.length === 1)
-      return new Set(
-        this.sql
-          .exec<{ event_id: string }>('SELECT event_id FROM events WHERE arrival > 0 AND event_id = ? LIMIT 1', ids[0])
-          .toArray()
-          .map((r) => r.event_id),
-      );
+  /**
+   * Which of these event ids are stored already, and the last arrival (a batch's arrivals are
+   * numbered on from it): one scan of the session's events for a whole batch.
+   */
+  seen(ids: readonly string[]): { stored: Set<string>; last: number } {
+    if (!this.ready) return { stored: new Set(), last: 0 };
+    // One id (a beacon's): compared as it is, in the same scan as the last arrival.
+    if (ids.length === 1) {
+      const row = this.sql
+        .exec<{ last: number | null; seen: number | null }>('SELECT max(arrival) AS last, max(event_id = ?) AS seen FROM events WHERE arrival > 0', ids[0])
+        .one();
+      return { stored: new Set(row.seen ? ids : []), last: row.last ?? 0 };
+    }
     const rows = this.sql.exec<{ event_id: string }>(
       'SELECT event_id FROM events WHERE arrival > 0 AND event_id IN (SELECT value FROM json_each(?))',
       JSON.stringify(ids),
     );
-    return new Set(rows.toArray().map((r) => r.event_id));
+    return { stored: new Set(rows.toArray().map((r) => r.event_id)), last: this.lastArrival() };
   }
 
   /**
    * Stores a new event at `arrival` (the caller has checked it is not stored yet, and numbers a
-   * batch's arrivals on from `lastArrival()`: no RETURNING, which costs SQLite a result table).
+   * batch's arrivals on from `seen`'s last: no RETURNING, which costs SQLite a result table).
    */
   insertEvent(event: WebEvent, arrival: number): void {
     this.ensure();
