@@ -8,17 +8,19 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  * statement the object runs (docs/design.md, "Storage").
  *
  * - `events`: keyed by `arrival` (the rowid, from 1; each call numbers its events on from the
- *   rows' last): one b-tree, so one row written per event (docs/cost.md). No index on `event_id`: a batch's repeats are found in one
- *   scan of the session's events (rows read cost a thousandth of rows written), session order is
- *   sorted when asked, and a flush takes a rowid range.
+ *   rows' last): one b-tree, so one row written per event (docs/cost.md). No index on
+ *   `event_id`: a batch's repeats are found in one scan of the session's events (rows read cost
+ *   a thousandth of rows written), session order is sorted when asked, and a flush takes a rowid
+ *   range.
  * - Its row 0 is the object's state: the session record and the object's bookkeeping (see
  *   SessionObject). A table of its own would cost its creation (2 rows) and a page for one row.
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
  *
  * An event's row leaves out what it has in common with its session (`Common`: the ids, the
  * channel, the device and geo of its first event), its empty fields and its id (a column of its
- * own), and gets them back when read: about half of a tracker event's JSON, so fewer pages and less to write (docs/cost.md).
- * Rows stored whole (before this, or before the session knew its common part) read the same.
+ * own), and gets them back when read: about half of a tracker event's JSON, so fewer pages and
+ * less to write (docs/cost.md). Rows stored whole (before this, or before the session knew its
+ * common part) read the same.
  *
  * A new object makes its table with its first event, and one that forgot (retention, erasure)
  * holds none: Durable Object storage is billed by the database's pages, and an empty table is a
