@@ -9,6 +9,24 @@ const app = document.getElementById('main');
 const nav = document.getElementById('nav');
 
 /** An element with attributes and children (strings become text nodes). */
+/** A table with these column headings over its body. */
+function headed(headings, body) {
+  return el(
+    'table',
+    {},
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        headings.map((h) => el('th', {}, h)),
+      ),
+    ),
+    body,
+  );
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElementNS(tag.startsWith('svg:') ? 'http://www.w3.org/2000/svg' : 'http://www.w3.org/1999/xhtml', tag.replace('svg:', ''));
   for (const [k, v] of Object.entries(attrs)) {
@@ -222,25 +240,7 @@ function sourcesView(created) {
         firstEvent(created),
       )
     : null;
-  show(
-    el('h1', {}, 'Sources'),
-    made,
-    el(
-      'table',
-      {},
-      el(
-        'thead',
-        {},
-        el(
-          'tr',
-          {},
-          ['id', 'name', 'kind', 'status', 'allowed origins', ''].map((h) => el('th', {}, h)),
-        ),
-      ),
-      el('tbody', {}, rows),
-    ),
-    form,
-  );
+  show(el('h1', {}, 'Sources'), made, headed(['id', 'name', 'kind', 'status', 'allowed origins', ''], el('tbody', {}, rows)), form);
 }
 
 function editSource(s) {
@@ -348,20 +348,7 @@ function liveView() {
   show(
     el('h1', {}, 'Live events'),
     el('div', { class: 'bar' }, sourcePicker(liveView), name, session, pause, status),
-    el(
-      'table',
-      {},
-      el(
-        'thead',
-        {},
-        el(
-          'tr',
-          {},
-          ['time', 'name', 'channel', 'session', 'customer', 'page', 'context', 'flags'].map((h) => el('th', {}, h)),
-        ),
-      ),
-      body,
-    ),
+    headed(['time', 'name', 'channel', 'session', 'customer', 'page', 'context', 'flags'], body),
     detail,
   );
   socket?.close();

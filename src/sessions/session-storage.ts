@@ -1,5 +1,6 @@
 import type { WebEvent } from '../events/schema';
 import type { OrderCursor, SessionRecord } from '../events/session-record';
+import { sameJson } from '../storage/json-upsert';
 import type { Shared } from '../storage/records';
 import type { TriggerMessage } from '../triggers/session-triggers';
 
@@ -73,7 +74,6 @@ export const commonOf = (record: SessionRecord, shared: Shared): Common => ({
   shared,
 });
 
-const sameJson = (value: unknown, text: string | null) => (text === null ? value === null : value != null && JSON.stringify(value) === text);
 const parseOrNull = (text: string | null) => (text === null ? null : JSON.parse(text));
 
 /** An event as its row holds it: what its session has in common, and its empty fields, left out. */

@@ -48,6 +48,9 @@ export function byBytes<T>(items: readonly T[], bytes: (item: T) => number, maxB
 /** A value's JSON text, or null for null (and absent) values: the form of D1's and the lake's JSON columns. */
 export const jsonOrNull = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 
+/** Whether a value is the one this JSON text (or null) stands for. */
+export const sameJson = (value: unknown, text: string | null) => (text === null ? value === null : value != null && JSON.stringify(value) === text);
+
 /** UTF-8 bytes of a value's JSON. */
 export const jsonBytes = (value: unknown) => utf8Length(JSON.stringify(value));
 

@@ -1,6 +1,6 @@
 import type { WebEvent } from '../events/schema';
 import type { OrderCursor, SessionRecord } from '../events/session-record';
-import { jsonChunks, jsonOrNull, jsonUpsertSql } from './json-upsert';
+import { jsonChunks, jsonOrNull, jsonUpsertSql, sameJson } from './json-upsert';
 import { compareKeys, mergePages, onEveryShard } from './shards';
 
 /** A web event as the session object hands it to D1: attributed, with its arrival order. */
@@ -104,7 +104,8 @@ const UPDATE_INDEXED_SESSION_COLUMNS = `UPDATE sessions SET (${INDEXED_SESSION_C
 
 /** An event as its row stores it: times in ms, a device or geo the session shares as ''. */
 function storedEvent(e: EventRow, shared: Shared | undefined) {
-  const same = (value: unknown, text: string | null | undefined) => text != null && value != null && JSON.stringify(value) === text;
+  // A null device or geo stays null on the row ('' would read the same).
+  const same = (value: unknown, text: string | null | undefined) => value != null && sameJson(value, text ?? null);
   return {
     arrival: e.arrival,
     source_id: e.source_id,

@@ -30,25 +30,26 @@ export default { fetch: () => new Response(null, { status: 404 }) };
 const events = (n, session, from = 0) =>
   Array.from({ length: n }, (_, i) => ({ ...sampleEvent(from + i, session, randomUUID(), new Date().toISOString()), seq: from + i + 1 }));
 
-/** Each scenario: a source kind, and how one session's traffic goes (a list of requests, sent in order). */
+/** Each scenario: a source kind, and how one session's traffic goes (requests, each made as it is sent, in order). */
 const SCENARIOS = [
-  { key: 'beacon1', label: 'tracker beacon, 1 event (a session of one)', kind: 'website', requests: (s, c) => [beacon(c, events(1, s))] },
-  { key: 'beacon20', label: 'tracker beacon, 20 events', kind: 'website', requests: (s, c) => [beacon(c, events(20, s))] },
+  { key: 'beacon1', label: 'tracker beacon, 1 event (a session of one)', kind: 'website', requests: (s, c) => [() => beacon(c, events(1, s))] },
+  { key: 'beacon20', label: 'tracker beacon, 20 events', kind: 'website', requests: (s, c) => [() => beacon(c, events(20, s))] },
   {
     key: 'rest100',
     label: 'REST batch, 100 events (10 sessions of 10)',
     kind: 'server',
     sessionsPer: 10,
     requests: (ss, c) => [
-      rest(
-        c,
-        ss.flatMap((s) => events(10, s)),
-      ),
+      () =>
+        rest(
+          c,
+          ss.flatMap((s) => events(10, s)),
+        ),
     ],
   },
-  { key: 'sdk20', label: 'SDK batch, 20 events', kind: 'mobile_app', requests: (s, c) => [sdk(c, events(20, s))] },
+  { key: 'sdk20', label: 'SDK batch, 20 events', kind: 'mobile_app', requests: (s, c) => [() => sdk(c, events(20, s))] },
   // analytics-node's batch: one visitor's messages, no session id (the collector makes it)
-  { key: 'segment20', label: 'Segment batch, 20 messages (collector-made session)', kind: 'server', requests: (s, c) => [segment(c, s, 20)] },
+  { key: 'segment20', label: 'Segment batch, 20 messages (collector-made session)', kind: 'server', requests: (s, c) => [() => segment(c, s, 20)] },
   {
     key: 'anon10',
     label: 'anonymous session, 10 beacons of 1 event',
@@ -168,9 +169,9 @@ async function main() {
         const sessions = Array.from({ length: per }, (_, j) => `${scenario.key}-${n}-${j}`);
         closedWanted += sessions.length;
         for (const request of scenario.requests(per === 1 ? sessions[0] : sessions, c)) {
-          // A request of several made when it is sent: its event occurs then, as a visitor's does
-          // (a session closes DEFAULT_SESSION_TIMEOUT_S after its last event's time).
-          const r = typeof request === 'function' ? request() : request;
+          // Each request is made when it is sent: its events occur then, as a visitor's do (a
+          // session closes DEFAULT_SESSION_TIMEOUT_S after its last event's time).
+          const r = request();
           const answer = await call(r.path, { method: 'POST', headers: r.headers, body: r.body });
           if (answer.status >= 300) throw new Error(`${scenario.key}: ${answer.status} ${await answer.text()}`);
           sent += r.events;
