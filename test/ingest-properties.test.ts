@@ -25,6 +25,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_WITH_SESSION } from '../src/storage/records';
 import { shards } from '../src/storage/shards';
 import { ADMIN_TOKEN, type CreatedSource, call, createSource, unique } from './fixtures/api';
+import { d1Session, sessionStub } from './fixtures/sessions';
 
 // ---------------------------------------------------------------------------------------------
 // Runs. Inputs per run: a batch counts its events, every other body counts one.
@@ -1117,10 +1118,12 @@ describe('every ingest route, the admin and the segment bodies, under generated 
         problems.push(`live read of ${source.id}/${JSON.stringify(sessionId)} holds ${read.size} events, ${known.size + extra} were accepted`);
     }
 
-    // The alarm's first task is the D1 flush.
+    // The alarm's first task may be a D1 flush: a session still open after it is run again, to its
+    // close, when the lake gets it.
     for (const { source, sessionId } of touched.values()) {
       try {
-        await runDurableObjectAlarm(env.SESSIONS.getByName(`${source.id}:${sessionId}`));
+        await runDurableObjectAlarm(sessionStub(source.id, sessionId));
+        if ((await d1Session(source.id, sessionId))?.status !== 'closed') await runDurableObjectAlarm(sessionStub(source.id, sessionId));
       } catch (error) {
         problems.push(`alarm of ${source.id}/${JSON.stringify(sessionId)} threw: ${String(error)}`);
       }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SessionObject } from '../src/sessions/session-object';
 import { SessionStorage } from '../src/sessions/session-storage';
 import { customerShard, shards } from '../src/storage/shards';
-import { createSource, event, postEvents, unique } from './fixtures/api';
+import { call, createSource, event, postEvents, unique } from './fixtures/api';
 import { alarmOf, d1Events, d1Session, eventually, runAlarm, sessionStub, stateRowOf } from './fixtures/sessions';
 
 /** The tables every object of schema v1 to v4 had beside its events. */
@@ -64,6 +64,10 @@ describe("the session object's storage", () => {
     const close = await alarmOf(source.id, sessionId);
     expect(close).toBeGreaterThan(Date.now() + 60_000); // its close, not a flush
     expect(await d1Session(source.id, sessionId)).toMatchObject({ customer_id: 'cust-w', event_count: 1, status: 'open' });
+    // The state row was written with the login, before the write: D1's progress is not kept (a
+    // restarted object writes D1 again what it holds, which writes no row).
+    const saved = await runInDurableObject(sessionStub(source.id, sessionId), (_o, state) => JSON.parse(stateRowOf(state.storage.sql)!));
+    expect(saved).toMatchObject({ flushedVersion: 0, d1: { arrival: 0 } });
 
     // Within FLUSH_DELAY_S (5 s here) of that write: the alarm writes it, FLUSH_DELAY_S after the last.
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
@@ -72,7 +76,18 @@ describe("the session object's storage", () => {
     expect(await d1Events(source.id, sessionId)).toHaveLength(1);
     await runAlarm(source.id, sessionId);
     expect((await d1Events(source.id, sessionId)).map((e) => e.name)).toEqual(['user_login', 'page_view']);
-    expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 2, status: 'open' });
+    // An open session's row keeps its counts as of its last other change; reads count its events.
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ event_count: 1, status: 'open' });
+    const listed = await call(`/api/v1/customers/cust-w/sessions`, { token: source.secret_key });
+    expect(((await listed.json()) as { sessions: unknown[] }).sessions).toEqual([expect.objectContaining({ session_id: sessionId, event_count: 2 })]);
+    // The lake gets the session at its close (the next alarm, run as at its time): each event
+    // once, as attributed then (version 1: after its customer's link).
+    expect(await env.LAKE.records(source.id)).toEqual([]);
+    await runAlarm(source.id, sessionId);
+    expect((await env.LAKE.records(source.id)).map((r) => [r.name, r.version, r.customer_id])).toEqual([
+      ['user_login', 1, 'cust-w'],
+      ['page_view', 1, 'cust-w'],
+    ]);
   });
 
   it('stores each event without what its session shares, its empty fields and its id, and reads it back whole (a whole row too)', async () => {

@@ -292,10 +292,11 @@ export class SessionObject extends DurableObject<Env> {
   /**
    * Makes new changes due to be written out. An open anonymous session writes out when it closes
    * (docs/cost.md): nothing reads its D1 row or its lake records before; its live reads come from
-   * here. Any other is written at once, after the answer, when its last write started
+   * here. Any other is written to D1 at once, after the answer, when its last write started
    * FLUSH_DELAY_S ago or more (true: the caller starts `writeOutNow`); sooner, or `later` (a
    * restarted object replaying), the alarm writes it FLUSH_DELAY_S after the last. A write under
-   * way takes the new changes in its next round.
+   * way takes the new changes in its next round. The lake gets a session when it closes, and each
+   * change after (`outlets`).
    */
   private scheduleFlush(state: SessionState, now: number, later?: 'later'): boolean {
     if (state.record.customer_id === null && state.record.status === 'open') return false;
@@ -308,8 +309,13 @@ export class SessionObject extends DurableObject<Env> {
     return false;
   }
 
+  /**
+   * Where a session's changes go as they come: D1, and the lake (when there is one) once it is
+   * closed. An open session's events reach the lake with its close: its readers are not live, and
+   * each event goes once in its final attribution, not again as a customer is linked (docs/cost.md).
+   */
   private outlets(state: SessionState): Outlet[] {
-    return this.lake ? [state.d1, state.lake] : [state.d1];
+    return this.lake && state.record.status === 'closed' ? [state.d1, state.lake] : [state.d1];
   }
 
   /** The outlets that lack something and are not backing off from a failure. */
@@ -321,10 +327,13 @@ export class SessionObject extends DurableObject<Env> {
    * Writes out now, after the answer: no alarm is set and run for it (an alarm is a Durable
    * Object request and two rows written, docs/cost.md). Changes that come meanwhile go in the
    * next round when FLUSH_DELAY_S has passed; otherwise, and past WRITE_ROUNDS or a failure, the
-   * alarm takes them. Then the state row records how far the writes got.
+   * alarm takes them. Then the state row records how far the writes got, unless they were D1's
+   * alone and succeeded: an object restarted before its next save writes D1 again what D1 holds,
+   * which writes no row (docs/cost.md), where a state row per write out is one row each time.
    */
   private writeOutNow(state: SessionState): void {
     const delay = this.settings.flushDelayMs;
+    const before = kept(state);
     const rounds = async () => {
       for (let round = 0; this.state === state; round++) {
         const lacking = this.lacking(state);
@@ -339,7 +348,7 @@ export class SessionObject extends DurableObject<Env> {
       }
     };
     void this.writer(rounds)
-      .then(() => this.save())
+      .then(() => this.save(kept(state) === before ? 'if-alarm-moved' : 'always'))
       .catch((error) => console.error(JSON.stringify({ message: 'write out failed', error: String(error) })));
   }
 
@@ -358,9 +367,12 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
-  /** Writes the lake and D1 what they lack, each when due (`now`: whatever its time); one refusing does not hold the other up. */
+  /**
+   * Writes the lake and D1 what they lack, each when due (`now`: whatever its time, if it takes
+   * the session's changes as they come); one refusing does not hold the other up.
+   */
   private async writeOutDue(state: SessionState, now: number, at?: 'now'): Promise<void> {
-    const due = (outlet: Outlet, time: number) => (at ? !outlet.attempts : now >= time);
+    const due = (outlet: Outlet, time: number) => (at ? !outlet.attempts && this.outlets(state).includes(outlet) : now >= time);
     if (this.lake && this.lakeLacks(state) && due(state.lake, lakeDue(state, now))) await this.archive(this.lake, state, now);
     if (state.version > state.flushedVersion && due(state.d1, state.d1.at ?? Infinity)) await this.flush(state, now);
   }
@@ -515,6 +527,12 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 }
+
+/**
+ * What of a write out the state row must keep: the lake's progress (a record sent again is a
+ * duplicate) and failures (their backoff). D1's progress need not be kept (see `writeOutNow`).
+ */
+const kept = (s: SessionState) => JSON.stringify([s.lake, s.sessionArchived, s.d1.attempts]);
 
 /** The state as its row holds it, but for the alarm time: what an alarm run compares to know it changed something. */
 const stateRow = (s: SessionState) => JSON.stringify({ ...s, alarmAt: null });

@@ -4,19 +4,27 @@
  * is already there as sent is not written again (D1 bills every row and index entry written).
  * The columns (and the `expressions` that compute some of them instead) are fixed text from
  * storage/, never input. `insertOnly` columns are written when the row is new, not updated.
+ * `lazy` columns changing alone update a row only once `lazy.when` (SQL over `excluded`, the row
+ * sent) holds: until then the row keeps their last written values, and writes nothing.
  */
 export function jsonUpsertSql(
   table: string,
   columns: readonly string[],
   key: readonly string[],
-  { expressions = {}, insertOnly = [] }: { expressions?: Record<string, string>; insertOnly?: readonly string[] } = {},
+  {
+    expressions = {},
+    insertOnly = [],
+    lazy,
+  }: { expressions?: Record<string, string>; insertOnly?: readonly string[]; lazy?: { columns: readonly string[]; when: string } } = {},
 ): string {
   const values = columns.map((c) => expressions[c] ?? `json_extract(value, '$.${c}')`).join(', ');
   // An UPDATE that sets an indexed column rewrites that index entry, even to the same value.
   const changed = columns.filter((c) => !key.includes(c) && !insertOnly.includes(c));
   const updates = changed.map((c) => `${c} = excluded.${c}`).join(', ');
-  const differs = `(${changed.map((c) => `${table}.${c}`).join(', ')}) IS NOT (${changed.map((c) => `excluded.${c}`).join(', ')})`;
-  return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates} WHERE ${differs}`;
+  const differs = (cols: readonly string[]) => `(${cols.map((c) => `${table}.${c}`).join(', ')}) IS NOT (${cols.map((c) => `excluded.${c}`).join(', ')})`;
+  const eager = changed.filter((c) => !lazy?.columns.includes(c));
+  const when = lazy ? `${differs(eager)} OR (${lazy.when}) AND ${differs(lazy.columns)}` : differs(changed);
+  return `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${values} FROM json_each(?1) WHERE true ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates} WHERE ${when}`;
 }
 
 const encoder = new TextEncoder();

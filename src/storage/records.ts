@@ -89,16 +89,33 @@ const SESSION_COLUMNS = [
   'deanonymized_by',
   'identity_conflicts',
 ] as const;
-const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions`;
 /**
  * The session columns an index holds. A flush of an open session changes its counts and times
  * (no index holds them): its upsert leaves these alone, and they are set apart, only when they
  * differ (a customer linked, a claim, an earlier start).
  */
 const INDEXED_SESSION_COLUMNS = ['customer_id', 'claimed_customer_id', 'started_at'] as const;
+/**
+ * What every event of a session changes. An open session's row keeps them as of its last other
+ * change (its customer linked, a claim, a conflict, its close: docs/cost.md), so a flush that only
+ * adds events writes their rows alone; reads take an open session's from its events (LIVE_SESSION).
+ */
+const COUNTS = ['event_count', 'last_event_at', 'last_received_at'] as const;
 const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'incarnation', 'device', 'geo'], ['source_id', 'session_id', 'incarnation'], {
   insertOnly: INDEXED_SESSION_COLUMNS,
+  lazy: { columns: COUNTS, when: "excluded.status <> 'open'" },
 });
+/** Milliseconds (SQL) as ISO 8601 text, as `toISOString` writes it. */
+const isoSql = (ms: string) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${ms} / 1000.0, 'unixepoch')`;
+/** Of the events of the session `sessions` (SQL): an aggregate, null when it has none. */
+const ofItsEvents = (aggregate: string) => `(SELECT ${aggregate} FROM web_events WHERE id BETWEEN ${sessionRange('sessions.key')})`;
+/** An open session's counts and times as its events have them (its row has them as of its last other change). */
+const LIVE_COUNTS: Record<(typeof COUNTS)[number], string> = {
+  event_count: `max(event_count, ${ofItsEvents('count(*)')})`,
+  last_event_at: `max(last_event_at, coalesce(${ofItsEvents(isoSql('max(occurred_at)'))}, ''))`,
+  last_received_at: `nullif(max(coalesce(last_received_at, ''), coalesce(${ofItsEvents(isoSql('max(received_at)'))}, '')), '')`,
+};
+const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.map((c) => (c in LIVE_COUNTS ? `iif(status = 'open', ${LIVE_COUNTS[c as keyof typeof LIVE_COUNTS]}, ${c}) AS ${c}` : c)).join(', ')} FROM sessions`;
 const UPDATE_INDEXED_SESSION_COLUMNS = `UPDATE sessions SET (${INDEXED_SESSION_COLUMNS.join(', ')}) = (?4, ?5, ?6)
   WHERE source_id = ?1 AND session_id = ?2 AND incarnation = ?3 AND (${INDEXED_SESSION_COLUMNS.join(', ')}) IS NOT (?4, ?5, ?6)`;
 
@@ -248,13 +265,13 @@ async function listWebEventsOn(db: D1Database, sourceId: string, f: WebEventFilt
 /**
  * A customer's sessions on one source, the most recent first (every shard asked: one added later
  * holds their newer ones). Found by customer (index sessions_identified) and sorted: no index
- * holds last_event_at, which every flush of an open session changes.
+ * holds last_event_at, which an open session's events change (taken from them: LIVE_COUNTS).
  */
 export async function customerSessions(env: Env, sourceId: string, customerId: string, limit: number, before?: [string, string]) {
-  const after = before ? 'AND (last_event_at, session_id) < (?, ?)' : '';
+  const after = before ? 'WHERE (last_event_at, session_id) < (?, ?)' : '';
   const pages = await onEveryShard(env, async (db) => {
     const { results } = await db
-      .prepare(`${SELECT_SESSIONS} WHERE customer_id = ? AND +source_id = ? ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
+      .prepare(`SELECT * FROM (${SELECT_SESSIONS} WHERE customer_id = ? AND +source_id = ?) ${after} ORDER BY last_event_at DESC, session_id DESC LIMIT ?`)
       .bind(customerId, sourceId, ...(before ?? []), limit + 1)
       .all<Row>();
     return results.map(toSessionRecord);
