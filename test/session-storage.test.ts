@@ -121,10 +121,11 @@ describe("the session object's storage", () => {
     const source = await createSource();
     const sessionId = unique('s');
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]);
-    // As if an earlier request had stored an event and lost its state write.
+    // As if an earlier instance had stored an event and lost its state write (then the instance goes).
     await runInDurableObject(sessionStub(source.id, sessionId), (_instance, state) => {
       state.storage.sql.exec('INSERT INTO events (event_id, body) VALUES (?, ?)', 'orphan', JSON.stringify({ event_id: 'orphan' }));
     });
+    await expect(runInDurableObject(sessionStub(source.id, sessionId), (_o, state) => state.abort('evicted (injected)'))).rejects.toThrow();
     const { body } = await postEvents(source.secret_key, [event(sessionId, 'page_view', -1)]);
     expect(body.results.map((r) => r.status)).toEqual(['accepted']);
     const arrivals = await runInDurableObject(sessionStub(source.id, sessionId), (_instance, state) =>

@@ -126,6 +126,12 @@ function expand(row: Partial<WebEvent>, eventId: string, c: Common | undefined):
   };
 }
 
+/**
+ * Event ids an instance keeps in memory at most once read (a beacon then checks its id without a
+ * scan); a session with more is scanned for each batch.
+ */
+const KNOWN_IDS = 2_000;
+
 /** Keeps outbox messages at most; beyond, the oldest are dropped (and logged): a runaway rule cannot fill the object. */
 const MAX_OUTBOX = 10_000;
 
@@ -137,6 +143,11 @@ export class SessionStorage {
   private hasOutbox = false;
   /** What the session's events share (see `Common`), set by the object once it knows; none: rows are stored whole. */
   common: Common | undefined;
+  /**
+   * The stored events' ids and last arrival, once read (this instance is their only writer, so
+   * it keeps them as it writes); undefined: not read yet; null: more than KNOWN_IDS.
+   */
+  private known: { ids: Set<string>; last: number } | null | undefined;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -174,6 +185,7 @@ export class SessionStorage {
   forgot(): void {
     this.ready = false;
     this.common = undefined;
+    this.known = undefined;
     this.hasOutbox = false;
     this.waiting = 0;
   }
@@ -183,6 +195,7 @@ export class SessionStorage {
     if (this.ready) return;
     this.sql.exec(EVENTS);
     this.ready = true;
+    this.known = { ids: new Set(), last: 0 }; // a new table holds no event
   }
 
   readState(): unknown {
@@ -202,10 +215,13 @@ export class SessionStorage {
 
   /**
    * Which of these event ids are stored already, and the last arrival (a batch's arrivals are
-   * numbered on from it): one scan of the session's events for a whole batch.
+   * numbered on from it): from memory once read (one scan of the session's events for an
+   * instance's first batch), else one scan for a whole batch.
    */
   seen(ids: readonly string[]): { stored: Set<string>; last: number } {
     if (!this.ready) return { stored: new Set(), last: 0 };
+    const known = this.knownIds();
+    if (known) return { stored: new Set(ids.filter((id) => known.ids.has(id))), last: known.last };
     // One id (a beacon's): compared as it is, in the same scan as the last arrival.
     if (ids.length === 1) {
       const row = this.sql
@@ -227,6 +243,19 @@ export class SessionStorage {
   insertEvent(event: WebEvent, arrival: number): void {
     this.ensure();
     this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
+    const known = this.known;
+    if (!known) return;
+    known.ids.add(event.event_id);
+    known.last = Math.max(known.last, arrival);
+    if (known.ids.size > KNOWN_IDS) this.known = null;
+  }
+
+  /** The stored events' ids and last arrival (see `known`), read once; null past KNOWN_IDS. */
+  private knownIds(): { ids: Set<string>; last: number } | null {
+    if (this.known !== undefined) return this.known;
+    const rows = this.sql.exec<{ arrival: number; event_id: string }>('SELECT arrival, event_id FROM events WHERE arrival > 0 LIMIT ?', KNOWN_IDS + 1).toArray();
+    this.known = rows.length > KNOWN_IDS ? null : { ids: new Set(rows.map((r) => r.event_id)), last: rows.reduce((n, r) => Math.max(n, r.arrival), 0) };
+    return this.known;
   }
 
   replaceEvent(arrival: number, event: WebEvent): void {
@@ -281,6 +310,7 @@ export class SessionStorage {
   }
 
   deleteEvents(arrivals: readonly number[]): void {
+    this.known = undefined;
     this.sql.exec('DELETE FROM events WHERE arrival IN (SELECT value FROM json_each(?))', JSON.stringify(arrivals));
   }
 
