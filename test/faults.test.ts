@@ -1,7 +1,20 @@
 import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { createSource, customerEvent, event, postEvents, unique } from './fixtures/api';
-import { ageSession, d1Events, d1Session, eventually, failD1For, heldEvents, readSession, runAlarm, sessionStub } from './fixtures/sessions';
+import {
+  ageSession,
+  alarmOf,
+  d1Events,
+  d1Session,
+  eventually,
+  failD1For,
+  heldEvents,
+  readSession,
+  runAlarm,
+  sessionStub,
+  tableRows,
+} from './fixtures/sessions';
 
 describe('nothing accepted is lost', () => {
   it('a session object evicted between the acknowledgement and the flush: a new instance replays its events and writes them all', async () => {
@@ -15,6 +28,20 @@ describe('nothing accepted is lost', () => {
     await runAlarm(source.id, sessionId);
     expect((await d1Events(source.id, sessionId)).map((e) => e.name)).toEqual(['page_view', 'page_view', 'search']);
     expect((await readSession(source.id, sessionId, source.secret_key)).body.session.event_count).toBe(3);
+  });
+
+  it('a new session evicted before any state row: its first event kept the state it starts from, and the alarm closes and writes it', async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2), event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
+    expect(await tableRows(source.id, sessionId, 'state')).toBe(0);
+    expect(await alarmOf(source.id, sessionId)).not.toBeNull();
+    await expect(runInDurableObject(sessionStub(source.id, sessionId), (_o, state) => state.abort('evicted (injected)'))).rejects.toThrow();
+
+    await runAlarm(source.id, sessionId);
+    expect(await d1Session(source.id, sessionId)).toMatchObject({ status: 'closed', event_count: 2 });
+    expect((await env.LAKE.records(source.id)).map((r) => r.name)).toEqual(['page_view', 'search']);
+    expect(await tableRows(source.id, sessionId, 'state')).toBe(1); // the close is saved
   });
 
   it('D1 failing for longer than the retention: the session is not deleted until D1 holds it, then it is', async () => {

@@ -140,20 +140,36 @@ describe("the session object's storage", () => {
   it('writes the state row only when more than the record changed, and a restarted object replays the events after it', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    await postEvents(source.secret_key, [event(sessionId, 'page_view', -3)]); // opens the session: the row is written
-    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]); // the flush is already pending: the row waits
+    // Opens the session: its first event's row keeps the state it starts from, and no state row is written.
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -3)]);
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]); // only adds to the record: no row either
     await postEvents(source.secret_key, [
       event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' }, page: { url: 'https://shop.example/s?utm_source=x' } }),
     ]);
-    const { stored, live, restarted } = await runInDurableObject(sessionStub(source.id, sessionId), async (instance: SessionObject, state) => {
-      const row = stateRowOf(state.storage.sql)!;
-      const fresh = new SessionObject(state, env);
-      await state.blockConcurrencyWhile(async () => {}); // the constructor's load has run
-      return { stored: (JSON.parse(row) as { record: { event_count: number } }).record, live: instance.read(), restarted: fresh.read() };
+    const restart = (stub: ReturnType<typeof sessionStub>) =>
+      runInDurableObject(stub, async (instance: SessionObject, state) => {
+        const sql = state.storage.sql;
+        const births = sql.exec<{ arrival: number; birth: string }>('SELECT arrival, birth FROM events WHERE birth IS NOT NULL').toArray();
+        const fresh = new SessionObject(state, env);
+        await state.blockConcurrencyWhile(async () => {}); // the constructor's load has run
+        return { row: stateRowOf(sql), births, live: instance.read(), restarted: fresh.read() };
+      });
+    const first = await restart(sessionStub(source.id, sessionId));
+    expect(first.row).toBeNull();
+    expect(first.births.map((b) => [b.arrival, (JSON.parse(b.birth) as { record: { event_count: number } }).record.event_count])).toEqual([[1, 0]]);
+    expect(first.live!.session.event_count).toBe(3);
+    expect(first.restarted).toEqual(first.live);
+
+    // A customer linked is more than its events replay: the row is written, and the events after it replay onto it.
+    await postEvents(source.secret_key, [event(sessionId, 'user_login', 0, { customer_id: 'cust-r' })]);
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', 0)]);
+    const second = await restart(sessionStub(source.id, sessionId));
+    expect((JSON.parse(second.row!) as { record: { event_count: number; customer_id: string } }).record).toMatchObject({
+      event_count: 4,
+      customer_id: 'cust-r',
     });
-    expect(stored.event_count).toBe(1);
-    expect(live!.session.event_count).toBe(3);
-    expect(restarted).toEqual(live);
+    expect(second.live!.session).toMatchObject({ event_count: 5, customer_id: 'cust-r' });
+    expect(second.restarted).toEqual(second.live);
   });
 
   it('a new object makes its storage with its first event, and one that forgot holds nothing', async () => {
@@ -210,7 +226,9 @@ describe("the session object's storage", () => {
   it('migrates a schema v5 object: its state row moves into row 0 of its events, and its state table goes', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2), event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
+    // A customer: a state row (v5 wrote one with every session's first event).
+    const login = event(sessionId, 'user_login', -2, { customer_id: 'cust-v5' });
+    await postEvents(source.secret_key, [login, event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
     const stub = sessionStub(source.id, sessionId);
     const before = await runInDurableObject(stub, (instance: SessionObject, state) => {
       // As schema v5 kept it: the state in a table of its own.

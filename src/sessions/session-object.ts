@@ -66,6 +66,10 @@ export class SessionObject extends DurableObject<Env> {
       if (state.shared) this.store.common = commonOf(state.record, state.shared);
       this.store.addToOutbox(outbox);
       this.replay(state);
+      // The alarm as the runtime holds it: a save that would set it the same sets nothing, and a
+      // state that never recorded it (a new session's, from its first event) knows it.
+      this.armed = await ctx.storage.getAlarm();
+      state.alarmAt ??= this.armed;
       this.state = state;
     });
   }
@@ -86,7 +90,8 @@ export class SessionObject extends DurableObject<Env> {
     const now = Date.now();
     // A session silent past retention, all of it in the next tiers, starts afresh.
     if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
-    const before = this.state && unreplayable(this.state);
+    // What the stored rows replay to (null: nothing yet, so the state row is written).
+    let before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
     // The event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
@@ -103,8 +108,11 @@ export class SessionObject extends DurableObject<Env> {
         statuses.push('session_full');
         continue;
       }
+      const fresh = !this.state;
       const state = (this.state ??= this.begin(event, timeoutS, now));
-      this.store.insertEvent(event, ++arrival);
+      // A new session's first row keeps the state it starts from: it replays from there.
+      const kept = this.store.insertEvent(event, ++arrival, fresh ? state : undefined);
+      if (fresh) before = kept ? unreplayable(state) : null;
       stored.add(event.event_id);
       const applied = this.applyEvent(state, event, arrival, now);
       if (rules.length || state.triggers?.rules.length) {
@@ -120,7 +128,7 @@ export class SessionObject extends DurableObject<Env> {
       state.timeoutS = timeoutS;
       const writeNow = this.scheduleFlush(state, now);
       // Most events only add to the record: the row can wait (replay).
-      await this.save(!before || state.triggers !== undefined || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
+      await this.save(before === null || state.triggers !== undefined || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
       if (fired.length) {
         await this.sendOutbox();
         await this.save('if-alarm-moved'); // the queue took them: no retry is due

@@ -15,6 +15,9 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  *   range.
  * - Its row 0 is the object's state: the session record and the object's bookkeeping (see
  *   SessionObject). A table of its own would cost its creation (2 rows) and a page for one row.
+ *   Until the state changes in a way its events cannot replay, there is no row 0: a new
+ *   session's first event carries the state it starts from in its `birth` column (`begin`), and
+ *   the state is that and its events replayed (one row fewer per session: docs/cost.md).
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
  *
  * An event's row leaves out what it has in common with its session (`Common`: the ids, the
@@ -35,7 +38,8 @@ const STATE_ROW = 0;
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (
   arrival INTEGER PRIMARY KEY,
   event_id TEXT NOT NULL,
-  body TEXT NOT NULL
+  body TEXT NOT NULL,
+  birth TEXT
 )`;
 const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
 
@@ -141,6 +145,8 @@ export class SessionStorage {
   /** Whether the tables are there (false: a new object, or one that forgot). */
   private ready = false;
   private hasOutbox = false;
+  /** Whether the table has the `birth` column (made since it exists; older tables have a row 0 from their first event). */
+  private births = false;
   /** What the session's events share (see `Common`), set by the object once it knows; none: rows are stored whole. */
   common: Common | undefined;
   /**
@@ -158,15 +164,16 @@ export class SessionStorage {
    * nothing more).
    */
   open(): number | undefined {
-    const tables = new Set(
-      this.sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'state', 'events', 'outbox')")
-        .toArray()
-        .map((r) => r.name),
-    );
+    const found = this.sql
+      .exec<{ name: string; sql: string }>(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'state', 'events', 'outbox')",
+      )
+      .toArray();
+    const tables = new Set(found.map((r) => r.name));
     this.hasOutbox = tables.has('outbox');
     this.waiting = this.hasOutbox ? undefined : 0;
     this.ready = tables.has('events');
+    this.births = found.some((r) => r.name === 'events' && r.sql.includes('birth'));
     if (!this.ready) return undefined;
     let version = tables.has('state') ? 5 : SCHEMA_VERSION;
     if (tables.has('schema_version')) {
@@ -195,12 +202,18 @@ export class SessionStorage {
     if (this.ready) return;
     this.sql.exec(EVENTS);
     this.ready = true;
+    this.births = true;
     this.known = { ids: new Set(), last: 0 }; // a new table holds no event
   }
 
+  /** The state row, else the state the session's first event started from (see `begin`); null for none. */
   readState(): unknown {
     if (!this.ready) return null;
-    const row = this.sql.exec<{ body: string }>('SELECT body FROM events WHERE arrival = ?', STATE_ROW).toArray()[0];
+    const row =
+      this.sql.exec<{ body: string }>('SELECT body FROM events WHERE arrival = ?', STATE_ROW).toArray()[0] ??
+      (this.births
+        ? this.sql.exec<{ body: string }>('SELECT birth AS body FROM events WHERE birth IS NOT NULL ORDER BY arrival LIMIT 1').toArray()[0]
+        : undefined);
     return row ? JSON.parse(row.body) : null;
   }
 
@@ -239,10 +252,29 @@ export class SessionStorage {
   /**
    * Stores a new event at `arrival` (the caller has checked it is not stored yet, and numbers a
    * batch's arrivals on from `seen`'s last: no RETURNING, which costs SQLite a result table).
+   * A new session's first event comes with the state it starts from (`birth`, before the event):
+   * a new table keeps it in the event's row, and no state row is needed until the state changes
+   * in a way its events cannot replay. Returns whether it kept it (false: an older table, without
+   * the column: the caller writes the state row).
    */
-  insertEvent(event: WebEvent, arrival: number): void {
+  insertEvent(event: WebEvent, arrival: number, birth?: object): boolean {
+    const fresh = !this.ready;
     this.ensure();
-    this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
+    const kept = birth !== undefined && fresh;
+    if (kept)
+      this.sql.exec(
+        'INSERT INTO events (arrival, event_id, body, birth) VALUES (?, ?, ?, ?)',
+        arrival,
+        event.event_id,
+        this.body(event),
+        JSON.stringify(birth),
+      );
+    else this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
+    this.remember(event, arrival);
+    return kept;
+  }
+
+  private remember(event: WebEvent, arrival: number): void {
     const known = this.known;
     if (!known) return;
     known.ids.add(event.event_id);
@@ -253,7 +285,9 @@ export class SessionStorage {
   /** The stored events' ids and last arrival (see `known`), read once; null past KNOWN_IDS. */
   private knownIds(): { ids: Set<string>; last: number } | null {
     if (this.known !== undefined) return this.known;
-    const rows = this.sql.exec<{ arrival: number; event_id: string }>('SELECT arrival, event_id FROM events WHERE arrival > 0 LIMIT ?', KNOWN_IDS + 1).toArray();
+    const rows = this.sql
+      .exec<{ arrival: number; event_id: string }>('SELECT arrival, event_id FROM events WHERE arrival > 0 LIMIT ?', KNOWN_IDS + 1)
+      .toArray();
     this.known = rows.length > KNOWN_IDS ? null : { ids: new Set(rows.map((r) => r.event_id)), last: rows.reduce((n, r) => Math.max(n, r.arrival), 0) };
     return this.known;
   }
