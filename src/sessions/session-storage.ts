@@ -30,7 +30,7 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  * holds none: Durable Object storage is billed by the database's pages, and an empty table is a
  * page (docs/cost.md). No table records the version: the tables present tell it.
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** The arrival of the state row (the events' are from 1). */
 const STATE_ROW = 0;
@@ -159,7 +159,8 @@ export class SessionStorage {
 
   /**
    * Finds what the storage holds, bringing an older schema to SCHEMA_VERSION (v1 to v4 kept a
-   * `schema_version` table, v5 a `state` table; v4 and later rebuild no events). Returns the
+   * `schema_version` table, v5 a `state` table; v4 and later rebuild no events; v6, without the
+   * `birth` column, needs nothing: it wrote its state row with its first event). Returns the
    * version found, undefined when it holds nothing (docs/cost.md: a new object reads and writes
    * nothing more).
    */
@@ -175,7 +176,7 @@ export class SessionStorage {
     this.ready = tables.has('events');
     this.births = found.some((r) => r.name === 'events' && r.sql.includes('birth'));
     if (!this.ready) return undefined;
-    let version = tables.has('state') ? 5 : SCHEMA_VERSION;
+    let version = tables.has('state') ? 5 : this.births ? SCHEMA_VERSION : 6;
     if (tables.has('schema_version')) {
       version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version ?? 0;
       if (version < 4) this.sql.exec(REBUILD_EVENTS);
