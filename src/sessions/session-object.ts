@@ -90,7 +90,7 @@ export class SessionObject extends DurableObject<Env> {
     const now = Date.now();
     // A session silent past retention, all of it in the next tiers, starts afresh.
     if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
-    // What the stored rows replay to (null: nothing yet, so the state row is written).
+    // What of the state its stored rows cannot replay (null: nothing stored yet, so the state row is written).
     let before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
@@ -111,8 +111,8 @@ export class SessionObject extends DurableObject<Env> {
       const fresh = !this.state;
       const state = (this.state ??= this.begin(event, timeoutS, now));
       // A new session's first row keeps the state it starts from: it replays from there.
-      const kept = this.store.insertEvent(event, ++arrival, fresh ? state : undefined);
-      if (fresh) before = kept ? unreplayable(state) : null;
+      const carried = this.store.insertEvent(event, ++arrival, fresh ? state : undefined);
+      if (fresh) before = carried ? unreplayable(state) : null;
       stored.add(event.event_id);
       const applied = this.applyEvent(state, event, arrival, now);
       if (rules.length || state.triggers?.rules.length) {

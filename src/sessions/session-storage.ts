@@ -16,7 +16,7 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  * - Its row 0 is the object's state: the session record and the object's bookkeeping (see
  *   SessionObject). A table of its own would cost its creation (2 rows) and a page for one row.
  *   Until the state changes in a way its events cannot replay, there is no row 0: a new
- *   session's first event carries the state it starts from in its `birth` column (`begin`), and
+ *   session's first event carries the state it starts from in its `birth` column (`insertEvent`), and
  *   the state is that and its events replayed (one row fewer per session: docs/cost.md).
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
  *
@@ -207,7 +207,7 @@ export class SessionStorage {
     this.known = { ids: new Set(), last: 0 }; // a new table holds no event
   }
 
-  /** The state row, else the state the session's first event started from (see `begin`); null for none. */
+  /** The state row, else the state the session's first event started from (see `insertEvent`); null for none. */
   readState(): unknown {
     if (!this.ready) return null;
     const row =

@@ -98,7 +98,7 @@ const INDEXED_SESSION_COLUMNS = ['customer_id', 'claimed_customer_id', 'started_
 /**
  * What every event of a session changes. An open session's row keeps them as of its last other
  * change (its customer linked, a claim, a conflict, its close: docs/cost.md), so a flush that only
- * adds events writes their rows alone; reads take an open session's from its events (LIVE_SESSION).
+ * adds events writes their rows alone; reads take an open session's from its events (LIVE_COUNTS).
  */
 const COUNTS = ['event_count', 'last_event_at', 'last_received_at'] as const;
 const UPSERT_SESSION = jsonUpsertSql('sessions', [...SESSION_COLUMNS, 'incarnation', 'device', 'geo'], ['source_id', 'session_id', 'incarnation'], {
