@@ -108,11 +108,11 @@ describe('erasing a customer', () => {
     const customer = unique('cust-g');
     const sessionId = unique('s');
     const sent = [event(sessionId, 'user_login', -3, { customer_id: customer }), event(sessionId, 'page_view', -2)];
-    await postEvents(source.secret_key, sent); // D1 and the lake get it at once, after the answer
-    await runAlarm(source.id, sessionId); // closes it (an hour on), the lake gets the closed session
+    await postEvents(source.secret_key, sent); // D1 gets it at once, after the answer
+    await runAlarm(source.id, sessionId); // closes it (an hour on): the lake gets its events and the closed session
     await ageSession(source.id, sessionId);
     await runAlarm(source.id, sessionId); // 60 days on: the object goes
-    expect(await tableRows(source.id, sessionId, 'state')).toBe(0);
+    expect(await tableRows(source.id, sessionId, 'events', 'state')).toBe(0);
     expect(await d1Session(source.id, sessionId)).not.toBeNull();
 
     const { body } = await erase(customer, source.secret_key);

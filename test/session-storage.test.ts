@@ -1,10 +1,11 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import type { SessionRecord } from '../src/events/session-record';
 import { SessionObject } from '../src/sessions/session-object';
 import { SessionStorage } from '../src/sessions/session-storage';
 import { customerShard, shards } from '../src/storage/shards';
-import { call, createSource, event, postEvents, unique } from './fixtures/api';
+import { beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { alarmOf, d1Events, d1Session, eventually, runAlarm, sessionStub, stateRowOf } from './fixtures/sessions';
 
 /** The tables every object of schema v1 to v4 had beside its events. */
@@ -137,39 +138,60 @@ describe("the session object's storage", () => {
     expect(arrivals).toEqual([1, 2, 3]);
   });
 
-  it('writes the state row only when more than the record changed, and a restarted object replays the events after it', async () => {
+  it('writes the state only when more than the record changed, in its first event row, and a restarted object replays the events after it', async () => {
     const source = await createSource();
     const sessionId = unique('s');
-    // Opens the session: its first event's row keeps the state it starts from, and no state row is written.
+    // Opens the session: its first event's row keeps the state it starts from.
     await postEvents(source.secret_key, [event(sessionId, 'page_view', -3)]);
-    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]); // only adds to the record: no row either
+    await postEvents(source.secret_key, [event(sessionId, 'page_view', -2)]); // only adds to the record: not written again
     await postEvents(source.secret_key, [
       event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' }, page: { url: 'https://shop.example/s?utm_source=x' } }),
     ]);
+    type Kept = { arrival: number; session_state: string };
     const restart = (stub: ReturnType<typeof sessionStub>) =>
       runInDurableObject(stub, async (instance: SessionObject, state) => {
         const sql = state.storage.sql;
-        const births = sql.exec<{ arrival: number; birth: string }>('SELECT arrival, birth FROM events WHERE birth IS NOT NULL').toArray();
+        const kept = sql.exec<Kept>('SELECT arrival, session_state FROM events WHERE session_state IS NOT NULL OR arrival = 0').toArray();
         const fresh = new SessionObject(state, env);
         await state.blockConcurrencyWhile(async () => {}); // the constructor's load has run
-        return { row: stateRowOf(sql), births, live: instance.read(), restarted: fresh.read() };
+        return { kept, live: instance.read(), restarted: fresh.read() };
       });
+    const counted = (k: Kept[]) => k.map((r) => [r.arrival, (JSON.parse(r.session_state) as { record: SessionRecord }).record.event_count]);
     const first = await restart(sessionStub(source.id, sessionId));
-    expect(first.row).toBeNull();
-    expect(first.births.map((b) => [b.arrival, (JSON.parse(b.birth) as { record: { event_count: number } }).record.event_count])).toEqual([[1, 0]]);
+    expect(counted(first.kept)).toEqual([[1, 0]]); // no row 0: the state as the session started, in its first event's row
     expect(first.live!.session.event_count).toBe(3);
     expect(first.restarted).toEqual(first.live);
 
-    // A customer linked is more than its events replay: the row is written, and the events after it replay onto it.
+    // A customer linked is more than its events replay: the state is written (in the same row), and the events after it replay onto it.
     await postEvents(source.secret_key, [event(sessionId, 'user_login', 0, { customer_id: 'cust-r' })]);
     await postEvents(source.secret_key, [event(sessionId, 'page_view', 0)]);
     const second = await restart(sessionStub(source.id, sessionId));
-    expect((JSON.parse(second.row!) as { record: { event_count: number; customer_id: string } }).record).toMatchObject({
-      event_count: 4,
-      customer_id: 'cust-r',
-    });
+    expect(counted(second.kept)).toEqual([[1, 4]]);
     expect(second.live!.session).toMatchObject({ event_count: 5, customer_id: 'cust-r' });
     expect(second.restarted).toEqual(second.live);
+  });
+
+  it('keeps the state in row 0 once the first event, which held it, is erased', async () => {
+    const shop = await createSource({ kind: 'website', allowed_origins: [SHOP], require_verified_identity: false });
+    const sessionId = unique('s');
+    const customer = unique('cust');
+    const at = Date.now();
+    // A claim (no customer_hash) opens the session: its row holds the state.
+    await beacon(shop.public_key, [
+      { i: crypto.randomUUID(), s: sessionId, n: 'user_login', t: at - 2_000, q: 1, u: `${SHOP}/`, cu: customer },
+      { i: crypto.randomUUID(), s: sessionId, n: 'page_view', t: at - 1_000, q: 2, u: `${SHOP}/p` },
+    ]);
+    const after = await runInDurableObject(sessionStub(shop.id, sessionId), async (instance: SessionObject, state) => {
+      const erased = await instance.eraseEventsOf(customer);
+      const fresh = new SessionObject(state, env);
+      await state.blockConcurrencyWhile(async () => {});
+      const rows = state.storage.sql.exec<{ arrival: number }>('SELECT arrival FROM events ORDER BY arrival').toArray();
+      return { erased, rows: rows.map((r) => r.arrival), live: instance.read(), restarted: fresh.read() };
+    });
+    expect(after.erased).toBe(1);
+    expect(after.rows).toEqual([0, 2]); // the state in row 0, the page view
+    expect(after.live!.session.event_count).toBe(1);
+    expect(after.restarted).toEqual(after.live);
   });
 
   it('a new object makes its storage with its first event, and one that forgot holds nothing', async () => {

@@ -13,11 +13,12 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  *   `event_id`: a batch's repeats are found in one scan of the session's events (rows read cost
  *   a thousandth of rows written), session order is sorted when asked, and a flush takes a rowid
  *   range.
- * - Its row 0 is the object's state: the session record and the object's bookkeeping (see
- *   SessionObject). A table of its own would cost its creation (2 rows) and a page for one row.
- *   Until the state changes in a way its events cannot replay, there is no row 0: a new
- *   session's first event carries the state it starts from in its `birth` column (`insertEvent`), and
- *   the state is that and its events replayed (one row fewer per session: docs/cost.md).
+ * - The object's state (the session record and the object's bookkeeping, see SessionObject) is
+ *   in its first event's row, column `session_state`: a table of its own would cost its creation
+ *   (2 rows) and a page for one row, and a row of its own a row written with the first event. The
+ *   first event stores the state the session starts from; the object writes it again only when
+ *   it changes in a way the events after it cannot replay (docs/cost.md). An object whose first
+ *   event was erased, and one of schema v6 or before, keep it in row 0 instead.
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
  *
  * An event's row leaves out what it has in common with its session (`Common`: the ids, the
@@ -39,7 +40,7 @@ const EVENTS = `CREATE TABLE IF NOT EXISTS events (
   arrival INTEGER PRIMARY KEY,
   event_id TEXT NOT NULL,
   body TEXT NOT NULL,
-  birth TEXT
+  session_state TEXT
 )`;
 const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
 
@@ -145,8 +146,10 @@ export class SessionStorage {
   /** Whether the tables are there (false: a new object, or one that forgot). */
   private ready = false;
   private hasOutbox = false;
-  /** Whether the table has the `birth` column (made since it exists; older tables have a row 0 from their first event). */
-  private births = false;
+  /** Whether the table has the `session_state` column (schema v7: older tables keep the state in row 0). */
+  private stateColumn = false;
+  /** The arrival of the row whose `session_state` holds the state (undefined: row 0 does, or none). */
+  private stateAt: number | undefined;
   /** What the session's events share (see `Common`), set by the object once it knows; none: rows are stored whole. */
   common: Common | undefined;
   /**
@@ -159,8 +162,8 @@ export class SessionStorage {
 
   /**
    * Finds what the storage holds, bringing an older schema to SCHEMA_VERSION (v1 to v4 kept a
-   * `schema_version` table, v5 a `state` table; v4 and later rebuild no events; v6, without the
-   * `birth` column, needs nothing: it wrote its state row with its first event). Returns the
+   * `schema_version` table, v5 a `state` table; v4 and later rebuild no events; v6 keeps its
+   * state in row 0, where it wrote it with its first event). Returns the
    * version found, undefined when it holds nothing (docs/cost.md: a new object reads and writes
    * nothing more).
    */
@@ -174,9 +177,9 @@ export class SessionStorage {
     this.hasOutbox = tables.has('outbox');
     this.waiting = this.hasOutbox ? undefined : 0;
     this.ready = tables.has('events');
-    this.births = found.some((r) => r.name === 'events' && r.sql.includes('birth'));
+    this.stateColumn = found.some((r) => r.name === 'events' && r.sql.includes('session_state'));
     if (!this.ready) return undefined;
-    let version = tables.has('state') ? 5 : this.births ? SCHEMA_VERSION : 6;
+    let version = tables.has('state') ? 5 : this.stateColumn ? SCHEMA_VERSION : 6;
     if (tables.has('schema_version')) {
       version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version ?? 0;
       if (version < 4) this.sql.exec(REBUILD_EVENTS);
@@ -194,6 +197,7 @@ export class SessionStorage {
     this.ready = false;
     this.common = undefined;
     this.known = undefined;
+    this.stateAt = undefined;
     this.hasOutbox = false;
     this.waiting = 0;
   }
@@ -203,22 +207,32 @@ export class SessionStorage {
     if (this.ready) return;
     this.sql.exec(EVENTS);
     this.ready = true;
-    this.births = true;
+    this.stateColumn = true;
     this.known = { ids: new Set(), last: 0 }; // a new table holds no event
   }
 
-  /** The state row, else the state the session's first event started from (see `insertEvent`); null for none. */
+  /** The stored state (its first event's row, or row 0: see the class comment); null for none. */
   readState(): unknown {
     if (!this.ready) return null;
     const row =
-      this.sql.exec<{ body: string }>('SELECT body FROM events WHERE arrival = ?', STATE_ROW).toArray()[0] ??
-      (this.births
-        ? this.sql.exec<{ body: string }>('SELECT birth AS body FROM events WHERE birth IS NOT NULL ORDER BY arrival LIMIT 1').toArray()[0]
+      this.sql.exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival = ?', STATE_ROW).toArray()[0] ??
+      (this.stateColumn
+        ? this.sql
+            .exec<{ arrival: number; body: string }>(
+              'SELECT arrival, session_state AS body FROM events WHERE session_state IS NOT NULL ORDER BY arrival LIMIT 1',
+            )
+            .toArray()[0]
         : undefined);
+    if (row && row.arrival !== STATE_ROW) this.stateAt = row.arrival;
     return row ? JSON.parse(row.body) : null;
   }
 
+  /** Writes the state where it is kept: its first event's row, or row 0 (one row written either way). */
   writeState(state: object): void {
+    if (this.stateAt !== undefined) {
+      this.sql.exec('UPDATE events SET session_state = ? WHERE arrival = ?', JSON.stringify(state), this.stateAt);
+      return;
+    }
     this.ensure();
     this.sql.exec(
       "INSERT INTO events (arrival, event_id, body) VALUES (?1, '', ?2) ON CONFLICT (arrival) DO UPDATE SET body = ?2",
@@ -253,24 +267,20 @@ export class SessionStorage {
   /**
    * Stores a new event at `arrival` (the caller has checked it is not stored yet, and numbers a
    * batch's arrivals on from `seen`'s last: no RETURNING, which costs SQLite a result table).
-   * A new session's first event comes with the state it starts from (`birth`, before the event):
-   * a new table keeps it in the event's row, and no state row is needed until the state changes
-   * in a way its events cannot replay. Returns whether it kept it (false: an older table, without
-   * the column: the caller writes the state row).
+   * A new session's first event comes with the state it starts from (before the event): a new
+   * table keeps it in the event's row, and the state is not written again until it changes in a
+   * way the events cannot replay. Returns whether it kept it (false: an older table: the caller
+   * writes the state).
    */
-  insertEvent(event: WebEvent, arrival: number, birth?: object): boolean {
+  insertEvent(event: WebEvent, arrival: number, start?: object): boolean {
     const fresh = !this.ready;
     this.ensure();
-    const kept = birth !== undefined && fresh;
-    if (kept)
-      this.sql.exec(
-        'INSERT INTO events (arrival, event_id, body, birth) VALUES (?, ?, ?, ?)',
-        arrival,
-        event.event_id,
-        this.body(event),
-        JSON.stringify(birth),
-      );
-    else this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
+    const kept = start !== undefined && fresh;
+    if (kept) {
+      const sql = 'INSERT INTO events (arrival, event_id, body, session_state) VALUES (?, ?, ?, ?)';
+      this.sql.exec(sql, arrival, event.event_id, this.body(event), JSON.stringify(start));
+      this.stateAt = arrival;
+    } else this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
     this.remember(event, arrival);
     return kept;
   }
@@ -344,8 +354,10 @@ export class SessionStorage {
       .map((r) => ({ arrival: r.arrival, event: this.event(r) }));
   }
 
+  /** Deletes these events; when one held the state, the next `writeState` puts it in row 0. */
   deleteEvents(arrivals: readonly number[]): void {
     this.known = undefined;
+    if (this.stateAt !== undefined && arrivals.includes(this.stateAt)) this.stateAt = undefined;
     this.sql.exec('DELETE FROM events WHERE arrival IN (SELECT value FROM json_each(?))', JSON.stringify(arrivals));
   }
 
