@@ -82,12 +82,12 @@ describe("the session object's storage", () => {
     const listed = await call(`/api/v1/customers/cust-w/sessions`, { token: source.secret_key });
     expect(((await listed.json()) as { sessions: unknown[] }).sessions).toEqual([expect.objectContaining({ session_id: sessionId, event_count: 2 })]);
     // The lake gets the session at its close (the next alarm, run as at its time): each event
-    // once, as attributed then (version 1: after its customer's link).
+    // once, as attributed then, as version 0 (its first record).
     expect(await env.LAKE.records(source.id)).toEqual([]);
     await runAlarm(source.id, sessionId);
     expect((await env.LAKE.records(source.id)).map((r) => [r.name, r.version, r.customer_id])).toEqual([
-      ['user_login', 1, 'cust-w'],
-      ['page_view', 1, 'cust-w'],
+      ['user_login', 0, 'cust-w'],
+      ['page_view', 0, 'cust-w'],
     ]);
   });
 

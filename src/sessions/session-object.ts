@@ -404,7 +404,12 @@ export class SessionObject extends DurableObject<Env> {
       state,
       now,
       async (rows, complete) => {
-        for (const batch of lakeBatches(rows.map((r) => lakeRecord(attribute(r.event, state.record), state.rewrites, archivedAt)))) await lake.send(batch);
+        // Version 0 the first time an event goes (docs/lake.md), the session's rewrites after.
+        const seen = state.lakeSeen;
+        const versionOf = (arrival: number) => (seen !== undefined && arrival > seen ? 0 : state.rewrites);
+        for (const batch of lakeBatches(rows.map((r) => lakeRecord(attribute(r.event, state.record), versionOf(r.arrival), archivedAt))))
+          await lake.send(batch);
+        if (seen !== undefined) state.lakeSeen = Math.max(seen, rows.at(-1)?.arrival ?? 0);
         // Once its events are there, the closed session as it is now (its version: one record per change).
         const version = state.version;
         if (complete && this.lakeSessions && state.record.status === 'closed' && state.sessionArchived !== version) {
@@ -556,6 +561,7 @@ function newState(event: WebEvent, timeoutS: number, now: number): SessionState 
     rewrites: 0,
     d1: newOutlet(),
     lake: newOutlet(),
+    lakeSeen: 0,
     shared: sharedOf(event),
     alarmAt: null,
   };

@@ -34,6 +34,12 @@ export interface SessionState {
   shared?: Shared;
   /** The version of the closed session the lake's sessions stream last got (absent: none yet). */
   sessionArchived?: number;
+  /**
+   * The last arrival the lake has a record of, in any version: an event after it goes as version
+   * 0, one before it as the session's `rewrites` (absent in states from before it: every record
+   * then takes `rewrites`).
+   */
+  lakeSeen?: number;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** Campaign triggers of this session (absent while the source has none). */
