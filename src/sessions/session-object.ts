@@ -4,14 +4,14 @@ import { LIMITS } from '../events/limits';
 import type { WebEvent } from '../events/schema';
 import type { DeanonymizedBy, OrderCursor, SessionRecord } from '../events/session-record';
 import * as feed from '../monitor/feed';
-import { type LakeStream, lakeBatches, lakeOf, lakeRecord, lakeSessionRecord, lakeSessionsOf, tombstone } from '../storage/lake';
-import { deleteSessions, sharedOf, writeSession } from '../storage/records';
-import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
+import { lakeBatches, lakeSessionRecord, tombstone } from '../storage/lake';
+import { sharedOf } from '../storage/records';
 import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
-import { addToRecord, attribute, closesAt, deanonymizedBy, flushBackoffMs, objectExpiresAt, openSession } from './record';
+import { addToRecord, attribute, closesAt, deanonymizedBy, objectExpiresAt, openSession } from './record';
 import { commonOf, SessionStorage } from './session-storage';
-import { lakeBehind, lakeDue, newOutlet, nextAlarm, type Outlet, type Pending, readState, type SessionState, settled } from './state';
+import { newOutlet, nextAlarm, readState, type SessionState, settled } from './state';
+import { WriteOut } from './write-out';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
 export interface SessionPage {
@@ -20,13 +20,9 @@ export interface SessionPage {
   next: OrderCursor | null;
 }
 
-/** Events written to D1 in one flush at most; a longer backlog is written in several, back to back. */
-const FLUSH_EVENTS = 1000;
 /** Fired triggers put on the queue per call (the queue takes 100 messages per send). */
 const SEND_CHUNK = 100;
 const SENDS_PER_CALL = 10;
-/** Writes out back to back after an answer at most; a session busier than that waits for its alarm. */
-const WRITE_ROUNDS = 5;
 
 /**
  * What of a state the stored events cannot replay: when it changes, the state row is written.
@@ -45,15 +41,10 @@ const unreplayable = (s: SessionState) =>
 export class SessionObject extends DurableObject<Env> {
   private readonly store = new SessionStorage(this.ctx.storage.sql);
   private readonly settings = tunables(this.env);
-  private readonly lake = lakeOf(this.env);
-  private readonly lakeSessions = lakeSessionsOf(this.env);
+  private readonly out = new WriteOut(this.env, this.store, this.settings);
   private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
-  /** The writes out under way (see `writer`), the alarm's or those after an answer. */
-  private writing: Promise<void> | null = null;
-  /** When this instance last started writing out (ms): FLUSH_DELAY_S apart at least. */
-  private wroteAt = -Infinity;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -82,14 +73,15 @@ export class SessionObject extends DurableObject<Env> {
       state.version += 1;
       state.appliedArrival = arrival;
     }
-    if (state.appliedArrival !== applied) this.scheduleFlush(state, Date.now(), 'later');
+    if (state.appliedArrival !== applied) this.out.schedule(state, Date.now(), 'later');
   }
 
   /** Stores a batch of this session's events (already normalized), one status per event. */
   async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
     const now = Date.now();
     // A session silent past retention, all of it in the next tiers, starts afresh.
-    if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.pending(this.state))) await this.forget();
+    if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.out.pending(this.state)))
+      await this.forget();
     // What of the state its stored rows cannot replay (null: nothing stored yet, so the state row is written).
     let before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
@@ -126,14 +118,14 @@ export class SessionObject extends DurableObject<Env> {
     if (state && statuses.includes('accepted')) {
       this.store.addToOutbox(fired);
       state.timeoutS = timeoutS;
-      const writeNow = this.scheduleFlush(state, now);
+      const writeNow = this.out.schedule(state, now);
       // Most events only add to the record: the row can wait (replay).
       await this.save(before === null || state.triggers !== undefined || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
       if (fired.length) {
         await this.sendOutbox();
         await this.save('if-alarm-moved'); // the queue took them: no retry is due
       }
-      if (writeNow) this.writeOutNow(state);
+      if (writeNow) this.writeNow(state);
     }
     return statuses;
   }
@@ -150,9 +142,9 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return null;
     this.identify(state, customerId, by, Date.now());
-    const writeNow = this.scheduleFlush(state, Date.now());
+    const writeNow = this.out.schedule(state, Date.now());
     await this.save();
-    if (writeNow) this.writeOutNow(state);
+    if (writeNow) this.writeNow(state);
     return state.record;
   }
 
@@ -177,11 +169,11 @@ export class SessionObject extends DurableObject<Env> {
    * the lake have it). A lake that refuses makes this throw: nothing is deleted yet.
    */
   async erase(): Promise<number | null> {
-    await this.writing; // a write out under way would put back what D1 just lost
+    await this.out.writing; // a write out under way would put back what D1 just lost
     const state = this.state;
     if (!state) return null;
     await this.sendTombstones(state, this.store.eventsAfter(0));
-    await this.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation ?? 0, state.version + 1, new Date().toISOString(), true)]);
+    await this.out.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation ?? 0, state.version + 1, new Date().toISOString(), true)]);
     return this.forget();
   }
 
@@ -190,7 +182,7 @@ export class SessionObject extends DurableObject<Env> {
    * identity conflict, a claim) go, after their tombstones reached the lake. Returns how many.
    */
   async eraseEventsOf(customerId: string): Promise<number> {
-    await this.writing;
+    await this.out.writing;
     const state = this.state;
     if (!state) return 0;
     const naming = this.store.eventsNaming(customerId);
@@ -205,9 +197,10 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Erased events' last version to the lake, when there is one: a tombstone each, for lake readers to drop them. */
   private async sendTombstones(state: SessionState, rows: { event: WebEvent }[]): Promise<void> {
-    if (!this.lake) return;
+    const lake = this.out.lake;
+    if (!lake) return;
     const erasedAt = new Date().toISOString();
-    for (const batch of lakeBatches(rows.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await this.lake.send(batch);
+    for (const batch of lakeBatches(rows.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await lake.send(batch);
   }
 
   /** Deletes everything the object holds (retention, once the next tiers hold it all; or an erasure). */
@@ -222,13 +215,13 @@ export class SessionObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.armed = undefined; // a running alarm is no longer armed
-    await this.writing; // a write out under way first: this run sees what it did
+    await this.out.writing; // a write out under way first: this run sees what it did
     const state = this.state;
     if (!state) return;
     const before = stateRow(state);
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
     // docs/design.md rules 7 and 8: nothing is deleted that the next tiers lack; while a write fails, the session stays.
-    if (now >= objectExpiresAt(state.record, this.settings.retention) && settled(state, this.pending(state))) {
+    if (now >= objectExpiresAt(state.record, this.settings.retention) && settled(state, this.out.pending(state))) {
       await this.forget();
       return;
     }
@@ -241,7 +234,7 @@ export class SessionObject extends DurableObject<Env> {
       state.version += 1;
       // D1 gets the closed session now, and the lake anything it lacks with it (unless backing off).
       if (!state.d1.attempts) state.d1.at = now;
-      if (this.lakeLacks(state) && !state.lake.attempts) state.lake.at = now;
+      if (this.out.lakeLacks(state) && !state.lake.attempts) state.lake.at = now;
       if (state.triggers) onClose(state.triggers, state.record, now, (name) => this.store.hasEventNamed(name), fired);
     }
     if (state.triggers) fireDue(state.triggers, state.record, now, fired);
@@ -250,7 +243,7 @@ export class SessionObject extends DurableObject<Env> {
     // close alone is decided the same way again by a run again (an alarm that did not finish is
     // run again by the runtime), so it is saved once, at the end (docs/cost.md).
     if (fired.length) await this.save();
-    await this.writer(() => this.writeOutDue(state, now));
+    await this.out.due(state, now);
     await this.sendOutbox();
     // An alarm that fired early (its due time had moved later) changed nothing: it re-arms only.
     await this.save(stateRow(state) === before ? 'if-alarm-moved' : 'always');
@@ -297,203 +290,13 @@ export class SessionObject extends DurableObject<Env> {
     state.rewrites += 1;
   }
 
-  /**
-   * Makes new changes due to be written out. An open anonymous session writes out when it closes
-   * (docs/cost.md): nothing reads its D1 row or its lake records before; its live reads come from
-   * here. Any other is written to D1 at once, after the answer, when its last write started
-   * FLUSH_DELAY_S ago or more (true: the caller starts `writeOutNow`); sooner, or `later` (a
-   * restarted object replaying), the alarm writes it FLUSH_DELAY_S after the last. A write under
-   * way takes the new changes in its next round. The lake gets a session when it closes, and each
-   * change after (`outlets`).
-   */
-  private scheduleFlush(state: SessionState, now: number, later?: 'later'): boolean {
-    if (state.record.customer_id === null && state.record.status === 'open') return false;
-    if (this.writing) return false;
-    const delay = this.settings.flushDelayMs;
-    if (!later && now >= this.wroteAt + delay) return true;
-    // While D1 (or the lake) is failing, the backoff decides, not the traffic.
-    const soon = later ? now + delay : this.wroteAt + delay;
-    for (const outlet of this.outlets(state)) if (!outlet.attempts) outlet.at = Math.min(outlet.at ?? Infinity, soon);
-    return false;
-  }
-
-  /**
-   * Where a session's changes go as they come: D1, and the lake (when there is one) once it is
-   * closed. An open session's events reach the lake with its close: its readers are not live, and
-   * each event goes once in its final attribution, not again as a customer is linked (docs/cost.md).
-   */
-  private outlets(state: SessionState): Outlet[] {
-    return this.lake && state.record.status === 'closed' ? [state.d1, state.lake] : [state.d1];
-  }
-
-  /** The outlets that lack something and are not backing off from a failure. */
-  private lacking(state: SessionState): Outlet[] {
-    return this.outlets(state).filter((o) => !o.attempts && (o === state.d1 ? state.version > state.flushedVersion : this.lakeLacks(state)));
-  }
-
-  /**
-   * Writes out now, after the answer: no alarm is set and run for it (an alarm is a Durable
-   * Object request and two rows written, docs/cost.md). Changes that come meanwhile go in the
-   * next round when FLUSH_DELAY_S has passed; otherwise, and past WRITE_ROUNDS or a failure, the
-   * alarm takes them. Then the state row records how far the writes got, unless they were D1's
-   * alone and succeeded: an object restarted before its next save writes D1 again what D1 holds,
-   * which writes no row (docs/cost.md), where a state row per write out is one row each time.
-   */
-  private writeOutNow(state: SessionState): void {
-    const delay = this.settings.flushDelayMs;
-    const before = kept(state);
-    const rounds = async () => {
-      for (let round = 0; this.state === state; round++) {
-        const lacking = this.lacking(state);
-        if (!lacking.length) break;
-        const now = Date.now();
-        if (round === WRITE_ROUNDS || now < this.wroteAt + delay) {
-          for (const outlet of lacking) outlet.at = Math.min(outlet.at ?? Infinity, this.wroteAt + delay);
-          break;
-        }
-        this.wroteAt = now;
-        await this.writeOutDue(state, now, 'now');
-      }
-    };
-    void this.writer(rounds)
-      .then(() => this.save(kept(state) === before ? 'if-alarm-moved' : 'always'))
-      .catch((error) => console.error(JSON.stringify({ message: 'write out failed', error: String(error) })));
-  }
-
-  /**
-   * Runs one writer at a time, the alarm's or the one after an answer: two at once would send the
-   * same events twice. While one runs, `writing` says so (an event then leaves its writes to it).
-   */
-  private async writer(write: () => Promise<void>): Promise<void> {
-    while (this.writing) await this.writing;
-    const run = write();
-    this.writing = run.catch(() => {});
-    try {
-      await run;
-    } finally {
-      this.writing = null;
-    }
-  }
-
-  /**
-   * Writes the lake and D1 what they lack, each when due (`now`: whatever its time, if it takes
-   * the session's changes as they come); one refusing does not hold the other up.
-   */
-  private async writeOutDue(state: SessionState, now: number, at?: 'now'): Promise<void> {
-    const due = (outlet: Outlet, time: number) => (at ? !outlet.attempts && this.outlets(state).includes(outlet) : now >= time);
-    if (this.lake && this.lakeLacks(state) && due(state.lake, lakeDue(state, now))) await this.archive(this.lake, state, now);
-    if (state.version > state.flushedVersion && due(state.d1, state.d1.at ?? Infinity)) await this.flush(state, now);
-  }
-
-  /** What waits to leave the object besides D1's writes. */
-  private pending(state: SessionState): Pending {
-    return { outbox: this.store.outboxSize() > 0, lake: this.lakeLacks(state) };
-  }
-
-  /** Whether the lake (when there is one) lacks an event, or its sessions stream (when there is one) the closed session as it is. */
-  private lakeLacks(state: SessionState): boolean {
-    return this.lake !== null && lakeBehind(state, this.lakeSessions !== null);
-  }
-
-  /** Sends the events the lake lacks, in their current version: each event reaches the lake once per version. */
-  private archive(lake: LakeStream, state: SessionState, now: number): Promise<void> {
-    const archivedAt = new Date(now).toISOString();
-    return this.writeOut(
-      state.lake,
-      'lake send',
+  /** Writes out after the answer (`WriteOut.now`), then saves what it must. */
+  private writeNow(state: SessionState): void {
+    this.out.now(
       state,
-      now,
-      async (rows, complete) => {
-        // Version 0 the first time an event goes (docs/lake.md), the session's rewrites after.
-        const seen = state.lakeSeen;
-        const versionOf = (arrival: number) => (seen !== undefined && arrival > seen ? 0 : state.rewrites);
-        for (const batch of lakeBatches(rows.map((r) => lakeRecord(attribute(r.event, state.record), versionOf(r.arrival), archivedAt))))
-          await lake.send(batch);
-        if (seen !== undefined) state.lakeSeen = Math.max(seen, rows.at(-1)?.arrival ?? 0);
-        // Once its events are there, the closed session as it is now (its version: one record per change).
-        const version = state.version;
-        if (complete && this.lakeSessions && state.record.status === 'closed' && state.sessionArchived !== version) {
-          await this.lakeSessions.send([lakeSessionRecord(state.record, state.incarnation ?? 0, version, archivedAt)]);
-          state.sessionArchived = version;
-        }
-      },
-      () => this.lakeLacks(state),
+      () => this.state,
+      (row) => this.save(row),
     );
-  }
-
-  /**
-   * Writes the session record, and the events D1 lacks once the session has a customer
-   * (docs/design.md §4: an anonymous session's events stay in its object and the lake), to the
-   * session's shard. When that shard changes (its customer linked, shards added), the whole
-   * session goes to the new one and leaves the old once the new one holds it all.
-   */
-  private flush(state: SessionState, now: number): Promise<void> {
-    const upTo = state.version;
-    const rewrites = state.rewrites;
-    const record = { ...state.record };
-    const target = shardFor(this.env, record).name;
-    state.shard ??= state.flushedVersion > 0 ? HOME_SHARD : target;
-    if (state.shard !== target) {
-      state.leaving = [...(state.leaving ?? []), state.shard];
-      state.shard = target;
-      state.d1.arrival = 0;
-    }
-    const shard = shardNamed(this.env, target);
-    return this.writeOut(
-      state.d1,
-      'session flush',
-      state,
-      now,
-      async (rows, complete) => {
-        const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
-        if (events[0]) state.shared ??= sharedOf(events[0]);
-        // The session row holds what its event rows share only when it has event rows (a customer).
-        const shared = record.customer_id === null ? undefined : state.shared;
-        await writeSession(shard.db, record, events, { incarnation: state.incarnation ?? 0, shared });
-        // The console's D1 write lag: from the last event's arrival to its write.
-        feed.count(record.source_id, 'd1_writes');
-        feed.count(record.source_id, 'd1_lag_ms', Math.max(0, Date.now() - Date.parse(record.last_received_at ?? record.last_event_at)));
-        if (!complete) return;
-        const self = [{ source_id: record.source_id, session_id: record.session_id }];
-        for (const name of state.leaving ?? [])
-          if (name !== target) await deleteSessions(shardNamed(this.env, name).db, self, 'incarnation = ?2', state.incarnation ?? 0);
-        delete state.leaving;
-        if (state.rewrites === rewrites) state.flushedVersion = upTo;
-      },
-      () => state.version > state.flushedVersion,
-    );
-  }
-
-  /**
-   * Writes the events an outlet lacks, at most FLUSH_EVENTS at a time (a longer backlog goes in
-   * several writes, back to back), then schedules the next write while `behind` says one is
-   * needed; on failure retries later with backoff, losing nothing.
-   */
-  private async writeOut(
-    outlet: Outlet,
-    what: string,
-    state: SessionState,
-    now: number,
-    write: (rows: { arrival: number; event: WebEvent }[], complete: boolean) => Promise<void>,
-    behind: () => boolean,
-  ): Promise<void> {
-    const rewrites = state.rewrites;
-    const rows = this.store.eventsAfter(outlet.arrival, FLUSH_EVENTS + 1);
-    const chunk = rows.slice(0, FLUSH_EVENTS);
-    const complete = rows.length <= FLUSH_EVENTS;
-    try {
-      await write(chunk, complete);
-      // A customer linked while this write was under way: every event goes again.
-      if (state.rewrites === rewrites) outlet.arrival = chunk.at(-1)?.arrival ?? outlet.arrival;
-      outlet.attempts = 0;
-      outlet.at = behind() ? (complete ? now + this.settings.flushDelayMs : now) : null;
-    } catch (error) {
-      outlet.attempts += 1;
-      outlet.at = now + flushBackoffMs(outlet.attempts);
-      feed.count(state.record.source_id, outlet === state.d1 ? 'd1_write_failed' : 'lake_write_failed');
-      const session = `${state.record.source_id}:${state.record.session_id}`;
-      console.error(JSON.stringify({ message: `${what} failed`, session, attempts: outlet.attempts, error: String(error) }));
-    }
   }
 
   /**
@@ -503,7 +306,7 @@ export class SessionObject extends DurableObject<Env> {
   private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {
     const state = this.state;
     if (!state) return;
-    const due = nextAlarm(state, this.settings.retention, Date.now(), this.pending(state));
+    const due = nextAlarm(state, this.settings.retention, Date.now(), this.out.pending(state));
     // What only puts the due time later (an event, for an open session's close) leaves the alarm
     // where it is: when it fires early, it finds nothing due and re-arms itself (docs/cost.md).
     const armed = this.armed;
@@ -540,12 +343,6 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 }
-
-/**
- * What of a write out the state row must keep: the lake's progress (a record sent again is a
- * duplicate) and failures (their backoff). D1's progress need not be kept (see `writeOutNow`).
- */
-const kept = (s: SessionState) => JSON.stringify([s.lake, s.sessionArchived, s.d1.attempts]);
 
 /** The state as its row holds it, but for the alarm time: what an alarm run compares to know it changed something. */
 const stateRow = (s: SessionState) => JSON.stringify({ ...s, alarmAt: null });
