@@ -25,9 +25,9 @@ const SEND_CHUNK = 100;
 const SENDS_PER_CALL = 10;
 
 /**
- * What of a state the stored events cannot replay: when it changes, the state row is written.
- * (An event that only adds to the record leaves the row behind; the constructor replays it, and
- * schedules the writes out that such an event scheduled.)
+ * What of a state the stored events cannot replay: when it changes, the state is written. (An
+ * event that only adds to the record leaves the stored state behind; the constructor replays it,
+ * and schedules the writes out that such an event scheduled.)
  */
 const unreplayable = (s: SessionState) =>
   `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.d1.arrival}|${s.rewrites}`;
@@ -65,7 +65,7 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  /** Applies the events stored after the state row was last written, and schedules their writes out. */
+  /** Applies the events stored after the state was last written, and schedules their writes out. */
   private replay(state: SessionState): void {
     const applied = state.appliedArrival;
     for (const { arrival, event } of this.store.eventsAfter(applied)) {
@@ -82,12 +82,12 @@ export class SessionObject extends DurableObject<Env> {
     // A session silent past retention, all of it in the next tiers, starts afresh.
     if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.out.pending(this.state)))
       await this.forget();
-    // What of the state its stored rows cannot replay (null: nothing stored yet, so the state row is written).
+    // What of the state its stored rows cannot replay (null: nothing stored yet, so the state is written).
     let before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
     // The event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
-    // Arrivals are numbered on from the rows, not from the state row: an event stored by a call
+    // Arrivals are numbered on from the rows, not from the stored state: an event stored by a call
     // whose state write was lost is not overwritten.
     const { stored, last } = this.store.seen(events.map((e) => e.event_id));
     let arrival = last;
@@ -300,7 +300,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
-   * Re-arms the one alarm to the earliest due task, and writes the state row: `always`, or
+   * Re-arms the one alarm to the earliest due task, and writes the state: `always`, or
    * `if-alarm-moved` earlier only the alarm (what changed, the stored events replay: see `replay`).
    */
   private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {

@@ -33,7 +33,7 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  */
 export const SCHEMA_VERSION = 7;
 
-/** The arrival of the state row (the events' are from 1). */
+/** The arrival of row 0, which holds the state in objects of schema v6 and before (the events' are from 1). */
 const STATE_ROW = 0;
 
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (

@@ -73,9 +73,9 @@ export class WriteOut {
    * Writes out now, after the answer: no alarm is set and run for it (an alarm is a Durable
    * Object request and two rows written, docs/cost.md). Changes that come meanwhile go in the
    * next round when FLUSH_DELAY_S has passed; otherwise, and past WRITE_ROUNDS or a failure, the
-   * alarm takes them. Then the state row records how far the writes got, unless they were D1's
+   * alarm takes them. Then the stored state records how far the writes got, unless they were D1's
    * alone and succeeded: an object restarted before its next save writes D1 again what D1 holds,
-   * which writes no row (docs/cost.md), where a state row per write out is one row each time.
+   * which writes no row (docs/cost.md), where a save per write out is one row each time.
    */
   now(state: SessionState, current: () => SessionState | null, save: (row: 'always' | 'if-alarm-moved') => Promise<void>): void {
     const delay = this.settings.flushDelayMs;
@@ -241,7 +241,7 @@ export class WriteOut {
 }
 
 /**
- * What of a write out the state row must keep: the lake's progress (a record sent again is a
+ * What of a write out the stored state must keep: the lake's progress (a record sent again is a
  * duplicate) and failures (their backoff). D1's progress need not be kept (see `now`).
  */
 const kept = (s: SessionState) => JSON.stringify([s.lake, s.sessionArchived, s.d1.attempts]);
