@@ -90,6 +90,23 @@ describe('backfills and the purge stay linear', () => {
     expect([await countOf('sessions', sourceId), await countOf('web_events', sourceId)]).toEqual([0, 0]);
   }, 60_000);
 
+  it("an open session is not past its days: its row's times wait for its close, and only then count", async () => {
+    const source = await createSource();
+    const sessionId = unique('s');
+    const customer = unique('cust');
+    await postEvents(source.secret_key, [customerEvent(sessionId, 'user_login', -1, customer)]);
+    await eventually(async () => (await d1Session(source.id, sessionId)) !== null);
+    // Its row says it is old (as an open session's row may, its times being of its last change).
+    const { db } = shardFor(env, { source_id: source.id, session_id: sessionId, customer_id: customer });
+    const old = new Date(Date.now() - 61 * DAY_MS).toISOString();
+    await db.prepare('UPDATE sessions SET started_at = ?1, last_event_at = ?1, last_received_at = ?1 WHERE session_id = ?2').bind(old, sessionId).run();
+    const cutoff = new Date(Date.now() - 60 * DAY_MS).toISOString();
+    const listed = async () => (await listExpired(db, 'identified', cutoff, 10_000)).filter((k) => k.session_id === sessionId);
+    expect(await listed()).toEqual([]);
+    await db.prepare("UPDATE sessions SET status = 'closed' WHERE session_id = ?").bind(sessionId).run();
+    expect(await listed()).toEqual([{ source_id: source.id, session_id: sessionId }]);
+  });
+
   it('a session that receives an event between the purge listing it and deleting it keeps its row', async () => {
     const source = await createSource();
     const sessionId = unique('s');

@@ -10,11 +10,15 @@ export interface Expiry {
 
 export type ExpiredKind = 'anonymous' | 'identified';
 
-/** Retention counts from the later of the last event and the last arrival (?2: the cutoff). */
+/**
+ * Retention counts from the later of the last event and the last arrival (?2: the cutoff), of a
+ * closed session: an open one's row keeps its times as of its last change but its events (its
+ * object closes it, and its row then has them all).
+ */
 const EXPIRED: Record<ExpiredKind, string> = {
-  anonymous: 'customer_id IS NULL AND last_received_at < ?2 AND last_event_at < ?2',
+  anonymous: "customer_id IS NULL AND last_received_at < ?2 AND last_event_at < ?2 AND status = 'closed'",
   // started_at: a session last active before the cutoff started before it (index sessions_identified_by_start)
-  identified: 'customer_id IS NOT NULL AND started_at < ?2 AND last_received_at < ?2 AND last_event_at < ?2',
+  identified: "customer_id IS NOT NULL AND started_at < ?2 AND last_received_at < ?2 AND last_event_at < ?2 AND status = 'closed'",
 };
 
 /** Up to `limit` sessions of a kind past the cutoff. */
