@@ -31,14 +31,14 @@ export async function measureLag({ server, scenario, load, seconds, connections,
     if (!res.ok) return { n, at_s: (sentAt - loadStart) / 1000, status: res.status, lag_s: null };
     while (performance.now() - ackAt < VISIBLE_TIMEOUT_MS) {
       // A poll that fails (Miniflare's D1 proxy, refusing a connection under the load) is polled again.
-      const seen = await server.command(`d1session:${session}`).catch(() => ({ n: 0 }));
+      const seen = await server.command(`d1session:${server.sources.server.id},${session}`).catch(() => ({ n: 0 }));
       if (seen.n >= 1) return { n, at_s: (sentAt - loadStart) / 1000, lag_s: (performance.now() - ackAt) / 1000 };
       await sleep(POLL_MS);
     }
     return { n, at_s: (sentAt - loadStart) / 1000, lag_s: null };
   }
 
-  await server.command('d1session:warm-up'); // the first call sets up Miniflare's proxy: not during the load
+  await server.command(`d1session:${server.sources.server.id},warm-up`); // the first call sets up Miniflare's proxy: not during the load
   const loadStart = performance.now();
   const running = load(server, scenario, { connections, duration: seconds, idPrefix: `${tag}lag` });
   let done = false;
