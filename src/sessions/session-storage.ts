@@ -10,7 +10,7 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  *
  * - `events`: keyed by `arrival` (the rowid, from 1; each call numbers its events on from the
  *   rows' last): one b-tree, so one row written per event (docs/cost.md). No index on
- *   `event_id`: a batch's repeats are found in one scan of the session's events (rows read cost
+ *   `event_id`: a batch's repeats are found among the ids read once (`seen`; rows read cost
  *   a thousandth of rows written), session order is sorted when asked, and a flush takes a rowid
  *   range.
  * - The object's state (the session record and the object's bookkeeping, see SessionObject) is
@@ -244,19 +244,12 @@ export class SessionStorage {
   /**
    * Which of these event ids are stored already, and the last arrival (a batch's arrivals are
    * numbered on from it): from memory once read (one scan of the session's events for an
-   * instance's first batch), else one scan for a whole batch.
+   * instance's first batch), else (a session past KNOWN_IDS) one scan for a whole batch.
    */
   seen(ids: readonly string[]): { stored: Set<string>; last: number } {
     if (!this.ready) return { stored: new Set(), last: 0 };
     const known = this.knownIds();
     if (known) return { stored: new Set(ids.filter((id) => known.ids.has(id))), last: known.last };
-    // One id (a beacon's): compared as it is, in the same scan as the last arrival.
-    if (ids.length === 1) {
-      const row = this.sql
-        .exec<{ last: number | null; seen: number | null }>('SELECT max(arrival) AS last, max(event_id = ?) AS seen FROM events WHERE arrival > 0', ids[0])
-        .one();
-      return { stored: new Set(row.seen ? ids : []), last: row.last ?? 0 };
-    }
     const rows = this.sql.exec<{ event_id: string }>(
       'SELECT event_id FROM events WHERE arrival > 0 AND event_id IN (SELECT value FROM json_each(?))',
       JSON.stringify(ids),

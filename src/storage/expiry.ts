@@ -15,10 +15,11 @@ export type ExpiredKind = 'anonymous' | 'identified';
  * closed session: an open one's row keeps its times as of its last change but its events (its
  * object closes it, and its row then has them all).
  */
+const PAST = "last_received_at < ?2 AND last_event_at < ?2 AND status = 'closed'";
 const EXPIRED: Record<ExpiredKind, string> = {
-  anonymous: "customer_id IS NULL AND last_received_at < ?2 AND last_event_at < ?2 AND status = 'closed'",
+  anonymous: `customer_id IS NULL AND ${PAST}`,
   // started_at: a session last active before the cutoff started before it (index sessions_identified_by_start)
-  identified: "customer_id IS NOT NULL AND started_at < ?2 AND last_received_at < ?2 AND last_event_at < ?2 AND status = 'closed'",
+  identified: `customer_id IS NOT NULL AND started_at < ?2 AND ${PAST}`,
 };
 
 /** Up to `limit` sessions of a kind past the cutoff. */

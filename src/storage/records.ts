@@ -110,12 +110,12 @@ const isoSql = (ms: string) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${ms} / 1000.0, '
 /** Of the events of the session `sessions` (SQL): an aggregate, null when it has none. */
 const ofItsEvents = (aggregate: string) => `(SELECT ${aggregate} FROM web_events WHERE id BETWEEN ${sessionRange('sessions.key')})`;
 /** An open session's counts and times as its events have them (its row has them as of its last other change). */
-const LIVE_COUNTS: Record<(typeof COUNTS)[number], string> = {
+const LIVE_COUNTS: Record<string, string> & Record<(typeof COUNTS)[number], string> = {
   event_count: `max(event_count, ${ofItsEvents('count(*)')})`,
   last_event_at: `max(last_event_at, coalesce(${ofItsEvents(isoSql('max(occurred_at)'))}, ''))`,
   last_received_at: `nullif(max(coalesce(last_received_at, ''), coalesce(${ofItsEvents(isoSql('max(received_at)'))}, '')), '')`,
 };
-const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.map((c) => (c in LIVE_COUNTS ? `iif(status = 'open', ${LIVE_COUNTS[c as keyof typeof LIVE_COUNTS]}, ${c}) AS ${c}` : c)).join(', ')} FROM sessions`;
+const SELECT_SESSIONS = `SELECT ${SESSION_COLUMNS.map((c) => (LIVE_COUNTS[c] ? `iif(status = 'open', ${LIVE_COUNTS[c]}, ${c}) AS ${c}` : c)).join(', ')} FROM sessions`;
 const UPDATE_INDEXED_SESSION_COLUMNS = `UPDATE sessions SET (${INDEXED_SESSION_COLUMNS.join(', ')}) = (?4, ?5, ?6)
   WHERE source_id = ?1 AND session_id = ?2 AND incarnation = ?3 AND (${INDEXED_SESSION_COLUMNS.join(', ')}) IS NOT (?4, ?5, ?6)`;
 
