@@ -127,7 +127,9 @@ it('signs in, makes a source, sees its shop live, a rejection, the timeline of a
 
   // Markup in every field a sender controls: the console shows it as text, runs none of it.
   await console_.goto(`${collector.url}/console#live`);
-  await console_.waitForSelector('#live-status:text("live")');
+  // A socket refused once on a loaded machine is retried with backoff (1 s doubling, at most 30 s
+  // apart): the wait covers a capped retry (one CI run in five here timed out at 30 s).
+  await console_.waitForSelector('#live-status:text("live")', { timeout: 60_000 });
   const xss = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
   const long = 'x'.repeat(12_000);
   const sessionId = `xss-${Date.now()}`;
@@ -163,4 +165,4 @@ it('signs in, makes a source, sees its shop live, a rejection, the timeline of a
   await shot(console_, 'xss');
   expect(errors).toEqual([]);
   await context.close();
-});
+}, 120_000);
