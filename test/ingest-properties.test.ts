@@ -1279,6 +1279,7 @@ describe('every ingest route, the admin and the segment bodies, under generated 
       'active',
       'require_verified_identity',
       'allowed_query_params',
+      'keep_url_fragments',
       'previous_keys_expire_at',
       'created_at',
       'updated_at',

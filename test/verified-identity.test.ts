@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { customerHash } from '../src/sources/identity';
+import { customerHash, TIMED_HASH_WINDOW, timedCustomerHash } from '../src/sources/identity';
 import { ADMIN_TOKEN, type CreatedSource, call, createSource, event, postEvents, SHOP, beacon as sendBeacon, unique } from './fixtures/api';
 import { d1Events, d1Session, readSession, runAlarm } from './fixtures/sessions';
 import { createTrigger, received, waitForWebhooks } from './fixtures/webhooks';
@@ -106,5 +106,50 @@ describe('a browser cannot claim to be a customer', () => {
     expect(made.every((s) => /^idsec_[\w-]{43}$/.test(s.identity_secret))).toBe(true);
     const patched = await call(`/api/v1/admin/sources/${made[0]!.id}`, { method: 'PATCH', token: ADMIN_TOKEN, json: { require_verified_identity: false } });
     expect(((await patched.json()) as { require_verified_identity: boolean }).require_verified_identity).toBe(false);
+  });
+});
+
+describe('a timed customer hash proves its customer for a while', () => {
+  const nowS = () => Math.floor(Date.now() / 1000);
+  type SdkResults = { results: { status: string; error?: { code: string; details: { path: string; message: string }[] } }[] };
+  const sdkLogin = async (key: string, sessionId: string, customer: string, hash: string) => {
+    const res = await call('/v1/sdk/events', {
+      method: 'POST',
+      headers: { 'x-source-key': key },
+      json: { events: [event(sessionId, 'user_login', 0, { customer_id: customer, customer_hash: hash })] },
+    });
+    return ((await res.json()) as SdkResults).results[0]!;
+  };
+
+  it('on the tracker: a fresh one de-anonymizes the session; an expired or a future one is refused', async () => {
+    const shop = await website();
+    const sessionId = unique('s');
+    const fresh = await timedCustomerHash(shop.identity_secret, 'customer-42', nowS());
+    expect((await beaconOf(shop, [view(sessionId), login(sessionId, 'customer-42', fresh)])).status).toBe(204);
+    expect((await readSession(shop.id, sessionId, shop.secret_key)).body.session.customer_id).toBe('customer-42');
+
+    const expired = await timedCustomerHash(shop.identity_secret, 'customer-42', nowS() - TIMED_HASH_WINDOW.afterS - 60);
+    const future = await timedCustomerHash(shop.identity_secret, 'customer-42', nowS() + TIMED_HASH_WINDOW.beforeS + 60);
+    for (const hash of [expired, future]) {
+      const other = unique('s');
+      const refused = await beaconOf(shop, [login(other, 'customer-42', hash)]);
+      expect(refused.status).toBe(400);
+      // The tracker's 400 names the field; its per-event code (unverified_identity) is the SDK's to show.
+      expect(refused.body!.error.details).toEqual([{ path: 'e.0.customer_hash', message: expect.any(String) }]);
+      expect((await readSession(shop.id, other, shop.secret_key)).status).toBe(404); // nothing stored
+    }
+  });
+
+  it('on the SDK: a fresh one is accepted, an expired or a future one is rejected as unverified_identity', async () => {
+    const app = await createSource({ kind: 'mobile_app' });
+    const sessionId = unique('s');
+    const fresh = await timedCustomerHash(app.identity_secret, 'c-1', nowS());
+    expect((await sdkLogin(app.public_key, sessionId, 'c-1', fresh)).status).toBe('accepted');
+    expect((await readSession(app.id, sessionId, app.secret_key)).body.session.customer_id).toBe('c-1');
+
+    for (const t of [nowS() - TIMED_HASH_WINDOW.afterS - 60, nowS() + TIMED_HASH_WINDOW.beforeS + 60]) {
+      const result = await sdkLogin(app.public_key, unique('s'), 'c-1', await timedCustomerHash(app.identity_secret, 'c-1', t));
+      expect(result).toMatchObject({ status: 'rejected', error: { code: 'unverified_identity', details: [{ path: 'customer_hash' }] } });
+    }
   });
 });

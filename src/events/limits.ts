@@ -31,8 +31,11 @@ export const SESSIONS_PER_REQUEST = { tracker: 10, sdk: 50, api: LIMITS.batchEve
 export const NAME_PATTERN = /^[a-z0-9_.:-]{1,64}$/;
 /** Session and event ids; `.` and `..` are out: a URL path cannot name them (the live session read). */
 export const ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
-/** A customer hash: hex HMAC-SHA256 of the customer id with the source's identity secret. */
-export const HASH_PATTERN = /^[0-9a-f]{64}$/;
+/**
+ * A customer hash (src/sources/identity.ts): hex HMAC-SHA256 of the customer id with the source's
+ * identity secret, or the timed form `t=<unix seconds>,h=<hex HMAC-SHA384 of "<t>.<customer id>">`.
+ */
+export const HASH_PATTERN = /^(?:[0-9a-f]{64}|t=[0-9]{1,12},h=[0-9a-f]{96})$/;
 
 /** Whether `value` nests deeper than `max` levels of objects and arrays (stops looking there). */
 export function nestsDeeper(value: unknown, max: number): boolean {

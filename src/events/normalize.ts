@@ -2,7 +2,7 @@ import type { z } from '@hono/zod-openapi';
 import { normalizeContext } from './context';
 import { fastEventInput, overBytes } from './fast-validate';
 import { LIMITS, nestsDeeper } from './limits';
-import { keepQuery } from './page-url';
+import { trimUrl, trimUrlsIn, type UrlPolicy } from './page-url';
 import { type Channel, type EventFlag, EventInput, type FieldError, type WebEvent } from './schema';
 
 /** What the server knows about the request an event arrived in. */
@@ -14,8 +14,10 @@ export interface Arrival {
   /** Device facts the request tells (user agent) or the batch carries (SDK); the event's own win. */
   device?: Record<string, unknown> | null;
   geo?: Record<string, unknown> | null;
-  /** Query parameters kept in page URLs besides `utm_*` (the source's `allowed_query_params`). */
+  /** Query parameters kept in stored URLs besides `utm_*` (the source's `allowed_query_params`). */
   queryParams?: ReadonlySet<string>;
+  /** Whether stored URLs keep route fragments (the source's `keep_url_fragments`); dropped when absent. */
+  keepUrlFragments?: boolean;
 }
 
 export type Normalized =
@@ -50,7 +52,7 @@ const DEVICE_CHANNELS: ReadonlySet<Channel> = new Set(['tracker', 'sdk']);
 
 /**
  * The one normalization path: every channel turns what a client sent into the canonical web
- * event here (validation, context snapshot, clock clamps, page URL trimming, server-side enrichment).
+ * event here (validation, context snapshot, clock clamps, URL trimming, server-side enrichment).
  */
 export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
   // zod only for what the fast path is unsure of: it alone words the refusal.
@@ -88,7 +90,9 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
   const device = input.device ? { ...arrival.device, ...input.device } : (arrival.device ?? null);
   // The batch's device facts (SDK) are the client's too: as deep as an event's own may be.
   if (device && nestsDeeper(device, LIMITS.objectDepth)) return refusal(raw, 'device', `at most ${LIMITS.objectDepth} levels deep`);
-  const { page, sentUrl } = trimPage(input.page, arrival.queryParams ?? NO_PARAMS);
+  // Every URL stored is trimmed alike: the page's, and those in the snapshot and the params.
+  const urls: UrlPolicy = { params: arrival.queryParams ?? NO_PARAMS, fragments: arrival.keepUrlFragments ?? false };
+  const { page, sentUrl } = trimPage(input.page, urls);
 
   return {
     ok: true,
@@ -105,8 +109,8 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
       occurred_at: new Date(occurredAt).toISOString(),
       received_at: new Date(arrival.receivedAt).toISOString(),
       seq: input.seq ?? null,
-      context: context.context,
-      params: input.params ?? null,
+      context: context.context && trimUrlsIn(context.context, urls),
+      params: input.params ? trimUrlsIn(input.params, urls) : null,
       page,
       device,
       geo: arrival.geo ?? null,
@@ -117,10 +121,10 @@ export function normalizeEvent(raw: unknown, arrival: Arrival): Normalized {
 
 type PageInput = NonNullable<z.output<typeof EventInput>['page']>;
 
-function trimPage(page: PageInput | null | undefined, allowed: ReadonlySet<string>) {
+function trimPage(page: PageInput | null | undefined, urls: UrlPolicy) {
   if (!page) return { page: page ?? null, sentUrl: null };
-  const url = page.url === undefined ? undefined : keepQuery(page.url, allowed);
-  const referrer = page.referrer == null ? page.referrer : keepQuery(page.referrer, allowed);
+  const url = page.url === undefined ? undefined : trimUrl(page.url, urls);
+  const referrer = page.referrer == null ? page.referrer : trimUrl(page.referrer, urls);
   if (url === page.url && referrer === page.referrer) return { page, sentUrl: null };
   return { page: { ...page, url, referrer }, sentUrl: page.url ?? null };
 }

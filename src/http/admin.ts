@@ -25,7 +25,14 @@ const QueryParamName = z.string().regex(/^[A-Za-z0-9_.\-[\]]{1,64}$/, 'must be a
 const AllowedQueryParams = z
   .array(QueryParamName)
   .max(50)
-  .openapi({ description: 'Query parameters kept in stored page URLs besides utm_* (every other one is dropped)', example: ['q', 'page', 'variant'] });
+  .openapi({
+    description: 'Query parameters kept in stored URLs (page, referrer, URLs in contexts and params) besides utm_* (every other one is dropped)',
+    example: ['q', 'page', 'variant'],
+  });
+const KeepUrlFragments = z.boolean().openapi({
+  description:
+    'Whether stored URLs keep a route fragment (`#/cart`), for hash-routed stores. Default false: every fragment is dropped. One that holds data (`#access_token=…`) is dropped either way.',
+});
 
 const CreateSource = z
   .object({
@@ -40,6 +47,7 @@ const CreateSource = z
     session_timeout_s: SessionTimeout.optional(),
     require_verified_identity: RequireVerifiedIdentity.optional(),
     allowed_query_params: AllowedQueryParams.default([]),
+    keep_url_fragments: KeepUrlFragments.default(false),
   })
   .openapi('CreateSource');
 
@@ -51,6 +59,7 @@ const UpdateSource = z
     active: z.boolean(),
     require_verified_identity: RequireVerifiedIdentity,
     allowed_query_params: AllowedQueryParams,
+    keep_url_fragments: KeepUrlFragments,
   })
   .partial()
   .openapi('UpdateSource');
@@ -84,6 +93,7 @@ const SourceJson = z
     active: z.boolean(),
     require_verified_identity: z.boolean(),
     allowed_query_params: z.array(z.string()),
+    keep_url_fragments: z.boolean(),
     previous_keys_expire_at: z.string().nullable().openapi({ description: 'Until when the keys the last rotation replaced keep working' }),
     created_at: z.string(),
     updated_at: z.string(),
@@ -105,6 +115,7 @@ export const sourceJson = (s: EventSource, shown: { secretKey?: string; identity
   active: s.active,
   require_verified_identity: s.requireVerifiedIdentity,
   allowed_query_params: s.allowedQueryParams,
+  keep_url_fragments: s.keepUrlFragments,
   previous_keys_expire_at: s.previousKeysExpireAt && s.previousKeysExpireAt > new Date().toISOString() ? s.previousKeysExpireAt : null,
   created_at: s.createdAt,
   updated_at: s.updatedAt,
@@ -192,6 +203,7 @@ admin.openapi(routes.create, async (c) => {
     // The public channels prove customers by default; a server source is trusted by its secret key.
     requireVerifiedIdentity: body.require_verified_identity ?? body.kind !== 'server',
     allowedQueryParams: body.allowed_query_params,
+    keepUrlFragments: body.keep_url_fragments,
     previousPublicKey: null,
     previousKeysExpireAt: null,
     createdAt: now,
@@ -219,6 +231,7 @@ admin.openapi(routes.update, async (c) => {
     active: patch.active ?? source.active,
     requireVerifiedIdentity: patch.require_verified_identity ?? source.requireVerifiedIdentity,
     allowedQueryParams: patch.allowed_query_params ?? source.allowedQueryParams,
+    keepUrlFragments: patch.keep_url_fragments ?? source.keepUrlFragments,
     updatedAt: new Date().toISOString(),
   };
   await save(c.env.DB, next);

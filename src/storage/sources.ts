@@ -15,8 +15,10 @@ export interface EventSource {
   identitySecret: string;
   /** Whether the tracker and SDK must prove every customer id (else unproven ones are kept as claims). */
   requireVerifiedIdentity: boolean;
-  /** Query parameters kept in stored page URLs besides utm_*. */
+  /** Query parameters kept in stored URLs besides utm_*. */
   allowedQueryParams: string[];
+  /** Whether stored URLs keep route fragments (`#/cart`), for hash-routed stores; else every fragment is dropped. */
+  keepUrlFragments: boolean;
   /** The keys the last rotation replaced, valid until `previousKeysExpireAt`. */
   previousPublicKey: string | null;
   previousKeysExpireAt: string | null;
@@ -35,6 +37,7 @@ interface SourceRow {
   identity_secret: string;
   require_verified_identity: number;
   allowed_query_params: string;
+  keep_url_fragments: number;
   previous_public_key: string | null;
   previous_keys_expire_at: string | null;
   created_at: string;
@@ -42,7 +45,7 @@ interface SourceRow {
 }
 
 const COLUMNS =
-  'id, name, kind, allowed_origins, public_key, session_timeout_s, active, identity_secret, require_verified_identity, allowed_query_params, previous_public_key, previous_keys_expire_at, created_at, updated_at';
+  'id, name, kind, allowed_origins, public_key, session_timeout_s, active, identity_secret, require_verified_identity, allowed_query_params, keep_url_fragments, previous_public_key, previous_keys_expire_at, created_at, updated_at';
 
 const toSource = (row: SourceRow): EventSource => ({
   id: row.id,
@@ -55,6 +58,7 @@ const toSource = (row: SourceRow): EventSource => ({
   identitySecret: row.identity_secret,
   requireVerifiedIdentity: row.require_verified_identity === 1,
   allowedQueryParams: JSON.parse(row.allowed_query_params) as string[],
+  keepUrlFragments: row.keep_url_fragments === 1,
   previousPublicKey: row.previous_public_key,
   previousKeysExpireAt: row.previous_keys_expire_at,
   createdAt: row.created_at,
@@ -69,7 +73,7 @@ const one = async (stmt: D1PreparedStatement) => {
 /** Inserts a source; false when the id (or a key) is taken. */
 export async function insertSource(db: D1Database, s: EventSource, secretHash: string): Promise<boolean> {
   const { meta } = await db
-    .prepare(`INSERT INTO event_sources (${COLUMNS}, secret_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+    .prepare(`INSERT INTO event_sources (${COLUMNS}, secret_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
     .bind(
       s.id,
       s.name,
@@ -81,6 +85,7 @@ export async function insertSource(db: D1Database, s: EventSource, secretHash: s
       s.identitySecret,
       s.requireVerifiedIdentity ? 1 : 0,
       JSON.stringify(s.allowedQueryParams),
+      s.keepUrlFragments ? 1 : 0,
       s.previousPublicKey,
       s.previousKeysExpireAt,
       s.createdAt,
@@ -123,7 +128,7 @@ export async function updateSource(db: D1Database, s: EventSource): Promise<void
   await db
     .prepare(
       `UPDATE event_sources SET name = ?, allowed_origins = ?, session_timeout_s = ?, active = ?, require_verified_identity = ?,
-       allowed_query_params = ?, updated_at = ? WHERE id = ?`,
+       allowed_query_params = ?, keep_url_fragments = ?, updated_at = ? WHERE id = ?`,
     )
     .bind(
       s.name,
@@ -132,6 +137,7 @@ export async function updateSource(db: D1Database, s: EventSource): Promise<void
       s.active ? 1 : 0,
       s.requireVerifiedIdentity ? 1 : 0,
       JSON.stringify(s.allowedQueryParams),
+      s.keepUrlFragments ? 1 : 0,
       s.updatedAt,
       s.id,
     )
