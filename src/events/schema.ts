@@ -5,7 +5,7 @@ import { HASH_PATTERN, ID_PATTERN, LIMITS, NAME_PATTERN } from './limits';
 export const CHANNELS = ['tracker', 'sdk', 'api'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export const FLAGS = ['late', 'clock_skew', 'identity_conflict', 'unverified_identity'] as const;
+export const FLAGS = ['late', 'clock_skew', 'identity_conflict', 'unverified_identity', 'identity_not_linked'] as const;
 export type EventFlag = (typeof FLAGS)[number];
 
 const byteLength = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).byteLength;
@@ -15,10 +15,16 @@ export const EventName = z.string().regex(NAME_PATTERN, 'must be 1-64 characters
 export const CustomerId = z.string().min(1).max(128);
 export const CustomerHash = z
   .string()
-  .regex(HASH_PATTERN, 'must be 64 lowercase hex characters: HMAC-SHA256 of customer_id with the source identity secret')
+  .regex(HASH_PATTERN, {
+    // The timed form's own wording when it was meant (it starts with `t=`).
+    error: (issue) =>
+      typeof issue.input === 'string' && issue.input.startsWith('t=')
+        ? 'must be t=<unix seconds>,h=<96 lowercase hex characters>: HMAC-SHA384 of "<t>.<customer_id>" with the source identity secret'
+        : 'must be 64 lowercase hex characters: HMAC-SHA256 of customer_id with the source identity secret (or the timed form t=<unix seconds>,h=<hex>)',
+  })
   .openapi({
     description:
-      "Proves `customer_id` on the public channels (tracker, SDK): hex HMAC-SHA256 of it with the source's identity secret, made by the store's backend.",
+      'Proves `customer_id` on the public channels (tracker, SDK), made by the store\'s backend: hex HMAC-SHA256 of it with the source\'s identity secret, or the timed form `t=<unix seconds>,h=<hex HMAC-SHA384 of "<t>.<customer_id>">`, valid from 5 minutes before t to 24 hours after.',
   });
 export const Timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' });
 

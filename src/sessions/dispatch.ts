@@ -6,7 +6,7 @@ import { FieldError, type WebEvent } from '../events/schema';
 import { sessionObjectName } from '../events/session-record';
 import { tokenInUrl, verifyLink } from '../links/token';
 import * as feed from '../monitor/feed';
-import { verifyCustomer } from '../sources/identity';
+import { timedHashExpiry, verifyCustomer } from '../sources/identity';
 import { claimLanding } from '../storage/links';
 import type { EventSource } from '../storage/sources';
 import { rulesOf } from '../triggers/lookup';
@@ -40,6 +40,18 @@ interface SessionGroup {
   sentUrls: string[];
 }
 
+/** The answer for an event past a request's cap of sessions (SESSIONS_PER_REQUEST). */
+export const tooManySessions = (eventId: string | null, max: number): IngestResult => ({
+  event_id: eventId,
+  status: 'rejected',
+  error: refusal(
+    { event_id: eventId },
+    'session_id',
+    `one request reaches at most ${max} sessions on this channel: send the others in another request`,
+    'too_many_sessions',
+  ).error,
+});
+
 /**
  * Normalizes a batch and hands each session's events to its object in one call, all sessions in
  * parallel. One result per input event, in input order: a bad event is rejected alone.
@@ -48,11 +60,11 @@ export async function ingestBatch(
   env: Env,
   source: EventSource,
   raws: readonly unknown[],
-  arrival: Omit<Arrival, 'sourceId' | 'queryParams'>,
+  arrival: Omit<Arrival, 'sourceId' | 'queryParams' | 'keepUrlFragments'>,
 ): Promise<IngestResult[]> {
   const results: IngestResult[] = new Array(raws.length);
   const bySession = new Map<string, SessionGroup>();
-  const from: Arrival = { ...arrival, sourceId: source.id, queryParams: queryParamsOf(source) };
+  const from: Arrival = { ...arrival, sourceId: source.id, queryParams: queryParamsOf(source), keepUrlFragments: source.keepUrlFragments };
   const maxSessions = SESSIONS_PER_REQUEST[arrival.channel];
   for (let i = 0; i < raws.length; i++) {
     const raw = raws[i];
@@ -65,13 +77,7 @@ export async function ingestBatch(
     let group = bySession.get(n.event.session_id);
     if (!group) {
       if (bySession.size >= maxSessions) {
-        const refused = refusal(
-          raw,
-          'session_id',
-          `one request reaches at most ${maxSessions} sessions on this channel: send the others in another request`,
-          'too_many_sessions',
-        );
-        results[i] = { event_id: n.event.event_id, status: 'rejected', error: refused.error };
+        results[i] = tooManySessions(n.event.event_id, maxSessions);
         continue;
       }
       bySession.set(n.event.session_id, (group = { indexes: [], events: [], sentUrls: [] }));
@@ -136,7 +142,7 @@ async function proveIdentity(n: Extract<Normalized, { ok: true }>, raw: unknown,
   if (n.customerHash && (await verifyCustomer(source.identitySecret, customerId, n.customerHash))) return n;
   if (source.requireVerifiedIdentity) {
     const why = n.customerHash
-      ? 'does not prove customer_id: sign it with the identity secret of this source'
+      ? (timedHashExpiry(n.customerHash) ?? 'does not prove customer_id: sign it with the identity secret of this source')
       : `required with customer_id on source ${source.id}: hex HMAC-SHA256 of customer_id with the source identity secret, made by the store's backend`;
     return refusal(raw, 'customer_hash', why, 'unverified_identity');
   }

@@ -70,6 +70,7 @@ export class SessionObject extends DurableObject<Env> {
     const applied = state.appliedArrival;
     for (const { arrival, event } of this.store.eventsAfter(applied)) {
       addToRecord(state.record, event);
+      if (event.channel === 'api') state.partner = true;
       state.version += 1;
       state.appliedArrival = arrival;
     }
@@ -250,7 +251,7 @@ export class SessionObject extends DurableObject<Env> {
     this.ctx.waitUntil(feed.flushMonitors(this.env));
   }
 
-  /** Applies a new event, stored as it came at `arrival`, to the session; flags it gains are stored too. Returns the event as stored. */
+  /** Applies a new event, stored as it came at `arrival`, to the session; what it gains (flags, a demoted customer) is stored too. Returns the event as stored. */
   private applyEvent(state: SessionState, event: WebEvent, arrival: number, now: number): WebEvent {
     const record = state.record;
     const flags = [...event.flags];
@@ -263,13 +264,22 @@ export class SessionObject extends DurableObject<Env> {
         record.closed_at = null;
       }
     }
-    if (event.customer_id && record.customer_id && event.customer_id !== record.customer_id) {
+    let customer = event.customer_id;
+    let claim = event.claimed_customer_id;
+    if (customer && customer !== record.customer_id && state.partner && event.channel !== 'api') {
+      // A public key's customer, proven or not, never changes a session a secret key wrote to
+      // (its id may be a server's, guessable one): a claim that links nothing (docs/security.md).
+      claim = customer;
+      customer = null;
+      flags.push('identity_not_linked');
+    } else if (customer && record.customer_id && customer !== record.customer_id) {
       record.identity_conflicts += 1;
       flags.push('identity_conflict');
-    } else if (event.customer_id) {
-      this.identify(state, event.customer_id, deanonymizedBy(event.name), now);
+    } else if (customer) {
+      this.identify(state, customer, deanonymizedBy(event.name), now);
     }
-    const stored: WebEvent = flags.length === event.flags.length ? event : { ...event, flags };
+    if (event.channel === 'api') state.partner = true;
+    const stored: WebEvent = flags.length === event.flags.length ? event : { ...event, customer_id: customer, claimed_customer_id: claim, flags };
     if (stored !== event) this.store.replaceEvent(arrival, stored);
     addToRecord(record, stored);
     state.version += 1;

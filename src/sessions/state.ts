@@ -42,6 +42,8 @@ export interface SessionState {
   lakeSeen?: number;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
+  /** A secret key's event is stored here: a public key's customer then links nothing (docs/security.md). Replayed from the events. */
+  partner?: true;
   /** Campaign triggers of this session (absent while the source has none). */
   triggers?: TriggerState;
 }

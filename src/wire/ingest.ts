@@ -1,10 +1,11 @@
+import { SESSIONS_PER_REQUEST } from '../events/limits';
 import type { Arrival } from '../events/normalize';
 import type { Channel } from '../events/schema';
-import { type IngestResult, ingestBatch, SessionsUnavailable, sessionObject } from '../sessions/dispatch';
+import { type IngestResult, ingestBatch, SessionsUnavailable, sessionObject, tooManySessions } from '../sessions/dispatch';
 import { verifyCustomer } from '../sources/identity';
 import type { EventSource } from '../storage/sources';
 import { anonymousVisitor, customerVisitor, isRefusal, type Mapped, type WireEvent } from './mapping';
-import { visitorObject } from './visitors';
+import { type Placement, visitorObject } from './visitors';
 
 /** A message's result: an event's, with the session it went to (the collector's own, when the message named none). */
 export type WireResult = IngestResult & { session_id?: string | null };
@@ -23,14 +24,15 @@ const followersOf = (customer: string, device: string) => [customerVisitor(custo
 interface Link {
   customer: string;
   visitor: string;
-  /** The identify's place among the batch's events. */
-  event: number;
+  /** The identify. */
+  event: WireEvent;
 }
 
 /**
  * Messages of another protocol, mapped, onto the one ingest path: the collector's sessions for
  * those that name none, then `ingestBatch` like every channel. One result per message, in order:
- * a message refused while mapping is refused alone.
+ * a message refused while mapping, or past the request's cap of sessions, is refused alone, and
+ * before any object is made for it.
  */
 export async function ingestWire(
   env: Env,
@@ -40,7 +42,7 @@ export async function ingestWire(
   arrival: Pick<Arrival, 'receivedAt' | 'device' | 'geo'>,
 ): Promise<WireResult[]> {
   const results: WireResult[] = new Array(mapped.length);
-  const events: WireEvent[] = [];
+  let events: WireEvent[] = [];
   for (const m of mapped) {
     if (isRefusal(m))
       results[m.index] = {
@@ -50,15 +52,18 @@ export async function ingestWire(
       };
     else events.push(m);
   }
+  // Only a secret key's messages (a server's) follow a customer to their device, link a visitor's
+  // earlier sessions or another visitor: anyone may send any id with a public key (docs/security.md).
+  const partner = channel === 'api';
   const links = await provenLinks(source, channel, events);
-  // A server's later messages of this batch that name only the customer go on in the visitor's
-  // sessions (a browser's or an app's never do: anyone may send a user id with a public key).
-  const follow = channel === 'api';
-  if (follow) {
+  if (partner) {
     const follows = new Map(links.flatMap((l) => followersOf(l.customer, l.visitor).map((f) => [f, l.visitor] as const)));
     for (const e of events) if (e.visitor !== null && follows.has(e.visitor)) e.visitor = follows.get(e.visitor)!;
   }
-  const earlier = await assignSessions(env, source, events, arrival.receivedAt, links, follow);
+  const placed = await assignSessions(env, source, events, arrival.receivedAt, links, partner, SESSIONS_PER_REQUEST[channel]);
+  const refused = new Set(events.filter((e) => e.input.session_id === null));
+  for (const e of refused) results[e.index] = tooManySessions(String(e.input.event_id ?? '') || null, SESSIONS_PER_REQUEST[channel]);
+  events = events.filter((e) => !refused.has(e));
   const stored = await ingestBatch(
     env,
     source,
@@ -68,12 +73,14 @@ export async function ingestWire(
   stored.forEach((r, i) => {
     results[events[i]!.index] = { ...r, session_id: String(events[i]!.input.session_id ?? '') || null };
   });
-  // An identify refused (its time, its hash) links nothing.
+  // An identify refused (its time, its hash, the cap) links nothing.
+  const kept = new Set(events.filter((_, i) => stored[i]!.status !== 'rejected'));
   await linkVisitors(
     env,
     source,
-    links.filter((l) => stored[l.event]!.status !== 'rejected'),
-    earlier,
+    links.filter((l) => kept.has(l.event)),
+    placed,
+    partner,
   );
   return results;
 }
@@ -84,56 +91,87 @@ export async function ingestWire(
  */
 async function provenLinks(source: EventSource, channel: Channel, events: readonly WireEvent[]): Promise<Link[]> {
   const links: Link[] = [];
-  for (const [i, e] of events.entries()) {
+  for (const e of events) {
     const customer = e.input.customer_id;
     if (typeof customer !== 'string' || !LINKING.has(String(e.input.name)) || e.visitor === null || e.visitor === customerVisitor(customer)) continue;
     const hash = e.input.customer_hash;
     if (channel === 'api' || (typeof hash === 'string' && (await verifyCustomer(source.identitySecret, customer, hash))))
-      links.push({ customer, visitor: e.visitor, event: i });
+      links.push({ customer, visitor: e.visitor, event: e });
   }
   return links;
 }
 
-/** Fills in the session of each event that names none: its visitor's, by the event's time. Returns each linking visitor's earlier sessions. */
-async function assignSessions(env: Env, source: EventSource, events: readonly WireEvent[], receivedAt: number, links: readonly Link[], follow: boolean) {
+/**
+ * Fills in the session of each event that names none: its visitor's, by the event's time; null
+ * for one past the request's cap of `max` sessions, which is refused before any object is made
+ * or written. Returns each visitor's placement.
+ */
+async function assignSessions(
+  env: Env,
+  source: EventSource,
+  events: readonly WireEvent[],
+  receivedAt: number,
+  links: readonly Link[],
+  partner: boolean,
+  max: number,
+): Promise<Map<string, Placement>> {
+  // Each session a message names, and each visitor, counts one toward the cap, in message order.
+  const named = new Set<string>();
   const byVisitor = new Map<string, WireEvent[]>();
   for (const e of events) {
-    if (e.sessionId !== null) e.input.session_id = e.sessionId;
-    else if (e.visitor !== null) {
-      const list = byVisitor.get(e.visitor);
+    const key = e.sessionId ?? e.visitor;
+    const known = e.sessionId !== null ? named.has(e.sessionId) : e.visitor !== null && byVisitor.has(e.visitor);
+    if (key === null) continue;
+    if (!known && named.size + byVisitor.size >= max) {
+      e.input.session_id = null;
+      continue;
+    }
+    if (e.sessionId !== null) {
+      named.add(e.sessionId);
+      e.input.session_id = e.sessionId;
+    } else {
+      const list = byVisitor.get(key);
       if (list) list.push(e);
-      else byVisitor.set(e.visitor, [e]);
+      else byVisitor.set(key, [e]);
     }
   }
-  const earlier = new Map<string, string[]>();
+  // What the cap leaves, shared out: a visitor may start more than one session (messages far apart).
+  const room = 1 + Math.floor((max - named.size - byVisitor.size) / Math.max(1, byVisitor.size));
+  const placed = new Map<string, Placement>();
   await Promise.all(
     [...byVisitor].map(async ([visitor, list]) => {
       const times = list.map((e) => {
         const t = Date.parse(String(e.input.occurred_at));
         return Number.isFinite(t) ? Math.min(t, receivedAt) : receivedAt;
       });
-      // The visitor's earlier sessions not linked to this customer yet come back, for linkVisitors.
-      const customer = links.find((l) => l.visitor === visitor)?.customer;
-      const found = await unavailableOnFailure(visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, customer, follow));
+      // A secret key's identify gets back the visitor's earlier sessions not linked to its customer yet.
+      const customer = partner ? links.find((l) => l.visitor === visitor)?.customer : undefined;
+      const found = await unavailableOnFailure(
+        visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, { customer, partner, room }),
+      );
       list.forEach((e, i) => {
         e.input.session_id = found.sessions[i];
       });
-      earlier.set(visitor, found.earlier);
+      placed.set(visitor, found);
     }),
   );
-  return earlier;
+  return placed;
 }
 
 /**
- * A proven identify links the visitor's earlier sessions too, as a campaign link does
- * (docs/design.md, rule 6): the same device, the same person. And the customer's later messages
- * that name only them (a server library after a login) go on in that visitor's sessions.
+ * What a proven identify links besides its own session (rule 5 links that, in the session object).
+ * A secret key's: the visitor's earlier sessions, as a campaign link does (docs/design.md, rule 6),
+ * and the customer's later messages that name only them (a server library after a login) go on
+ * in that visitor's sessions. A public key's: only the latter, and only from a visitor that no
+ * secret key's message reached (so its id was never a server's, guessable one: docs/security.md).
  */
-async function linkVisitors(env: Env, source: EventSource, links: readonly Link[], earlier: Map<string, string[]>): Promise<void> {
+async function linkVisitors(env: Env, source: EventSource, links: readonly Link[], placed: Map<string, Placement>, partner: boolean): Promise<void> {
   await unavailableOnFailure(
     Promise.all(
       links.map(async ({ customer, visitor }) => {
-        const sessions = earlier.get(visitor) ?? [];
+        const placement = placed.get(visitor);
+        if (!partner && (!placement || placement.partner)) return;
+        const sessions = partner ? (placement?.earlier ?? []) : [];
         await Promise.all(sessions.map((sessionId) => sessionObject(env, source.id, sessionId).linkCustomer(customer, 'event')));
         if (sessions.length) await visitorObject(env, source.id, visitor).linked(sessions, customer);
         for (const follower of followersOf(customer, visitor)) await visitorObject(env, source.id, follower).follow(source.id, visitor);

@@ -31,7 +31,7 @@ const KEPT = 50;
 const WRITE_EVERY_MS = 60_000;
 
 /** The visitor whose sessions a customer's messages join (their latest proven identify's: docs/wire.md). */
-interface Follow {
+export interface Follow {
   sourceId: string;
   visitor: string;
   /** When an identify last said so (ms). */
@@ -40,49 +40,73 @@ interface Follow {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * What a visitor object holds besides its spans: whom it follows; whether a secret key's message
+ * was placed here (then a public key's identify changes no customer of it: docs/security.md);
+ * whether another visitor follows it (then it follows nobody, so no two devices follow each other).
+ */
+interface Marks {
+  follow: Follow | null;
+  partner: boolean;
+  followed: boolean;
+}
+
+/** Where a batch's messages go: a session id each, or null for one refused before any was made (the request's cap). */
+export interface Placement {
+  sessions: (string | null)[];
+  /** The visitor's earlier sessions not linked to the customer yet (for a secret key's identify). */
+  earlier: string[];
+  /** Whether a secret key's message was ever placed with this visitor. */
+  partner: boolean;
+}
+
 export class VisitorObject extends DurableObject<Env> {
   private spans: Span[] | undefined;
-  private following: Follow | null | undefined;
+  private marks: Marks | undefined;
   /** Each span's `last` as last stored. */
   private readonly stored = new Map<string, number>();
 
   /**
-   * The session of each message time (ms), in order; and the earlier sessions of this visitor not
-   * linked to `customer` yet (an identify links them too: docs/wire.md).
+   * The session of each message time (ms). `partner`: a secret key's messages (they follow the
+   * customer's device, and mark this visitor). At most `room` distinct sessions: a message that
+   * would start one more is refused (null) before anything is stored. With `customer` (a secret
+   * key's identify), the earlier sessions not linked to them come back too (docs/wire.md).
    */
-  async sessionsFor(visitor: string, times: number[], timeoutS: number, customer?: string, follow = false): Promise<{ sessions: string[]; earlier: string[] }> {
-    await this.loadFollowing();
+  async sessionsFor(visitor: string, times: number[], timeoutS: number, options: { customer?: string; partner: boolean; room: number }): Promise<Placement> {
+    const marks = await this.loadMarks();
     // A customer's server-side messages join the device they were last proven on.
-    if (follow && this.following) {
-      const { sourceId, visitor: followed } = this.following;
-      // One hop, always: the device's object does not follow on, so no chain or loop forms.
-      return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, customer, false);
+    if (options.partner && marks.follow) {
+      const { sourceId, visitor: followed } = marks.follow;
+      // One hop: the device's object does not follow on (and one that is followed follows nobody).
+      return visitorObject(this.env, sourceId, followed).sessionsFor(followed, times, timeoutS, { ...options, partner: true });
     }
     const spans = await this.loadSpans();
     const timeout = timeoutS * 1000;
-    let changed = false;
+    let changed = options.partner && !marks.partner;
+    marks.partner ||= options.partner;
     const prefix = `w.${(await sha256Hex(visitor)).slice(0, 16)}.`;
     // In time order, so a batch's messages find their neighbours whatever order they came in.
     const order = times.map((t, i) => [t, i] as const).sort((a, b) => a[0] - b[0]);
-    const sessions: string[] = new Array(times.length);
+    const sessions: (string | null)[] = new Array(times.length);
+    const used = new Set<string>();
     for (const [t, i] of order) {
-      const placed = this.place(spans, t, timeout, prefix);
-      sessions[i] = placed.id;
-      changed ||= placed.changed;
+      const placed = this.place(spans, t, timeout, prefix, used.size < options.room);
+      sessions[i] = placed?.id ?? null;
+      if (placed) used.add(placed.id);
+      changed ||= placed?.changed ?? false;
     }
     if (changed) {
-      await this.ctx.storage.put('spans', spans);
+      await this.ctx.storage.put({ spans, partner: marks.partner });
       await this.ctx.storage.setAlarm(this.expiresAt());
       this.markStored(spans);
     }
-    const current = new Set(sessions);
     // Sessions linked already (to this customer, or on a shared device to another) stay as they are.
-    const earlier = customer === undefined ? [] : spans.filter((s) => !current.has(s.id) && !s.customer).map((s) => s.id);
-    return { sessions, earlier };
+    const earlier = options.customer === undefined ? [] : spans.filter((s) => !used.has(s.id) && !s.customer).map((s) => s.id);
+    return { sessions, earlier, partner: marks.partner };
   }
 
-  /** The session a message of time `t` joins (renewing it), or a new one. */
-  private place(spans: Span[], t: number, timeout: number, prefix: string): { id: string; changed: boolean } {
+  /** The session a message of time `t` joins (renewing it), or a new one (`fresh`: when one may be made; else null). */
+  private place(spans: Span[], t: number, timeout: number, prefix: string, fresh: boolean): { id: string; changed: boolean } | null {
     const span = spans.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
     if (span) {
       let changed = false;
@@ -97,15 +121,16 @@ export class VisitorObject extends DurableObject<Env> {
       }
       return { id: span.id, changed };
     }
-    const fresh = { id: `${prefix}${t.toString(36)}`, start: t, last: t };
-    spans.push(fresh);
+    if (!fresh) return null;
+    const made = { id: `${prefix}${t.toString(36)}`, start: t, last: t };
+    spans.push(made);
     spans.sort((a, b) => a.start - b.start);
     // Past KEPT, the session seen longest ago goes: not the one just made, however old its time.
     if (spans.length > KEPT) {
-      const stale = spans.filter((s) => s !== fresh).reduce((a, b) => (a.last <= b.last ? a : b));
+      const stale = spans.filter((s) => s !== made).reduce((a, b) => (a.last <= b.last ? a : b));
       spans.splice(spans.indexOf(stale), 1);
     }
-    return { id: fresh.id, changed: true };
+    return { id: made.id, changed: true };
   }
 
   private async loadSpans(): Promise<Span[]> {
@@ -124,11 +149,19 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** The last message or identify this object saw (ms). */
   private lastSeen(): number {
-    return Math.max(0, ...(this.spans ?? []).map((s) => s.last), this.following?.at ?? 0);
+    return Math.max(0, ...(this.spans ?? []).map((s) => s.last), this.marks?.follow?.at ?? 0);
   }
 
-  private async loadFollowing(): Promise<void> {
-    if (this.following === undefined) this.following = (await this.ctx.storage.get<Follow>('follow')) ?? null;
+  private async loadMarks(): Promise<Marks> {
+    if (!this.marks) {
+      const stored = await this.ctx.storage.get<Follow | boolean>(['follow', 'partner', 'followed']);
+      this.marks = {
+        follow: (stored.get('follow') as Follow | undefined) ?? null,
+        partner: stored.get('partner') === true,
+        followed: stored.get('followed') === true,
+      };
+    }
+    return this.marks;
   }
 
   /** When the alarm looks again: retention's days after the last message or identify it saw, and no sooner than that after this write. */
@@ -138,7 +171,7 @@ export class VisitorObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.loadSpans();
-    await this.loadFollowing();
+    await this.loadMarks();
     const expires = this.lastSeen() + tunables(this.env).retention.anonymousDays * DAY_MS;
     if (expires <= Date.now()) await this.forget();
     else await this.ctx.storage.setAlarm(expires);
@@ -146,25 +179,45 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** Deletes everything this object holds; returns the visitor it followed, for an erasure to forget too. */
   async forget(): Promise<Follow | null> {
-    await this.loadFollowing();
-    const followed = this.following ?? null;
+    const { follow } = await this.loadMarks();
     await this.ctx.storage.deleteAll();
     this.spans = undefined;
-    this.following = undefined;
+    this.marks = undefined;
     this.stored.clear();
-    return followed;
+    return follow;
   }
 
-  /** From now on, this customer's messages that name no other visitor join `visitor`'s sessions. */
-  async follow(sourceId: string, visitor: string): Promise<void> {
+  /**
+   * From now on, this customer's messages that name no other visitor join `visitor`'s sessions.
+   * Never in a cycle: a visitor that follows someone cannot be followed, and one that is followed
+   * follows nobody (an alias A → B, then B → A, would have two devices follow each other).
+   */
+  async follow(sourceId: string, visitor: string): Promise<boolean> {
     // A customer's object follows a device's, never another customer's.
-    if (!visitor.startsWith('a:')) return;
-    await this.loadFollowing();
+    if (!visitor.startsWith('a:')) return false;
+    const marks = await this.loadMarks();
+    if (marks.followed) return false;
     // The same visitor again: written at most once a day, to keep it from expiring.
-    if (this.following?.visitor === visitor && Date.now() - this.following.at < DAY_MS) return;
-    this.following = { sourceId, visitor, at: Date.now() };
-    await this.ctx.storage.put('follow', this.following);
+    if (marks.follow?.visitor === visitor && Date.now() - marks.follow.at < DAY_MS) return true;
+    if (!(await visitorObject(this.env, sourceId, visitor).becomeFollowed())) return false;
+    // Followed meanwhile (by a call that interleaved with the one above): the other direction won.
+    if (marks.followed) return false;
+    marks.follow = { sourceId, visitor, at: Date.now() };
+    await this.ctx.storage.put('follow', marks.follow);
     await this.ctx.storage.setAlarm(this.expiresAt());
+    return true;
+  }
+
+  /** Whether this visitor may be followed (it follows nobody); it then follows nobody from now on. */
+  async becomeFollowed(): Promise<boolean> {
+    const marks = await this.loadMarks();
+    if (marks.follow) return false;
+    if (!marks.followed) {
+      marks.followed = true;
+      await this.ctx.storage.put('followed', true);
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.expiresAt());
+    }
+    return true;
   }
 
   /** Notes that these sessions were linked to the customer. */
@@ -177,7 +230,7 @@ export class VisitorObject extends DurableObject<Env> {
 
 /** The visitor's object. */
 export const visitorObject = (env: Env, sourceId: string, visitor: string) =>
-  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked' | 'follow' | 'forget'>;
+  env.VISITORS.getByName(`${sourceId}:${visitor}`) as unknown as Pick<VisitorObject, 'sessionsFor' | 'linked' | 'follow' | 'becomeFollowed' | 'forget'>;
 
 /**
  * An erasure (docs/privacy.md): the customer's visitor object on each of these sources, and the

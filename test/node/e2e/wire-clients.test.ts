@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Analytics } from '@segment/analytics-node';
@@ -15,21 +15,24 @@ import { ADMIN_TOKEN, sharedCollector } from './harness';
  */
 
 const collector = sharedCollector();
+const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
 interface Source {
   id: string;
   secret_key: string;
+  public_key: string;
+  identity_secret: string;
 }
 interface LiveSession {
   session: { customer_id: string | null; deanonymized_by: string | null; event_count: number };
   events: { event_id: string; name: string; customer_id: string | null; context: Record<string, unknown> | null; params: Record<string, unknown> | null }[];
 }
 
-async function serverSource(): Promise<Source> {
+async function serverSource(kind = 'server'): Promise<Source> {
   const res = await fetch(`${collector.url}/api/v1/admin/sources`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ id: `wire-${randomUUID().slice(0, 8)}`, name: 'Wire clients', kind: 'server' }),
+    body: JSON.stringify({ id: `wire-${randomUUID().slice(0, 8)}`, name: 'Wire clients', kind, allowed_origins: ['https://shop.example'] }),
   });
   return (await res.json()) as Source;
 }
@@ -186,5 +189,68 @@ describe('real client libraries, one host name changed', () => {
     ]);
     expect(live.events[1]!.context).toMatchObject({ type: 'product', id: 'sku-1', price: 9.5, currency: 'EUR' });
     expect(live.events[2]!.context).toMatchObject({ type: 'product', id: 'sku-1', container: 'cart', quantity: 2 });
+  });
+
+  it("a shopper's own valid hash on the public key, sent by posthog-node and analytics-node, takes none of the sessions the store's server made", async () => {
+    const source = await serverSource('website');
+    const victim = `cust-${randomUUID().slice(0, 8)}`; // posthog-node's distinct id: the store's own customer id
+    const victimDevice = randomUUID();
+    const server = new PostHog(source.secret_key, { host: collector.url, flushAt: 10, flushInterval: 0 });
+    server.capture({ distinctId: victim, event: '$pageview', properties: { $current_url: 'https://shop.example/' } });
+    server.capture({ distinctId: victim, event: 'Order Completed', properties: { order_id: 'o-v', total: 80, currency: 'EUR' } });
+    await server.flush();
+    const serverSegment = new Analytics({ writeKey: source.secret_key, host: collector.url, flushInterval: 50 });
+    serverSegment.track({ anonymousId: victimDevice, event: 'Product Viewed', properties: { product_id: 'sku-v', price: 80 } });
+    await serverSegment.closeAndFlush();
+
+    // The shopper, logged in, holds their own valid hash and a public key, and names the victim's ids.
+    const attacker = `att-${randomUUID().slice(0, 8)}`;
+    const hash = createHmac('sha256', source.identity_secret).update(attacker).digest('hex');
+    // Sent as from a browser (a bot's user agent is dropped on a public key, as on the tracker).
+    const asBrowser = <T extends { headers: Record<string, string> }>(url: string, init: T) => {
+      const headers = Object.fromEntries(Object.entries(init.headers).filter(([k]) => k.toLowerCase() !== 'user-agent'));
+      return fetch(url, { ...init, headers: { ...headers, 'user-agent': CHROME } } as RequestInit);
+    };
+    const shopper = new PostHog(source.public_key, { host: collector.url, flushAt: 10, flushInterval: 0, fetch: asBrowser });
+    shopper.capture({ distinctId: attacker, event: '$identify', properties: { $anon_distinct_id: victim, $customer_hash: hash } });
+    await shopper.shutdown();
+    const shopperSegment = new Analytics({ writeKey: source.public_key, host: collector.url, flushInterval: 50, httpClient: asBrowser });
+    shopperSegment.identify({ userId: attacker, anonymousId: victimDevice, context: { customer_hash: hash } });
+    await shopperSegment.closeAndFlush();
+
+    // The store's server then identifies its customer on both: their sessions reach D1 as theirs.
+    server.identify({ distinctId: victim, properties: { $anon_distinct_id: victim } });
+    await server.shutdown();
+    const serverIdentify = new Analytics({ writeKey: source.secret_key, host: collector.url, flushInterval: 50 });
+    serverIdentify.identify({ userId: victim, anonymousId: victimDevice });
+    await serverIdentify.closeAndFlush();
+    // Both of the victim's sessions in D1 (written after the store's identify), then read live.
+    const until = Date.now() + 20_000;
+    let sessions: { session_id: string; event_count: number }[] = [];
+    while (sessions.length < 2) {
+      if (Date.now() > until) throw new Error(`the victim's sessions have not reached D1: ${JSON.stringify(sessions)}`);
+      await new Promise((r) => setTimeout(r, 250));
+      ({ sessions } = await partner<{ sessions: { session_id: string; event_count: number }[] }>(source, `/api/v1/customers/${victim}/sessions`));
+    }
+    const events = await Promise.all(
+      sessions.map(async (x) =>
+        (await partner<LiveSession>(source, `/api/v1/sessions/${source.id}/${x.session_id}`)).events.map((e) => [e.name, e.customer_id]),
+      ),
+    );
+    expect(events.sort((a, b) => b.length - a.length)).toEqual([
+      [
+        ['page_view', victim],
+        ['order_complete', victim],
+        ['identify', victim], // the shopper's: a claim in the victim's session, attributed as all of it
+        ['identify', victim],
+      ],
+      [
+        ['product_view', victim],
+        ['identify', victim],
+        ['identify', victim],
+      ],
+    ]);
+    const taken = await partner<{ sessions: unknown[] }>(source, `/api/v1/customers/${attacker}/sessions`);
+    expect(taken.sessions).toEqual([]);
   });
 });
