@@ -56,7 +56,7 @@ describe('erasing a customer', () => {
     const first = await erase(customer, a.secret_key);
     expect(first).toEqual({
       status: 200,
-      body: { customer_id: customer, sessions: 2, events: 6, segment_memberships: 1, dead_letters: 1, link_landings: 0, complete: true },
+      body: { customer_id: customer, sessions: 2, events: 6, segment_memberships: 1, dead_letters: 1, link_landings: 0, console_items: 0, complete: true },
     });
 
     for (const id of [s1, s2]) {
@@ -124,5 +124,27 @@ describe('erasing a customer', () => {
     const sessions = await env.LAKE_SESSIONS.records(source.id);
     expect(sessions.at(-1)).toMatchObject({ session_id: sessionId, erased: true, customer_id: null });
     expect(sessions.at(-1)!.version).toBeGreaterThan(sessions[0]!.version);
+  });
+});
+
+describe('the customer id out of URLs', () => {
+  it('lists and erases with the customer id in the body, as the path forms do', async () => {
+    const source = await createSource();
+    const customer = unique('cust-body');
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'user_login', -2, { customer_id: customer })]);
+    await runAlarm(source.id, sessionId);
+    const listed = await call('/api/v1/customers/sessions', { method: 'POST', token: source.secret_key, json: { customer_id: customer } });
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as { sessions: { session_id: string }[] }).sessions.map((s) => s.session_id)).toEqual([sessionId]);
+    const byPath = await call(`/api/v1/customers/${customer}/sessions`, { token: source.secret_key });
+    expect(((await byPath.json()) as { sessions: unknown[] }).sessions).toHaveLength(1);
+    const admin = await call('/api/v1/customers/sessions', { method: 'POST', token: ADMIN_TOKEN, json: { customer_id: customer } });
+    expect(admin.status).toBe(400);
+    const erased = await call('/api/v1/customers/erase', { method: 'POST', token: source.secret_key, json: { customer_id: customer } });
+    expect(await erased.json()).toMatchObject({ customer_id: customer, sessions: 1, complete: true });
+    expect((await readSession(source.id, sessionId, source.secret_key)).status).toBe(404);
+    const bad = await call('/api/v1/customers/erase', { method: 'POST', token: source.secret_key, json: {} });
+    expect(bad.status).toBe(400);
   });
 });

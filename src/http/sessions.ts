@@ -5,10 +5,10 @@ import { forgetInMonitors } from '../monitor/monitor-object';
 import { sessionObject } from '../sessions/dispatch';
 import { eraseCustomer } from '../sessions/erase';
 import { customerSessions, sessionFromD1 } from '../storage/records';
-import { listSources } from '../storage/sources';
 import { forgetCustomerVisitors } from '../wire/visitors';
 import { newApp } from './app-env';
 import { inScope, scopedAuth } from './auth';
+import { guardJson } from './body';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ApiError, errorResponses } from './errors';
 import { json, PageQuery, SourceId, secretKeyOrAdmin } from './openapi';
@@ -59,6 +59,10 @@ const ErasureReport = z
     segment_memberships: z.number().int(),
     dead_letters: z.number().int(),
     link_landings: z.number().int(),
+    console_items: z
+      .number()
+      .int()
+      .openapi({ description: "Refused events and live items in the console's monitors that named the customer or belonged to their sessions" }),
     complete: z.boolean().openapi({ description: 'False when the customer has more sessions than one call erases: call again' }),
   })
   .openapi('ErasureReport');
@@ -88,32 +92,71 @@ sessions.openapi(sessionRoute, async (c) => {
   return c.json({ session: page.session, events: page.events, next_cursor: encodeCursor(page.next) }, 200);
 });
 
+/**
+ * The same two, with the customer id in the body: a URL is kept by request logs (docs/privacy.md),
+ * a body is not.
+ */
+const CustomerQuery = z
+  .object({
+    customer_id: CustomerId,
+    source_id: SourceId.optional().openapi({ description: 'With the admin token: the source (a secret key reads its own)' }),
+    limit: z.number().int().min(1).max(1000).default(100),
+    cursor: z.string().max(512).optional().openapi({ description: 'next_cursor of the previous page' }),
+  })
+  .openapi('CustomerSessionsQuery');
+const customerQueryRoute = createRoute({
+  method: 'post',
+  path: '/sessions',
+  summary: "A customer's sessions (the id in the body)",
+  description: `${customerRoute.description} As \`GET /customers/{customer_id}/sessions\`, with the customer id in the body, out of request logs.`,
+  security: secretKeyOrAdmin,
+  request: { body: { required: true, ...json(CustomerQuery) } },
+  responses: customerRoute.responses,
+});
+const eraseBodyRoute = createRoute({
+  method: 'post',
+  path: '/erase',
+  summary: 'Erase a customer (the id in the body)',
+  description: `${eraseRoute.description} As \`DELETE /customers/{customer_id}\`, with the customer id in the body, out of request logs.`,
+  security: secretKeyOrAdmin,
+  request: { body: { required: true, ...json(z.object({ customer_id: CustomerId }).openapi('EraseCustomer')) } },
+  responses: eraseRoute.responses,
+});
+
 export const customers = newApp();
 customers.use('/:customer_id/sessions', scopedAuth);
 customers.use('/:customer_id', scopedAuth);
+customers.use('/sessions', guardJson);
+customers.use('/erase', guardJson);
+
+/** A page of the customer's sessions on the key's source (the admin token names one). */
+async function sessionsOf(env: Env, scope: string | null, customerId: string, sourceId: string | undefined, limit: number, cursor: string | undefined) {
+  const source = scope ?? sourceId;
+  if (!source)
+    throw new ApiError(400, 'invalid_query', 'source_id: required with the admin token', [{ path: 'source_id', message: 'required with the admin token' }]);
+  inScope(scope, source);
+  const page = await customerSessions(env, source, customerId, limit, decodeCursor<[string, string]>(cursor, 2));
+  return { sessions: page.sessions, next_cursor: encodeCursor(page.next) };
+}
 
 customers.openapi(customerRoute, async (c) => {
-  const { customer_id } = c.req.valid('param');
-  const { limit, cursor } = c.req.valid('query');
-  const scope = c.get('scope');
-  const sourceId = scope ?? c.req.valid('query').source_id;
-  if (!sourceId)
-    throw new ApiError(400, 'invalid_query', 'source_id: required with the admin token', [{ path: 'source_id', message: 'required with the admin token' }]);
-  inScope(scope, sourceId);
-  const page = await customerSessions(c.env, sourceId, customer_id, limit, decodeCursor<[string, string]>(cursor, 2));
-  return c.json({ sessions: page.sessions, next_cursor: encodeCursor(page.next) }, 200);
+  const { limit, cursor, source_id } = c.req.valid('query');
+  return c.json(await sessionsOf(c.env, c.get('scope'), c.req.valid('param').customer_id, source_id, limit, cursor), 200);
+});
+customers.openapi(customerQueryRoute, async (c) => {
+  const { customer_id, source_id, limit, cursor } = c.req.valid('json');
+  return c.json(await sessionsOf(c.env, c.get('scope'), customer_id, source_id, limit, cursor), 200);
 });
 
-customers.openapi(eraseRoute, async (c) => {
-  const { customer_id } = c.req.valid('param');
-  const report = await eraseCustomer(c.env, customer_id, c.get('scope'));
-  if (report.complete) {
-    const scope = c.get('scope');
-    const sourceIds = scope ? [scope] : (await listSources(c.env.DB)).map((s) => s.id);
-    // What the collector kept of the customer's visitors (docs/wire.md), and what the console's
-    // monitors keep that names them (refused events as sent).
-    await forgetCustomerVisitors(c.env, customer_id, sourceIds);
-    await forgetInMonitors(c.env, customer_id, sourceIds);
-  }
-  return c.json(report, 200);
-});
+/** The whole erasure: sessions, D1, the monitors, the wire visitors (docs/privacy.md). */
+async function erase(env: Env, customerId: string, scope: string | null) {
+  const { report, sessions, sourceIds } = await eraseCustomer(env, customerId, scope);
+  // What the console's monitors keep that names them or their sessions (refused events as sent, live items).
+  report.console_items = await forgetInMonitors(env, customerId, sessions, sourceIds);
+  // What the collector kept of the customer's visitors (docs/wire.md), once every session is gone.
+  if (report.complete) await forgetCustomerVisitors(env, customerId, sourceIds);
+  return report;
+}
+
+customers.openapi(eraseRoute, async (c) => c.json(await erase(c.env, c.req.valid('param').customer_id, c.get('scope')), 200));
+customers.openapi(eraseBodyRoute, async (c) => c.json(await erase(c.env, c.req.valid('json').customer_id, c.get('scope')), 200));

@@ -131,10 +131,23 @@ export class SourceMonitor extends DurableObject<Env> {
     if (!this.watchers(ws).length) this.sql.exec('DELETE FROM live');
   }
 
-  /** An erasure (docs/privacy.md): the rejections and live events that name the customer. */
-  forgetCustomer(customerId: string): void {
-    this.sql.exec('DELETE FROM rejections WHERE customer = ?', customerId);
-    this.sql.exec('DELETE FROM live WHERE customer = ?', customerId);
+  /**
+   * An erasure (docs/privacy.md): the rejections and live items that name the customer anywhere
+   * in what was sent (a Segment `anonymousId`, a PostHog `properties.distinct_id`, a numeric
+   * `userId`), or belong to one of their sessions (events from before the login too). Returns how many.
+   */
+  forgetCustomer(customerId: string, sessionIds: readonly string[] = []): number {
+    const named = new Set([customerId, ...sessionIds]);
+    let forgotten = 0;
+    for (const table of ['rejections', 'live'] as const) {
+      const rows = this.sql.exec<{ id: number; customer: string | null; body: string }>(`SELECT id, customer, body FROM ${table}`).toArray();
+      for (const row of rows)
+        if (row.customer === customerId || names(JSON.parse(row.body), named)) {
+          this.sql.exec(`DELETE FROM ${table} WHERE id = ?`, row.id);
+          forgotten += 1;
+        }
+    }
+    return forgotten;
   }
 
   /** The recent rejections, newest first, before the `before` id when given. */
@@ -176,11 +189,46 @@ export class SourceMonitor extends DurableObject<Env> {
   }
 }
 
+/**
+ * Whether a value names one of `ids` anywhere inside: as a string, as a number with the same
+ * digits, or in a payload kept as JSON text (a refused event as sent).
+ */
+function names(value: unknown, ids: ReadonlySet<string>): boolean {
+  if (typeof value === 'number') return ids.has(String(value));
+  if (typeof value === 'string') {
+    if (ids.has(value)) return true;
+    if (!/^[[{]/.test(value)) return false;
+    try {
+      return names(JSON.parse(value), ids);
+    } catch {
+      // a payload cut at 4 KB is no longer JSON: its quoted strings and bare numbers still name
+      return [...ids].some((id) => value.includes(JSON.stringify(id)) || new RegExp(`[:\\[,]${escapeRegExp(id)}[,\\]}]`).test(value));
+    }
+  }
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([k, v]) => ids.has(k) || names(v, ids));
+  return false;
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** A source's monitor. */
 export const monitorOf = (env: Env, sourceId: string) =>
   env.MONITORS.getByName(sourceId) as unknown as Pick<SourceMonitor, 'record' | 'rejections' | 'health' | 'fetch' | 'forgetCustomer'>;
 
-/** An erasure: these sources' monitors forget what names the customer. */
-export async function forgetInMonitors(env: Env, customerId: string, sourceIds: readonly string[]): Promise<void> {
-  await Promise.all(sourceIds.map((id) => monitorOf(env, id).forgetCustomer(customerId)));
+/** An erasure: these sources' monitors forget what names the customer or belongs to their sessions. Returns how many items went. */
+export async function forgetInMonitors(
+  env: Env,
+  customerId: string,
+  sessions: readonly { source_id: string; session_id: string }[],
+  sourceIds: readonly string[],
+): Promise<number> {
+  const forgotten = await Promise.all(
+    sourceIds.map((id) =>
+      monitorOf(env, id).forgetCustomer(
+        customerId,
+        sessions.filter((s) => s.source_id === id).map((s) => s.session_id),
+      ),
+    ),
+  );
+  return forgotten.reduce((a, b) => a + b, 0);
 }

@@ -1,4 +1,5 @@
 import { tunables } from '../config';
+import { purgeErasures } from '../storage/erasure';
 import { purgeExpiredSessions, trimEvents } from '../storage/expiry';
 import { purgeExpiredLandings } from '../storage/links';
 import { onEveryShard } from '../storage/shards';
@@ -9,13 +10,15 @@ import { purgeDeadLetters } from '../storage/triggers';
 const RUN_BUDGET_MS = 10 * 60_000;
 /** Dead letters are kept for operators this long. */
 const DEAD_LETTER_DAYS = 30;
+/** An erasure's own record outlives any message that could name its customer: a queue keeps one at most 14 days. */
+export const ERASURE_RECORD_DAYS = 15;
 const DAY_MS = 86_400_000;
 
 /**
  * The hourly cron, on every shard at once (each is its own writer), within one budget (the next
  * run goes on where it stopped): deletes the sessions past retention (the objects expire
- * themselves) and the events past the D1 window, in bounded statements; then dead letters and
- * campaign link landings past their time.
+ * themselves) and the events past the D1 window, in bounded statements; then dead letters,
+ * campaign link landings and erasure records past their time.
  */
 export async function purgeExpired(env: Env, now = Date.now()) {
   const { retention, d1EventDays } = tunables(env);
@@ -32,6 +35,7 @@ export async function purgeExpired(env: Env, now = Date.now()) {
   const eventsTrimmed = sum(runs.map((r) => r.events.deleted));
   const deadLetters = await purgeDeadLetters(env.DB, iso(DEAD_LETTER_DAYS));
   const landings = await purgeExpiredLandings(env.DB, new Date(now).toISOString());
+  const erasures = await purgeErasures(env.DB, iso(ERASURE_RECORD_DAYS));
   console.log(
     JSON.stringify({
       message: 'retention purge',
@@ -42,6 +46,7 @@ export async function purgeExpired(env: Env, now = Date.now()) {
       finished: sessions.finished,
       dead_letters_deleted: deadLetters,
       landings_deleted: landings,
+      erasure_records_deleted: erasures,
     }),
   );
   return { ...sessions, eventsTrimmed };

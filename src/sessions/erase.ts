@@ -1,8 +1,9 @@
 import type { OrderCursor } from '../events/session-record';
-import { customerSessionKeys, deleteCustomerTraces, sessionsWithEventsOf } from '../storage/erasure';
+import { customerSessionKeys, deleteCustomerTraces, erasureKey, recordErasure, sessionsWithEventsOf } from '../storage/erasure';
 import { lakeBatches, lakeOf, lakeSessionRecord, lakeSessionsOf, tombstone } from '../storage/lake';
 import { deleteSessions, type SessionKey, sessionFromD1 } from '../storage/records';
 import { onEveryShard } from '../storage/shards';
+import { listSources } from '../storage/sources';
 import { sessionObject } from './dispatch';
 
 /** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */
@@ -16,8 +17,17 @@ export interface ErasureReport {
   segment_memberships: number;
   dead_letters: number;
   link_landings: number;
+  /** Refused events and live items in the console's monitors that named them (counted by the caller, which reaches the monitors). */
+  console_items: number;
   /** False when more sessions remain: call again. */
   complete: boolean;
+}
+
+/** An erasure's report, and what the caller erases next (the monitors, the wire visitors): the sessions erased and the sources in scope. */
+export interface Erasure {
+  report: ErasureReport;
+  sessions: SessionKey[];
+  sourceIds: string[];
 }
 
 /**
@@ -27,8 +37,18 @@ export interface ErasureReport {
  * session back. A session linked in the last seconds, not yet in D1, is not found: call again
  * once the customer's activity stopped (docs/privacy.md).
  */
-export async function eraseCustomer(env: Env, customerId: string, scope: string | null): Promise<ErasureReport> {
+export async function eraseCustomer(env: Env, customerId: string, scope: string | null): Promise<Erasure> {
   const keys = await customerSessionKeys(env, customerId, scope, SESSIONS_PER_CALL);
+  const sourceIds = scope ? [scope] : (await listSources(env.DB)).map((s) => s.id);
+  // Recorded first: a trigger message of theirs delivered from now on is dropped, not sent or dead-lettered.
+  await recordErasure(
+    env.DB,
+    [
+      ...(await Promise.all(sourceIds.map(async (sourceId) => ({ sourceId, key: await erasureKey(env.LINK_SIGNING_KEY, { customer: customerId }) })))),
+      ...(await Promise.all(keys.map(async (k) => ({ sourceId: k.source_id, key: await erasureKey(env.LINK_SIGNING_KEY, { session: k.session_id }) })))),
+    ],
+    new Date().toISOString(),
+  );
   let events = 0;
   for (let i = 0; i < keys.length; i += PARALLEL_OBJECTS) {
     const batch = keys.slice(i, i + PARALLEL_OBJECTS);
@@ -45,9 +65,10 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
     segment_memberships: 0,
     dead_letters: 0,
     link_landings: 0,
+    console_items: 0,
     complete: keys.length < SESSIONS_PER_CALL,
   };
-  if (!report.complete) return report;
+  if (!report.complete) return { report, sessions: keys, sourceIds };
   // Their events in other sessions: out of those objects (and the lake) too, not only out of D1.
   const others = await sessionsWithEventsOf(env, customerId, scope, SESSIONS_PER_CALL);
   for (let i = 0; i < others.length; i += PARALLEL_OBJECTS) {
@@ -55,11 +76,15 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
   }
   const traces = await deleteCustomerTraces(env, customerId, scope);
   return {
-    ...report,
-    events: events + traces.events,
-    segment_memberships: traces.segmentMemberships,
-    dead_letters: traces.deadLetters,
-    link_landings: traces.landings,
+    report: {
+      ...report,
+      events: events + traces.events,
+      segment_memberships: traces.segmentMemberships,
+      dead_letters: traces.deadLetters,
+      link_landings: traces.landings,
+    },
+    sessions: keys,
+    sourceIds,
   };
 }
 

@@ -1,3 +1,4 @@
+import { hex, hmacSha256 } from '../encoding';
 import { EVENTS_WITH_SESSION, isConflict, type SessionKey } from './records';
 import { onEveryShard } from './shards';
 
@@ -68,4 +69,34 @@ export async function deleteCustomerTraces(env: Env, customerId: string, scope: 
     deadLetters: deadLetters!.meta.changes,
     landings: landings!.meta.changes,
   };
+}
+
+/**
+ * What an erasure's own record keeps of a customer or a session: a keyed hash (HMAC with the
+ * deployment's LINK_SIGNING_KEY), so the record names nobody to whoever reads D1.
+ */
+export async function erasureKey(secret: string, what: { customer: string } | { session: string }): Promise<string> {
+  return hex(await hmacSha256(secret, 'customer' in what ? `customer\u0000${what.customer}` : `session\u0000${what.session}`));
+}
+
+/** Records an erasure: these keys on these sources, at `at` (a repeat moves the time on). */
+export async function recordErasure(db: D1Database, entries: readonly { sourceId: string; key: string }[], at: string): Promise<void> {
+  const insert = db.prepare('INSERT INTO erasures (source_id, key, erased_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET erased_at = excluded.erased_at');
+  for (let i = 0; i < entries.length; i += 100) await db.batch(entries.slice(i, i + 100).map((e) => insert.bind(e.sourceId, e.key, at)));
+}
+
+/** Whether any of these keys was erased on the source at or after `since` (ISO): what came after an erasure is not its. */
+export async function wasErased(db: D1Database, sourceId: string, keys: readonly string[], since: string): Promise<boolean> {
+  if (!keys.length) return false;
+  const row = await db
+    .prepare(`SELECT 1 AS hit FROM erasures WHERE source_id = ? AND erased_at >= ? AND key IN (${keys.map(() => '?').join(', ')}) LIMIT 1`)
+    .bind(sourceId, since, ...keys)
+    .first();
+  return row !== null;
+}
+
+/** Erasure records past their days. */
+export async function purgeErasures(db: D1Database, before: string): Promise<number> {
+  const { meta } = await db.prepare('DELETE FROM erasures WHERE erased_at < ?').bind(before).run();
+  return meta.changes;
 }
