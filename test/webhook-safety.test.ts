@@ -15,7 +15,7 @@ const createTrigger = (sourceId: string, webhook_url: string) =>
   });
 
 describe('webhook targets', () => {
-  it('must be https on a public host name: no IP address, no localhost, no internal names', () => {
+  it('must be https on a public host name on the default port: no IP address, no localhost, no internal names', () => {
     const refused = [
       'http://hooks.example.com/x',
       'http://127.0.0.1:1/',
@@ -30,22 +30,41 @@ describe('webhook targets', () => {
       'https://metadata.google.internal/',
       'https://printer.local/',
       'https://intranet/',
+      // A trailing dot (the DNS root) or a percent-encoded one names the same host.
+      'https://localhost./',
+      'https://localhost%2e/',
+      'https://LocalHost./',
+      'https://localhost../',
+      'https://metadata.google.internal./',
+      'https://printer.local./',
+      'https://router.home.arpa./',
+      // Only the default https port: another port is another service.
+      'https://hooks.example.com:8443/',
+      'https://hooks.example.com:80/',
       'https://user:pass@hooks.example.com/',
       'ftp://hooks.example.com/',
       'not a url',
     ];
     for (const url of refused) expect(webhookTargetProblem(url, false), url).not.toBeNull();
     expect(webhookTargetProblem('https://hooks.example.com/web-events?x=1', false)).toBeNull();
+    expect(webhookTargetProblem('https://Hooks.Example.com.:443/x', false)).toBeNull();
     // Local development (ALLOW_INSECURE_WEBHOOKS=true): http and the loopback host, nothing else.
     expect(webhookTargetProblem('http://127.0.0.1:8788/hook', true)).toBeNull();
     expect(webhookTargetProblem('http://localhost:8788/hook', true)).toBeNull();
     expect(webhookTargetProblem('http://169.254.169.254/', true)).not.toBeNull();
     expect(webhookTargetProblem('http://10.1.2.3/', true)).not.toBeNull();
+    expect(webhookTargetProblem('https://hooks.example.com:8443/', true)).not.toBeNull();
+    expect(webhookTargetProblem('http://metadata.google.internal./', true)).not.toBeNull();
   });
 
   it('the admin API refuses a private target with the reason, even in local development', async () => {
     const source = await createSource();
-    for (const url of ['http://169.254.169.254/latest/meta-data', 'https://10.0.0.1/x', 'https://metadata.google.internal/']) {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data',
+      'https://10.0.0.1/x',
+      'https://metadata.google.internal./',
+      'https://hooks.example.com:8443/',
+    ]) {
       const res = await createTrigger(source.id, url);
       expect(res.status, url).toBe(400);
       expect(((await res.json()) as { error: { details: { path: string }[] } }).error.details[0]!.path).toBe('webhook_url');
