@@ -3,6 +3,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
 import { admin } from './http/admin';
 import type { AppEnv } from './http/app-env';
+import { refuseSecretInUrl } from './http/auth';
 import { consolePages } from './http/console';
 import { ApiError, errorJson } from './http/errors';
 import { clicks, links } from './http/links';
@@ -19,6 +20,7 @@ import { SessionsUnavailable } from './sessions/dispatch';
 /** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
 export const app = new OpenAPIHono<AppEnv>();
 
+app.use(refuseSecretInUrl);
 app.route('/api/v1/web-events', webEvents);
 app.route('/api/v1/sessions', sessions);
 app.route('/api/v1/customers', customers);
@@ -54,6 +56,15 @@ app.doc31('/openapi.json', (c) => ({
 }));
 app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'web-events API' }));
 app.get('/', (c) => c.json({ name: 'web-events', openapi: '/openapi.json', docs: '/docs' }));
+// Browsers ask for it on every console load: a 404 there is an error in each console. A 16×16 PNG
+// in an ICO, which every browser reads at this path.
+const FAVICON = Uint8Array.from(
+  atob(
+    'AAABAAEAEBAAAAEAIABpAAAAFgAAAIlQTkcNChoKAAAADUlIRFIAAAAQAAAAEAgGAAAAH/P/YQAAADBJREFUeNpjYKA2UE1+/R8fpkgzXkOI1YzVEFI1YxgyasCwMIDihESVpEyVzEQOAACBZ6Soe5XOpwAAAABJRU5ErkJggg==',
+  ),
+  (ch) => ch.charCodeAt(0),
+);
+app.get('/favicon.ico', (c) => c.body(FAVICON, 200, { 'content-type': 'image/x-icon', 'cache-control': 'public, max-age=604800' }));
 // Segment's, Snowplow's and PostHog's endpoints (docs/wire.md), then the tracker (every path).
 app.route('/', wire);
 app.route('/', tracker);
@@ -65,7 +76,7 @@ app.onError((error, c) => {
     return errorJson(c, new ApiError(503, 'unavailable', `${error.message}; retry: stored events are deduplicated`, undefined, { 'Retry-After': '1' }));
   if (error instanceof HTTPException && error.status < 500) return errorJson(c, new ApiError(error.status, 'bad_request', error.message));
   console.error(
-    JSON.stringify({ message: 'unhandled error', path: c.req.path, error: String(error), stack: error instanceof Error ? error.stack : undefined }),
+    JSON.stringify({ message: 'unhandled error', route: c.req.routePath, error: String(error), stack: error instanceof Error ? error.stack : undefined }),
   );
   return errorJson(c, new ApiError(500, 'internal_error', 'internal error'));
 });

@@ -43,6 +43,47 @@ describe('the console API: rejections, health, live events', () => {
     expect((await call(`/api/v1/sources/${source.id}/rejections`, { token: ADMIN_TOKEN })).status).toBe(200);
   });
 
+  it('keeps no secret key, identity secret or customer hash of a refused event, wherever it was sent', async () => {
+    const source = await createSource({ kind: 'website', allowed_origins: [SHOP] });
+    const sessionId = unique('s');
+    const { secret_key: sk, identity_secret: idsec } = source;
+    await postEvents(sk, [
+      {
+        session_id: sessionId,
+        name: 'BAD NAME',
+        occurred_at: new Date().toISOString(),
+        customer_hash: 'a'.repeat(64),
+        params: {
+          auth: `Bearer ${sk}`,
+          link: `https://shop.example/cb?key=${sk}&x=1`,
+          [sk]: 1,
+          signed: `hmac:${idsec}`,
+          nested: { [idsec]: { customer_hash: 'b' } },
+        },
+      },
+    ]);
+    // The tracker's beacon names the hash `ch`.
+    await beacon(source.public_key, [
+      { i: crypto.randomUUID(), s: sessionId, n: 'BAD NAME', t: Date.now(), u: `${SHOP}/?k=${sk}`, cu: 'cust-1', ch: 'c'.repeat(64) },
+    ]);
+    let page: Rejections = { rejections: [], next: null };
+    await eventually(async () => {
+      page = (await (await call(`/api/v1/sources/${source.id}/rejections`, { token: sk })).json()) as Rejections;
+      return page.rejections.length === 2;
+    });
+    const kept = JSON.stringify(page);
+    for (const secret of [sk, idsec, 'a'.repeat(64), 'c'.repeat(64)]) expect(kept).not.toContain(secret);
+    expect(kept).not.toMatch(/customer_hash|"ch"/);
+    const api = page.rejections.find((r) => r.channel === 'api')!;
+    expect(JSON.parse(api.payload).params).toEqual({
+      auth: 'Bearer [secret key]',
+      link: 'https://shop.example/cb?key=[secret key]&x=1',
+      '[secret key]': 1,
+      signed: 'hmac:[identity secret]',
+      nested: { '[identity secret]': {} },
+    });
+  });
+
   it('counts accepted, duplicate and bot-dropped events per minute, with the last event seen', async () => {
     const source = await createSource({ kind: 'website', allowed_origins: [SHOP] });
     const sessionId = unique('s');

@@ -81,7 +81,7 @@ monitor.get('/:id/live', async (c) => {
     key = '';
   }
   if (!key) throw new ApiError(401, 'missing_key', 'offer the subprotocol bearer.<base64url of a secret key or the admin token>');
-  inScope(await scopeOfKey(c.env, key), c.req.param('id'));
+  inScope(await scopeOfKey(c.env, key, c.req.raw), c.req.param('id'));
   const answer = await monitorOf(c.env, c.req.param('id')).fetch(c.req.raw);
   return new Response(answer.body, { status: answer.status, webSocket: answer.webSocket, headers: { 'sec-websocket-protocol': 'web-events' } });
 });

@@ -40,7 +40,7 @@ sdk.post('/events', async (c) => {
   await limitClient(c.env, c.req.raw);
   const key = c.req.header('x-source-key');
   if (!key) throw new ApiError(401, 'missing_key', 'send the source public key in the X-Source-Key header');
-  const source = await publicSource(c.env.DB, key, 'mobile_app', 'SDK');
+  const source = await publicSource(c.env, c.req.raw, key, 'mobile_app', 'SDK');
   await limitSource(c.env, source.id);
   const batch = Batch.safeParse(await readJson(c.req.raw));
   if (!batch.success) throw invalid(batch.error, 'invalid batch');

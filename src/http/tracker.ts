@@ -7,7 +7,7 @@ import { ingestBatch } from '../sessions/dispatch';
 import { sourceByPublicKey } from '../sources/lookup';
 import { TRACKER_HASH, TRACKER_JS } from '../tracker/built';
 import type { AppEnv } from './app-env';
-import { publicSource } from './auth';
+import { keyedSource, publicSource } from './auth';
 import { readJson } from './body';
 import { isBot } from './bots';
 import { ApiError, invalid } from './errors';
@@ -94,9 +94,10 @@ tracker.options('*', async (c, next) => {
   // fetch asks. The body (and its key) is not sent yet, so the key comes in the query
   // (`/t?k=PUBLIC_KEY`): CORS is granted to that source's allowed origins alone.
   const origin = c.req.header('origin');
-  const source = await sourceByPublicKey(c.env.DB, c.req.query('k') ?? '');
+  const key = c.req.query('k');
+  const source = key ? await keyedSource(c.env, c.req.raw, () => sourceByPublicKey(c.env.DB, key)) : null;
   if (!origin || source?.kind !== 'website' || !source.active || !source.allowedOrigins.includes(origin)) {
-    throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for key ${c.req.query('k') ?? '(none: add ?k=PUBLIC_KEY)'}`);
+    throw new ApiError(403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed for key ${key ?? '(none: add ?k=PUBLIC_KEY)'}`);
   }
   return c.body(null, 204, { ...cors(origin), 'access-control-allow-headers': 'content-type' });
 });
@@ -107,7 +108,7 @@ tracker.post('*', async (c, next) => {
   const origin = c.req.header('origin');
   const parsed = Beacon.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw invalid(parsed.error, 'invalid beacon');
-  const source = await publicSource(c.env.DB, parsed.data.k, 'website', 'tracker');
+  const source = await publicSource(c.env, c.req.raw, parsed.data.k, 'website', 'tracker');
   if (!origin || !source.allowedOrigins.includes(origin)) {
     // The commonest setup mistake: the console's health shows it.
     count(source.id, 'rejected:origin_not_allowed');

@@ -3,6 +3,7 @@ import { createMiddleware } from 'hono/factory';
 import { LIMITS, nestsDeeper } from '../events/limits';
 import type { Channel } from '../events/schema';
 import { count, rejected } from '../monitor/feed';
+import { isSecretKey } from '../sources/keys';
 import { sourceByPublicKey, sourceBySecretKey } from '../sources/lookup';
 import type { EventSource } from '../storage/sources';
 import { ingestWire, type WireResult } from '../wire/ingest';
@@ -11,7 +12,7 @@ import { fromPostHog } from '../wire/posthog';
 import { fromSegment, SEGMENT_MESSAGE_BYTES, SHORT_TYPES } from '../wire/segment';
 import { fromSnowplow } from '../wire/snowplow';
 import type { AppEnv } from './app-env';
-import { usableSource } from './auth';
+import { keyedSource, usableSource } from './auth';
 import { gunzip, parse, readBytes, readText } from './body';
 import { isBot } from './bots';
 import { ApiError } from './errors';
@@ -50,31 +51,52 @@ interface Sender {
   cors: Record<string, string>;
 }
 
+/** A website source's allowed origin: credentialed (Snowplow's and posthog-js's XHR send cookies). */
 const cors = (origin: string) => ({ 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' });
 
 /**
- * The source a key names. A website source's public key is taken from its allowed origins only,
- * when the request has an Origin; a server source's public key sends nothing (its events come
- * with the secret key).
+ * The request headers a preflight allows: what the clients send (analytics.js: `Authorization`
+ * with the write key, `X-Retry-Count` on a retry; posthog-js and Snowplow: `Content-Type`), never
+ * whatever is asked.
+ */
+const ALLOWED_HEADERS = 'authorization, content-type, x-retry-count';
+
+/**
+ * The source a key names. A secret key is a server: no CORS. A public key: a website source's is
+ * taken, when the request has an Origin, from its allowed origins only, and answered with CORS for
+ * that origin. A mobile app source's is taken from apps, which send no Origin: a browser always
+ * sends one, so an app key with an Origin is a page using it, refused as an origin not allowed. A
+ * server source's public key sends nothing (its events come with the secret key).
  */
 async function sender(c: Context<AppEnv>, key: string | undefined, protocol: string): Promise<Sender> {
   if (!key) throw new ApiError(401, 'missing_key', `send the source key as ${protocol} does (its write key, api key or app id)`);
-  const secret = await sourceBySecretKey(c.env.DB, key);
+  const secret = isSecretKey(key);
+  const found = await keyedSource(c.env, c.req.raw, () => (secret ? sourceBySecretKey(c.env.DB, key) : sourceByPublicKey(c.env.DB, key)));
   if (secret) {
-    const source = usableSource(secret, 'secret key');
+    const source = usableSource(found, 'secret key');
     await limitSource(c.env, source.id);
     return { source, channel: 'api', cors: {} };
   }
-  const source = usableSource(await sourceByPublicKey(c.env.DB, key), 'key');
+  const source = usableSource(found, 'key');
   if (source.kind === 'server') throw new ApiError(403, 'wrong_source_kind', `source ${source.id} is a server source: send its secret key`);
   const origin = c.req.header('origin');
-  if (origin && source.kind === 'website' && !source.allowedOrigins.includes(origin)) {
-    count(source.id, 'rejected:origin_not_allowed');
-    throw new ApiError(403, 'origin_not_allowed', `origin ${origin} is not allowed for source ${source.id}`);
-  }
+  if (origin) refuseOrigin(source, origin);
   await limitClient(c.env, c.req.raw);
   await limitSource(c.env, source.id);
   return { source, channel: source.kind === 'website' ? 'tracker' : 'sdk', cors: origin ? cors(origin) : {} };
+}
+
+/** Refuses a public key's browser origin unless it is one of a website source's allowed origins. */
+function refuseOrigin(source: EventSource, origin: string): void {
+  if (source.kind === 'website' && source.allowedOrigins.includes(origin)) return;
+  count(source.id, 'rejected:origin_not_allowed');
+  throw new ApiError(
+    403,
+    'origin_not_allowed',
+    source.kind === 'website'
+      ? `origin ${origin} is not allowed for source ${source.id}`
+      : `source ${source.id} is a ${source.kind} source: its public key is for apps, which send no Origin; a page sends with a website source's key`,
+  );
 }
 
 /**
@@ -116,14 +138,17 @@ async function store(c: Context<AppEnv>, who: Sender, mapped: Mapped[], raws: re
   return results;
 }
 
-/** Answers a preflight: the request itself is checked against the source's origins (the key is in its body). */
+/**
+ * Answers a preflight for any origin: the key is in the body, not sent yet, so the request itself
+ * is checked against its source's origins (only an allowed one gets its answer's CORS).
+ */
 const preflight = (c: Context<AppEnv>) => {
   const origin = c.req.header('origin');
   if (!origin) return c.body(null, 204);
   return c.body(null, 204, {
     ...cors(origin),
     'access-control-allow-methods': 'GET, POST',
-    'access-control-allow-headers': c.req.header('access-control-request-headers') ?? 'authorization, content-type',
+    'access-control-allow-headers': ALLOWED_HEADERS,
     'access-control-max-age': '86400',
   });
 };
@@ -189,7 +214,7 @@ wire.post('/v1/:type{track|identify|page|screen|alias|group|t|p|s|i|a|g}', async
  * here. Only for a website or mobile source's public key.
  */
 wire.get('/v1/projects/:writeKey/settings', async (c) => {
-  const source = await sourceByPublicKey(c.env.DB, c.req.param('writeKey'));
+  const source = await keyedSource(c.env, c.req.raw, () => sourceByPublicKey(c.env.DB, c.req.param('writeKey')));
   if (!source?.active || source.kind === 'server') throw new ApiError(404, 'not_found', 'no website or mobile source has this write key');
   const url = new URL(c.req.url);
   return c.json(

@@ -65,8 +65,29 @@ export function accepted(sourceId: string, events: readonly LiveEvent[]): void {
   if (p.events.length > keep) p.events.splice(0, p.events.length - keep);
 }
 
-/** A key that must never be kept: a source's secret key, wherever a protocol put it. */
-const SECRET = /^sk_[A-Za-z0-9_-]{20,}$/;
+/**
+ * Secrets that must never be kept, wherever a protocol or a careless client put them: alone, inside
+ * a longer string ("Bearer sk_…", a URL's query) or as an object's key. Made by src/sources/keys.ts;
+ * any length from 20 on, so a cut or mistyped key is hidden too.
+ */
+const SECRETS: readonly [RegExp, string][] = [
+  [/(?<![A-Za-z0-9])sk_[A-Za-z0-9_-]{20,}/g, '[secret key]'],
+  [/(?<![A-Za-z0-9])idsec_[A-Za-z0-9_-]{20,}/g, '[identity secret]'],
+];
+/** A customer's proof of identity (the tracker beacon's `ch`, PostHog's `$customer_hash`): of no use to a reader, so not kept. */
+const HASH_FIELDS = new Set(['customer_hash', 'ch', '$customer_hash']);
+
+const hideSecrets = (text: string) => SECRETS.reduce((t, [pattern, mark]) => t.replace(pattern, mark), text);
+
+/** JSON.stringify's replacer: strings and object keys without secrets, objects without their customer hash. */
+function redact(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return hideSecrets(value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (!HASH_FIELDS.has(k)) kept[hideSecrets(k)] = v;
+  return kept;
+}
+
 /** The fields that name a customer in what each channel sends. */
 const CUSTOMER_FIELDS = ['customer_id', 'cu', 'userId', 'uid', 'distinct_id'] as const;
 const customerIn = (raw: unknown): string | null => {
@@ -81,7 +102,7 @@ export function rejected(sourceId: string, channel: string, raw: unknown, error:
   count(sourceId, `rejected:${error.code}`);
   let payload: string;
   try {
-    payload = JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'string' && SECRET.test(v) ? '[secret key]' : v)) ?? String(raw);
+    payload = JSON.stringify(raw, redact) ?? hideSecrets(String(raw));
   } catch {
     payload = '(could not be shown)';
   }
@@ -92,8 +113,9 @@ export function rejected(sourceId: string, channel: string, raw: unknown, error:
     customer: customerIn(raw),
     channel,
     code: error.code,
-    message: error.message,
-    paths: error.details.map((d) => d.path),
+    // A message, and a path through an object's keys, may quote what was sent.
+    message: hideSecrets(error.message),
+    paths: error.details.map((d) => hideSecrets(d.path)),
     payload: payload.length > REJECTED_PAYLOAD_BYTES ? `${payload.slice(0, REJECTED_PAYLOAD_BYTES)}…` : payload,
   });
   soon(0);
