@@ -33,7 +33,7 @@ const route = createRoute({
   method: 'post',
   path: '/',
   summary: 'Make a tracked campaign link',
-  description: `A short URL \`/l/TOKEN\` (HMAC-signed, expiring) that redirects to \`target_url\` with \`${LINK_PARAM}=TOKEN\` added, after linking the session to the customer. The target must be on one of the source's allowed origins.`,
+  description: `A short URL \`/l/TOKEN\` (opaque: encrypted and authenticated, expiring) that redirects to \`target_url\` with \`${LINK_PARAM}=TOKEN\` added, after linking the session to the customer. The target must be on one of the source's allowed origins.`,
   security: [{ sourceSecretKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: CreateLink } } } },
   responses: {

@@ -1,9 +1,11 @@
-import { base64url, fromBase64url, hmacSha256 } from '../encoding';
+import { base64url, fromBase64url } from '../encoding';
 
 /**
- * Campaign link tokens: `base64url(payload).base64url(HMAC-SHA256(payload))`, signed with the
- * LINK_SIGNING_KEY secret, expiring. The payload says everything a click needs, so following a
- * link reads nothing but the session it names.
+ * Campaign link tokens: the claims, encrypted and authenticated with AES-256-GCM under a key
+ * derived from the LINK_SIGNING_KEY secret: `base64url(iv ‖ ciphertext ‖ tag)`. A token says
+ * nothing to whoever reads it (a landing page's other tags, a request log), and cannot be made
+ * or altered without the secret. It says everything a click needs, so following a link reads
+ * nothing but the session it names.
  */
 export interface LinkClaims {
   /** source id */
@@ -24,23 +26,38 @@ export interface LinkClaims {
 export const LINK_PARAM = 'wev_link';
 
 const enc = new TextEncoder();
+const IV_BYTES = 12;
 
-// crypto.subtle.verify compares in constant time.
-const verifyKey = (secret: string) => crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+const keys = new Map<string, Promise<CryptoKey>>();
+/** The AES key of a signing secret: SHA-256 of it under this use's label (the secret's other uses never see this key). */
+function keyOf(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    if (keys.size >= 16) keys.clear();
+    key = crypto.subtle
+      .digest('SHA-256', enc.encode(`web-events link token v1\u0000${secret}`))
+      .then((raw) => crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']));
+    keys.set(secret, key);
+  }
+  return key;
+}
 
 export async function signLink(claims: LinkClaims, secret: string): Promise<string> {
-  const payload = base64url(enc.encode(JSON.stringify(claims)));
-  return `${payload}.${base64url(new Uint8Array(await hmacSha256(secret, payload)))}`;
+  const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, await keyOf(secret), enc.encode(JSON.stringify(claims))));
+  const token = new Uint8Array(IV_BYTES + sealed.length);
+  token.set(iv);
+  token.set(sealed, IV_BYTES);
+  return base64url(token);
 }
 
 /** The claims of a genuine, unexpired token; null for anything else (tampered, expired, garbage). */
 export async function verifyLink(token: string, secret: string, now = Date.now()): Promise<LinkClaims | null> {
-  const [payload, signature, extra] = token.split('.');
-  if (!payload || !signature || extra !== undefined || !secret) return null;
+  if (!secret || !/^[A-Za-z0-9_-]{40,2048}$/.test(token)) return null;
   try {
-    const genuine = await crypto.subtle.verify('HMAC', await verifyKey(secret), fromBase64url(signature), enc.encode(payload));
-    if (!genuine) return null;
-    const claims = JSON.parse(new TextDecoder().decode(fromBase64url(payload))) as LinkClaims;
+    const bytes = fromBase64url(token);
+    const opened = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.slice(0, IV_BYTES) }, await keyOf(secret), bytes.slice(IV_BYTES));
+    const claims = JSON.parse(new TextDecoder().decode(opened)) as LinkClaims;
     return typeof claims.exp === 'number' && claims.exp * 1000 > now ? claims : null;
   } catch {
     return null;

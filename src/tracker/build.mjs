@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { writeOrCheck } from '../built-module.mjs';
 
-export const BUDGET_GZIP_BYTES = 1500;
+export const BUDGET_GZIP_BYTES = 1600;
 const dir = import.meta.dirname;
 const target = path.join(dir, 'built.ts');
 

@@ -1,4 +1,4 @@
-import { BATCH_MS, beaconUrl, MAX_BODY, MAX_QUEUE, OFF_KEY, type PageWindow, QUEUE_KEY, type ScriptTag, utm } from './wire';
+import { BATCH_MS, beaconUrl, LINK_PARAM, MAX_BODY, MAX_QUEUE, OFF_KEY, type PageWindow, QUEUE_KEY, type ScriptTag, utm } from './wire';
 
 const bytes = (s: string) => new Blob([s]).size;
 
@@ -15,6 +15,14 @@ export function install(w: PageWindow, script: ScriptTag) {
   const auto = attr('auto') != 'false';
   let sending = false;
   let scheduled = false;
+  // A campaign link's token: the first event sends it to the collector, which links the session.
+  // It leaves the address bar at once, where every other tag on the page could read it.
+  let landing = w.location.href;
+  const url = new URL(landing);
+  if (url.searchParams.has(LINK_PARAM)) {
+    url.searchParams.delete(LINK_PARAM);
+    w.history.replaceState(w.history.state, '', url);
+  } else landing = '';
 
   // The queue lives in storage, not in memory: every page and tab of the store shares it, so
   // what one page could not deliver the next one sends. (A browser that blocks the store's
@@ -64,7 +72,8 @@ export function install(w: PageWindow, script: ScriptTag) {
       n = 0;
       cus = '';
     }
-    const page = { u: w.location.href, r: d.referrer || undefined };
+    const page = { u: landing || w.location.href, r: d.referrer || undefined };
+    landing = '';
     const events = queue();
     // Serialized now: the context is a snapshot of this moment, and one that cannot be
     // serialized (a cycle) throws here, into the wrapped call, not into a later flush.

@@ -43,7 +43,11 @@ export interface Stub {
 export interface PageWindow {
   document: { cookie: string; referrer: string; visibilityState: string; addEventListener(type: string, listener: () => void): void };
   location: { href: string; protocol: string };
-  history: { pushState(data: unknown, unused: string, url?: string | URL | null): void };
+  history: {
+    state: unknown;
+    pushState(data: unknown, unused: string, url?: string | URL | null): void;
+    replaceState(data: unknown, unused: string, url?: string | URL | null): void;
+  };
   readonly localStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void };
   navigator: { sendBeacon(url: string, body: string): boolean };
   crypto: { randomUUID(): string };
@@ -57,6 +61,9 @@ export interface ScriptTag {
   src: string;
   getAttribute(name: string): string | null;
 }
+
+/** The query parameter a campaign link lands with (links/token.ts's LINK_PARAM, which a test holds equal). */
+export const LINK_PARAM = 'wev_link';
 
 /** The beacon URL: the script's own URL without ".js" (and without its version hash). */
 export const beaconUrl = (src: string) => src.replace(/(\.[0-9a-f]{8,})?\.js([?#].*)?$/, '');

@@ -55,7 +55,11 @@ export function fakeBrowser() {
       },
       location: { href, protocol: new URL(href).protocol },
       history: {
+        state: null as unknown,
         pushState(_data: unknown, _unused: string, url?: string | URL | null) {
+          if (url) page.location.href = new URL(url, page.location.href).href;
+        },
+        replaceState(_data: unknown, _unused: string, url?: string | URL | null) {
           if (url) page.location.href = new URL(url, page.location.href).href;
         },
       },

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { OFF_KEY } from '../../src/tracker/wire';
+import { LINK_PARAM as COLLECTOR_LINK_PARAM } from '../../src/links/token';
+import { LINK_PARAM, OFF_KEY } from '../../src/tracker/wire';
 import { fakeBrowser, names } from './fake-browser';
 
 const SHOP = 'https://shop.example/mugs?utm_source=mail&utm_campaign=spring&x=1';
@@ -28,6 +29,25 @@ describe('the tracker on a page: the stub, sessions and the cookie', () => {
     expect(events.every((e) => UUID.test(e.i) && e.u === SHOP && e.r === 'https://mail.example/')).toBe(true);
     expect(events[0]!.p).toEqual({ utm_source: 'mail', utm_campaign: 'spring' });
     expect(events[2]!.c).toEqual({ category: { id: 'mugs' } });
+  });
+
+  it("takes a campaign link's token out of the address bar at once, and sends it once, with the first events", async () => {
+    expect(LINK_PARAM).toBe(COLLECTOR_LINK_PARAM);
+    const b = fakeBrowser();
+    const { page, webevents } = b.open(`https://shop.example/cart?from=mail&${LINK_PARAM}=TOKEN123&utm_source=news#/step`);
+    expect(page.location.href).toBe('https://shop.example/cart?from=mail&utm_source=news#/step');
+    for (const [from, to] of [
+      [`https://shop.example/?${LINK_PARAM}=T`, 'https://shop.example/'],
+      [`https://shop.example/?a=1&${LINK_PARAM}=T`, 'https://shop.example/?a=1'],
+      [`https://shop.example/?${LINK_PARAM}=T#x`, 'https://shop.example/#x'],
+    ] as const)
+      expect(fakeBrowser().open(from).page.location.href).toBe(to);
+    webevents('event', 'search', { search: { query: 'mug' } });
+    await b.settle();
+    const events = b.delivered();
+    expect(names(events)).toEqual(['user_visit', 'page_view', 'search']);
+    expect(events.map((e) => e.u.includes('TOKEN123'))).toEqual([true, true, false]);
+    expect(events[0]!.p).toEqual({ utm_source: 'news' });
   });
 
   it('applies consent queued before it loaded before anything is sent, even the automatic page view', async () => {
