@@ -16,12 +16,14 @@ export default defineConfig(async () => {
               wrangler: { configPath: './wrangler.toml' },
               miniflare: {
                 // Test-only bindings: the migrations for the setup file, the secrets .dev.vars holds
-                // locally, the webhook receiver's URL (http on 127.0.0.1), and immediate webhook retries.
+                // locally, the webhook receiver's URLs (http on 127.0.0.1, other ports as other hosts),
+                // and immediate webhook retries.
                 bindings: {
                   TEST_MIGRATIONS: migrations,
                   ADMIN_TOKEN: 'test-admin-token',
                   LINK_SIGNING_KEY: 'test-link-signing-key',
                   RECEIVER_URL: inject('receiverUrl'),
+                  OTHER_RECEIVER_URLS: inject('otherReceiverUrls'),
                   TRIGGER_RETRY_BASE_S: '0',
                   ALLOW_INSECURE_WEBHOOKS: 'true',
                 },

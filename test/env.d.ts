@@ -11,6 +11,8 @@ declare global {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       RECEIVER_URL: string;
+      /** The same receiver on other ports (space-separated): other hosts to the webhook consumer. */
+      OTHER_RECEIVER_URLS: string;
       /** The lake's stand-ins (test/fixtures/lake-recorder.js): what was sent, per source; a switch to refuse sends. */
       LAKE: RecordedStream<import('../src/storage/lake').LakeRecord>;
       LAKE_SESSIONS: RecordedStream<import('../src/storage/lake').LakeSessionRecord>;

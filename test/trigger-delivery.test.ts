@@ -75,6 +75,34 @@ describe('trigger delivery', () => {
     expect(retried).toEqual(slowIds(false).toSorted());
   });
 
+  it("seven slow receivers, each on its own host, hold up no other merchant's webhooks: past 2 s, a waiting webhook cuts one", async () => {
+    const source = await createSource();
+    const id = unique('d');
+    const slowUrls = env.OTHER_RECEIVER_URLS.split(' ').map((host, i) => `${host}/hook/slow/${SLOW_MS}/${id}-${i}`);
+    expect(slowUrls).toHaveLength(7);
+    const fastUrl = `${fastHost}/hook/ok/${id}`;
+    const slowRules = await Promise.all(slowUrls.map((url) => createRule(source.id, url)));
+    const fastRule = await createRule(source.id, fastUrl);
+    const slow = slowRules.map((rule, i) => ({ id: `slow${i}`, body: message(rule, source.id, `slow${i}`) }));
+    const fast = Array.from({ length: 3 }, (_, i) => ({ id: `fast${i}`, body: message(fastRule, source.id, `fast${i}`) }));
+
+    const { acked, retried } = await deliver([...slow, ...fast]);
+
+    const slowGot = (await Promise.all(slowUrls.map(arrivals))).flat();
+    const fastGot = await arrivals(fastUrl);
+    expect(fastGot).toHaveLength(3);
+    expect(slowGot).toHaveLength(7); // each slow receiver was asked once
+    // Each fast webhook arrived before any slow receiver had answered (they answer SLOW_MS after arrival).
+    const firstAnswer = Math.min(...slowGot.map((r) => r.at)) + SLOW_MS;
+    for (const f of fastGot) expect(f.at).toBeLessThan(firstAnswer);
+    // As many were cut as webhooks waited (the seventh slow one and the fast host's): back to the queue.
+    // The others, and the seventh, answered in time and were delivered.
+    expect(retried.length).toBeGreaterThanOrEqual(2);
+    expect(retried.length).toBeLessThanOrEqual(6);
+    expect(retried.every((m) => m.startsWith('slow'))).toBe(true);
+    expect(acked).toEqual([...fast.map((m) => m.id), ...slow.map((m) => m.id).filter((m) => !retried.includes(m))].toSorted());
+  });
+
   it('a receiver that fails quickly is not slow: each of its messages is posted, then retried', async () => {
     const source = await createSource();
     const url = `${fastHost}/hook/fail/${unique('d')}`;

@@ -18,6 +18,11 @@ const MAX_IN_FLIGHT = 6;
  * (and, with six slow hosts, every connection) busy.
  */
 const HOST_BUDGET_MS = 5_000;
+/**
+ * A request in flight past this while other webhooks wait for a connection is cut, and its host
+ * counts as slow: six slow receivers cannot hold every connection for their whole timeout.
+ */
+const CONTENDED_MS = 2_000;
 
 /**
  * The signature header a receiver checks: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -37,7 +42,13 @@ export const retryDelayS = (attempts: number, baseS: number) => Math.min(600, ba
  * MAX_IN_FLIGHT in all; a host past HOST_BUDGET_MS has the rest of its messages sent back.
  */
 export async function deliverTriggers(batch: MessageBatch<TriggerMessage>, env: Env): Promise<void> {
-  const shared: BatchDelivery = { env, settings: tunables(env), connections: new Turns(MAX_IN_FLIGHT), hosts: new Map() };
+  const inFlight = new Set<InFlight>();
+  // A webhook that must wait for a connection cuts the oldest request past CONTENDED_MS.
+  const cutOldest = () => {
+    const oldest = [...inFlight].find((r) => Date.now() - r.started >= CONTENDED_MS);
+    oldest?.cut.abort();
+  };
+  const shared: BatchDelivery = { env, settings: tunables(env), connections: new Turns(MAX_IN_FLIGHT, cutOldest), hosts: new Map(), inFlight };
   // All at once: each waits only for its own host's turn and a free connection.
   await Promise.all(
     batch.messages.map((msg) =>
@@ -56,6 +67,14 @@ interface BatchDelivery {
   settings: Tunables;
   connections: Turns;
   hosts: Map<string, Host>;
+  /** The requests in flight, oldest first. */
+  inFlight: Set<InFlight>;
+}
+
+/** A webhook request in flight: when it started, and how to cut it. */
+interface InFlight {
+  started: number;
+  cut: AbortController;
 }
 
 /** A receiving host in this batch: one delivery at a time (a slow host holds one connection, not six), and the time they took. */
@@ -86,17 +105,26 @@ async function deliverOne(msg: Message<TriggerMessage>, batch: BatchDelivery): P
   await host.turn.run(async () => {
     if (host.spentMs > HOST_BUDGET_MS) return defer(msg, rule, batch.settings);
     const body = await payload(msg.body, rule, batch.env);
-    const delivered = await batch.connections.run(async () => {
-      const started = Date.now();
+    const outcome = await batch.connections.run(async () => {
+      const request: InFlight = { started: Date.now(), cut: new AbortController() };
+      batch.inFlight.add(request);
+      // Still in flight once others wait: cut (a waiter that comes later cuts it itself).
+      const timer = setTimeout(() => batch.connections.waiting && request.cut.abort(), CONTENDED_MS);
       try {
-        return await post(rule, msg, body);
+        return await post(rule, msg, body, request.cut.signal);
       } finally {
-        host.spentMs += Date.now() - started;
+        clearTimeout(timer);
+        batch.inFlight.delete(request);
+        host.spentMs += Date.now() - request.started;
       }
     });
-    if (delivered) msg.ack();
+    if (outcome === 'cut') {
+      host.spentMs = Number.POSITIVE_INFINITY;
+      return defer(msg, rule, batch.settings);
+    }
+    if (outcome === 'delivered') msg.ack();
     else msg.retry({ delaySeconds: retryDelayS(msg.attempts, batch.settings.triggerRetryBaseS) });
-    count(msg.body.source_id, delivered ? 'webhook_delivered' : 'webhook_retried');
+    count(msg.body.source_id, outcome === 'delivered' ? 'webhook_delivered' : 'webhook_retried');
   });
 }
 
@@ -128,8 +156,8 @@ async function payload(m: TriggerMessage, rule: TriggerRule, env: Env): Promise<
   return JSON.stringify({ ...fired, events, rule: { id: rule.id, name: rule.name, definition: rule.definition } });
 }
 
-/** POSTs a signed body to the rule's webhook; true when the receiver answered 2xx. */
-async function post(rule: TriggerRule, msg: Message<TriggerMessage>, body: string): Promise<boolean> {
+/** POSTs a signed body to the rule's webhook: delivered (2xx), failed, or cut (`cut` aborted it: others wait). */
+async function post(rule: TriggerRule, msg: Message<TriggerMessage>, body: string, cut: AbortSignal): Promise<'delivered' | 'failed' | 'cut'> {
   try {
     const res = await fetch(rule.webhook_url, {
       method: 'POST',
@@ -140,29 +168,42 @@ async function post(rule: TriggerRule, msg: Message<TriggerMessage>, body: strin
       },
       body,
       redirect: 'manual', // a redirect could point anywhere: never followed
-      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      signal: AbortSignal.any([AbortSignal.timeout(WEBHOOK_TIMEOUT_MS), cut]),
     });
     await res.body?.cancel(); // nothing is read from it: the connection is free for the next webhook
-    if (res.ok) return true;
+    if (res.ok) return 'delivered';
     console.warn(JSON.stringify({ message: 'webhook refused', rule: rule.id, status: res.status, attempts: msg.attempts }));
   } catch (error) {
+    if (cut.aborted) return 'cut';
     console.warn(JSON.stringify({ message: 'webhook unreachable', rule: rule.id, attempts: msg.attempts, error: String(error) }));
   }
-  return false;
+  return 'failed';
 }
 
-/** Runs tasks at most `max` at a time; the others wait, first come first served. */
+/** Runs tasks at most `max` at a time; the others wait, first come first served (`onWait` is told of each). */
 class Turns {
   #free: number;
   readonly #waiting: (() => void)[] = [];
 
-  constructor(max: number) {
+  constructor(
+    max: number,
+    private readonly onWait?: () => void,
+  ) {
     this.#free = max;
+  }
+
+  /** How many tasks wait for a turn. */
+  get waiting(): number {
+    return this.#waiting.length;
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else {
+      const turn = new Promise<void>((resolve) => this.#waiting.push(resolve));
+      this.onWait?.();
+      await turn;
+    }
     try {
       return await task();
     } finally {

@@ -31,7 +31,7 @@ const KEPT = 50;
 const WRITE_EVERY_MS = 60_000;
 
 /** The visitor whose sessions a customer's messages join (their latest proven identify's: docs/wire.md). */
-export interface Follow {
+interface Follow {
   sourceId: string;
   visitor: string;
   /** When an identify last said so (ms). */
