@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WebEvent } from '../src/events/schema';
 import { openSession } from '../src/sessions/record';
-import { nextAlarm, OUTBOX_RETRY_MS, readState, type SessionState, settled } from '../src/sessions/state';
+import { nextAlarm, OUTBOX_RETRY_MS, type SessionState, settled } from '../src/sessions/state';
 
 const NOW = Date.parse('2026-11-29T10:00:00Z');
 const DAY = 86_400_000;
@@ -29,6 +29,7 @@ const first: WebEvent = {
 function state(changes: Partial<SessionState> = {}, record: Partial<SessionState['record']> = {}): SessionState {
   return {
     record: { ...openSession(first), event_count: 1, ...record },
+    incarnation: NOW,
     timeoutS: 3600,
     version: 1,
     appliedArrival: 1,
@@ -36,6 +37,8 @@ function state(changes: Partial<SessionState> = {}, record: Partial<SessionState
     rewrites: 0,
     d1: { arrival: 0, attempts: 0, at: NOW + 5000 },
     lake: { arrival: 1, attempts: 0, at: null },
+    lakeSeen: 1,
+    shared: { device: null, geo: null },
     alarmAt: null,
     ...changes,
   };
@@ -90,54 +93,5 @@ describe("the session object's next alarm, a pure function of its state", () => 
     expect(settled(closed, lacking)).toBe(false);
     expect(nextAlarm(closed, retention, NOW, lacking)).toBe(NOW);
     expect(nextAlarm({ ...closed, lake: { arrival: 1, attempts: 2, at: NOW + 4000 } }, retention, NOW, lacking)).toBe(NOW + 4000);
-  });
-
-  it('reads a state row written by a schema v2 object: its names, its rewrite mark, its outbox and whole events', () => {
-    const v2 = {
-      record: { ...openSession(first), event_count: 2, last_received_at: undefined, claimed_customer_id: undefined },
-      timeoutS: 3600,
-      counter: 5,
-      applied: 2,
-      flushed: 3,
-      flushedArrivals: 2,
-      rewriteAt: 4,
-      flushAttempts: 0,
-      flushAt: NOW,
-      alarmAt: NOW,
-      triggers: {
-        rules: [],
-        fired: ['a'],
-        watches: { w: { due: NOW + 1, anchor: first } },
-        outbox: [
-          {
-            rule_id: 'r',
-            idempotency_key: 'r:e1',
-            source_id: 'shop',
-            session: { id: 's', customer_id: null, anonymous: true },
-            events: [first],
-            fired_at: first.received_at,
-          },
-        ],
-      },
-    };
-    const { state: read, outbox } = readState(v2, 2);
-    expect(read).toMatchObject({
-      version: 5,
-      appliedArrival: 2,
-      flushedVersion: 3,
-      d1: { arrival: 0, attempts: 0, at: NOW },
-      triggers: { fired: ['a'], watches: { w: { due: NOW + 1, anchorId: 'e1' } } },
-    });
-    expect(read.record).toMatchObject({ last_received_at: read.record.last_event_at, claimed_customer_id: null });
-    expect(outbox).toEqual([
-      {
-        rule_id: 'r',
-        idempotency_key: 'r:e1',
-        source_id: 'shop',
-        session: { id: 's', customer_id: null, anonymous: true },
-        event_ids: ['e1'],
-        fired_at: first.received_at,
-      },
-    ]);
   });
 });

@@ -3,13 +3,9 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../src/events/session-record';
 import { SessionObject } from '../src/sessions/session-object';
-import { SessionStorage } from '../src/sessions/session-storage';
 import { customerShard, shards } from '../src/storage/shards';
 import { beacon, call, createSource, event, postEvents, SHOP, unique } from './fixtures/api';
 import { alarmOf, d1Events, d1Session, eventually, runAlarm, sessionStub, stateRowOf } from './fixtures/sessions';
-
-/** The tables every object of schema v1 to v4 had beside its events. */
-const OLD_BASE = 'CREATE TABLE schema_version (version INTEGER NOT NULL); CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);';
 
 /** Changes a stored D1 row behind the collector's back (on every shard: one holds it). */
 const tamper = (sourceId: string, eventId: string) =>
@@ -91,7 +87,7 @@ describe("the session object's storage", () => {
     ]);
   });
 
-  it('stores each event without what its session shares, its empty fields and its id, and reads it back whole (a whole row too)', async () => {
+  it('stores each event without what its session shares, its empty fields and its id, and reads it back whole', async () => {
     const source = await createSource();
     const sessionId = unique('s');
     const sent = [event(sessionId, 'page_view', -3), event(sessionId, 'search', -2, { context: { type: 'search', query: 'mug' } })];
@@ -109,13 +105,6 @@ describe("the session object's storage", () => {
       sent.map((e) => [e.event_id, source.id, sessionId, 'api', null, null, []]),
     );
     expect(before.events[1]!.context).toEqual({ type: 'search', query: 'mug' });
-    // A row stored whole (before this layout) reads as it is.
-    const whole = { ...before.events[0]!, event_id: 'whole-1', name: 'category_view', occurred_at: new Date().toISOString() };
-    const after = await runInDurableObject(stub, (instance: SessionObject, state) => {
-      state.storage.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (3, ?, ?)', whole.event_id, JSON.stringify(whole));
-      return instance.read()!;
-    });
-    expect(after.events.at(-1)).toEqual(whole);
   });
 
   it('numbers arrivals from its rows, not from the state row: events stored without a state save are not taken for duplicates', async () => {
@@ -206,99 +195,5 @@ describe("the session object's storage", () => {
       state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray(),
     );
     expect(made).toEqual([{ name: 'events' }]); // the state is its row 0
-  });
-
-  it('migrates a schema v1 object: its events keep their arrival, body and deduplication, with no index left', async () => {
-    const stub = sessionStub('src-migration', unique('s'));
-    const after = await runInDurableObject(stub, (_instance, state) => {
-      const sql = state.storage.sql;
-      sql.exec(`${OLD_BASE} INSERT INTO schema_version VALUES (1);
-        CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL, seq INTEGER, arrival INTEGER NOT NULL, changed INTEGER NOT NULL, body TEXT NOT NULL);
-        CREATE INDEX events_in_order ON events (occurred_at, seq, arrival);
-        CREATE INDEX events_by_change ON events (changed);`);
-      for (const [id, arrival] of [
-        ['e-b', 2],
-        ['e-a', 1],
-      ] as const) {
-        sql.exec('INSERT INTO events VALUES (?, ?, NULL, ?, ?, ?)', id, '2026-11-28T10:00:00.000Z', arrival, arrival, JSON.stringify({ event_id: id }));
-      }
-      const storage = new SessionStorage(sql);
-      const found = storage.open();
-      const duplicate = [...storage.seen(['e-a', 'e-new']).stored];
-      return {
-        found,
-        tables: sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray(),
-        rows: sql.exec('SELECT arrival, event_id, body FROM events ORDER BY arrival').toArray(),
-        indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").toArray(),
-        duplicate,
-      };
-    });
-    expect(after).toEqual({
-      found: 1,
-      tables: [{ name: 'events' }],
-      rows: [
-        { arrival: 1, event_id: 'e-a', body: '{"event_id":"e-a"}' },
-        { arrival: 2, event_id: 'e-b', body: '{"event_id":"e-b"}' },
-      ],
-      indexes: [],
-      duplicate: ['e-a'],
-    });
-  });
-
-  it('migrates a schema v5 object: its state row moves into row 0 of its events, and its state table goes', async () => {
-    const source = await createSource();
-    const sessionId = unique('s');
-    // A customer: a state row (v5 wrote one with every session's first event).
-    const login = event(sessionId, 'user_login', -2, { customer_id: 'cust-v5' });
-    await postEvents(source.secret_key, [login, event(sessionId, 'search', -1, { context: { type: 'search', query: 'mug' } })]);
-    const stub = sessionStub(source.id, sessionId);
-    const before = await runInDurableObject(stub, (instance: SessionObject, state) => {
-      // As schema v5 kept it: the state in a table of its own.
-      const sql = state.storage.sql;
-      const row = stateRowOf(sql)!;
-      sql.exec('CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL)');
-      sql.exec('INSERT INTO state VALUES (1, ?)', row);
-      sql.exec('DELETE FROM events WHERE arrival = 0');
-      return instance.read();
-    });
-    const after = await runInDurableObject(stub, async (_instance, state) => {
-      const fresh = new SessionObject(state, env);
-      await state.blockConcurrencyWhile(async () => {});
-      return {
-        page: fresh.read(),
-        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").toArray(),
-      };
-    });
-    expect(after.tables).toEqual([{ name: 'events' }]);
-    expect(after.page).toEqual(before);
-    expect(after.page!.session.event_count).toBe(2);
-    // It goes on as a v6 object: a retry is a duplicate, a new event is stored.
-    const { body } = await postEvents(source.secret_key, [event(sessionId, 'page_view', 0)]);
-    expect(body.results.map((r) => r.status)).toEqual(['accepted']);
-  });
-
-  it('migrates a schema v3 object: the unique index on event_id goes (one row written per event), the events stay', async () => {
-    const stub = sessionStub('src-migration', unique('s'));
-    const after = await runInDurableObject(stub, (_instance, state) => {
-      const sql = state.storage.sql;
-      sql.exec(`${OLD_BASE} INSERT INTO schema_version VALUES (3);
-        CREATE TABLE events (arrival INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
-        INSERT INTO events (event_id, body) VALUES ('e-1', '{"event_id":"e-1"}'), ('e-2', '{"event_id":"e-2"}');`);
-      const storage = new SessionStorage(sql);
-      storage.open();
-      return {
-        indexes: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").toArray(),
-        rows: sql.exec('SELECT arrival, event_id FROM events ORDER BY arrival').toArray(),
-        written: sql.exec('INSERT INTO events (event_id, body) VALUES (?, ?)', 'e-3', '{}').rowsWritten,
-      };
-    });
-    expect(after).toEqual({
-      indexes: [],
-      rows: [
-        { arrival: 1, event_id: 'e-1' },
-        { arrival: 2, event_id: 'e-2' },
-      ],
-      written: 1,
-    });
   });
 });

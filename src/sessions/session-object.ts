@@ -10,7 +10,7 @@ import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, objectExpiresAt, openSession } from './record';
 import { commonOf, SessionStorage } from './session-storage';
-import { newOutlet, nextAlarm, readState, type SessionState, settled } from './state';
+import { newOutlet, nextAlarm, type SessionState, settled } from './state';
 import { WriteOut } from './write-out';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
@@ -50,12 +50,10 @@ export class SessionObject extends DurableObject<Env> {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
       // A new object holds nothing to read.
-      if (this.store.open() === undefined) return;
-      const raw = this.store.readState();
-      if (!raw) return;
-      const { state, outbox } = readState(raw, this.store.lastArrival());
-      if (state.shared) this.store.common = commonOf(state.record, state.shared);
-      this.store.addToOutbox(outbox);
+      if (!this.store.open()) return;
+      const state = this.store.readState() as SessionState | null;
+      if (!state) return;
+      this.store.common = commonOf(state.record, state.shared);
       this.replay(state);
       // The alarm as the runtime holds it: a save that would set it the same sets nothing, and a
       // state that never recorded it (a new session's, from its first event) knows it.
@@ -134,7 +132,7 @@ export class SessionObject extends DurableObject<Env> {
   /** A new session's state, from its first event; its events' rows leave out what they share with it. */
   private begin(event: WebEvent, timeoutS: number, now: number): SessionState {
     const state = newState(event, timeoutS, now);
-    this.store.common = commonOf(state.record, state.shared!);
+    this.store.common = commonOf(state.record, state.shared);
     return state;
   }
 
@@ -174,7 +172,7 @@ export class SessionObject extends DurableObject<Env> {
     const state = this.state;
     if (!state) return null;
     await this.sendTombstones(state, this.store.eventsAfter(0));
-    await this.out.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation ?? 0, state.version + 1, new Date().toISOString(), true)]);
+    await this.out.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation, state.version + 1, new Date().toISOString(), true)]);
     return this.forget();
   }
 

@@ -18,22 +18,21 @@ import type { TriggerMessage } from '../triggers/session-triggers';
  *   (2 rows) and a page for one row, and a row of its own a row written with the first event. The
  *   first event stores the state the session starts from; the object writes it again only when
  *   it changes in a way the events after it cannot replay (docs/cost.md). An object whose first
- *   event was erased, and one of schema v6 or before, keep it in row 0 instead.
+ *   event was erased keeps it in row 0 instead.
  * - `outbox`: fired triggers not yet on the queue, made when a trigger first fires.
  *
  * An event's row leaves out what it has in common with its session (`Common`: the ids, the
  * channel, the device and geo of its first event), its empty fields and its id (a column of its
  * own), and gets them back when read: about half of a tracker event's JSON, so fewer pages and
- * less to write (docs/cost.md). Rows stored whole (before this, or before the session knew its
- * common part) read the same.
+ * less to write (docs/cost.md).
  *
  * A new object makes its table with its first event, and one that forgot (retention, erasure)
  * holds none: Durable Object storage is billed by the database's pages, and an empty table is a
- * page (docs/cost.md). No table records the version: the tables present tell it.
+ * page (docs/cost.md). This is the only schema there has been: from 1.0.0 on, a change to it
+ * ships with its migration here (CHANGELOG.md).
  */
-export const SCHEMA_VERSION = 7;
 
-/** The arrival of row 0, which holds the state in objects of schema v6 and before (the events' are from 1). */
+/** The arrival of row 0, which holds the state once the first event that held it was erased (the events' are from 1). */
 const STATE_ROW = 0;
 
 const EVENTS = `CREATE TABLE IF NOT EXISTS events (
@@ -43,20 +42,6 @@ const EVENTS = `CREATE TABLE IF NOT EXISTS events (
   session_state TEXT
 )`;
 const OUTBOX = 'CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
-
-/**
- * v1, v2, v3 → v4: the events keep their arrival, id and body; v1's order and change columns go,
- * and so does the unique index on event_id of v1 to v3.
- */
-const REBUILD_EVENTS = `
-  ${EVENTS.replace('events', 'events_v4')};
-  INSERT INTO events_v4 (arrival, event_id, body) SELECT arrival, event_id, body FROM events ORDER BY arrival;
-  DROP TABLE events;
-  ALTER TABLE events_v4 RENAME TO events;
-`;
-
-/** v5 and before kept the state in a table of its own: its row moves to row 0 of `events`. */
-const MOVE_STATE = `INSERT OR REPLACE INTO events (arrival, event_id, body) SELECT ${STATE_ROW}, '', body FROM state`;
 
 /** Session order (docs/design.md, rule 2): occurred_at, then seq (absent last), then arrival. */
 const ORDER_KEY = "body ->> '$.occurred_at', coalesce(body ->> '$.seq', 9007199254740991), arrival";
@@ -107,9 +92,8 @@ function implied(key: string, value: unknown, c: Common): boolean {
   }
 }
 
-/** An event from its row: what was left out put back (a whole row keeps its own). */
-function expand(row: Partial<WebEvent>, eventId: string, c: Common | undefined): WebEvent {
-  if (!c) return row as WebEvent;
+/** An event from its row: what was left out put back. */
+function expand(row: Partial<WebEvent>, eventId: string, c: Common): WebEvent {
   return {
     event_id: eventId,
     source_id: c.source_id,
@@ -146,11 +130,9 @@ export class SessionStorage {
   /** Whether the tables are there (false: a new object, or one that forgot). */
   private ready = false;
   private hasOutbox = false;
-  /** Whether the table has the `session_state` column (schema v7: older tables keep the state in row 0). */
-  private stateColumn = false;
   /** The arrival of the row whose `session_state` holds the state (undefined: row 0 does, or none). */
   private stateAt: number | undefined;
-  /** What the session's events share (see `Common`), set by the object once it knows; none: rows are stored whole. */
+  /** What the session's events share (see `Common`), set by the object from its state before any event is stored or read. */
   common: Common | undefined;
   /**
    * The stored events' ids and last arrival, once read (this instance is their only writer, so
@@ -160,36 +142,18 @@ export class SessionStorage {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /**
-   * Finds what the storage holds, bringing an older schema to SCHEMA_VERSION (v1 to v4 kept a
-   * `schema_version` table, v5 a `state` table; v4 and later rebuild no events; v6 keeps its
-   * state in row 0, where it wrote it with its first event). Returns the
-   * version found, undefined when it holds nothing (docs/cost.md: a new object reads and writes
-   * nothing more).
-   */
-  open(): number | undefined {
-    const found = this.sql
-      .exec<{ name: string; sql: string }>(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'state', 'events', 'outbox')",
-      )
-      .toArray();
-    const tables = new Set(found.map((r) => r.name));
+  /** Finds which tables the storage holds; false when it holds nothing (docs/cost.md: a new object reads and writes nothing more). */
+  open(): boolean {
+    const tables = new Set(
+      this.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'outbox')")
+        .toArray()
+        .map((r) => r.name),
+    );
     this.hasOutbox = tables.has('outbox');
     this.waiting = this.hasOutbox ? undefined : 0;
     this.ready = tables.has('events');
-    this.stateColumn = found.some((r) => r.name === 'events' && r.sql.includes('session_state'));
-    if (!this.ready) return undefined;
-    let version = tables.has('state') ? 5 : this.stateColumn ? SCHEMA_VERSION : 6;
-    if (tables.has('schema_version')) {
-      version = this.sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0]?.version ?? 0;
-      if (version < 4) this.sql.exec(REBUILD_EVENTS);
-      this.sql.exec('DROP TABLE schema_version');
-    }
-    if (tables.has('state')) {
-      this.sql.exec(MOVE_STATE);
-      this.sql.exec('DROP TABLE state');
-    }
-    return version;
+    return this.ready;
   }
 
   /** After everything was deleted: the storage holds nothing, and makes its tables again with the next event. */
@@ -207,7 +171,6 @@ export class SessionStorage {
     if (this.ready) return;
     this.sql.exec(EVENTS);
     this.ready = true;
-    this.stateColumn = true;
     this.known = { ids: new Set(), last: 0 }; // a new table holds no event
   }
 
@@ -216,13 +179,9 @@ export class SessionStorage {
     if (!this.ready) return null;
     const row =
       this.sql.exec<{ arrival: number; body: string }>('SELECT arrival, body FROM events WHERE arrival = ?', STATE_ROW).toArray()[0] ??
-      (this.stateColumn
-        ? this.sql
-            .exec<{ arrival: number; body: string }>(
-              'SELECT arrival, session_state AS body FROM events WHERE session_state IS NOT NULL ORDER BY arrival LIMIT 1',
-            )
-            .toArray()[0]
-        : undefined);
+      this.sql
+        .exec<{ arrival: number; body: string }>('SELECT arrival, session_state AS body FROM events WHERE session_state IS NOT NULL ORDER BY arrival LIMIT 1')
+        .toArray()[0];
     if (row && row.arrival !== STATE_ROW) this.stateAt = row.arrival;
     return row ? JSON.parse(row.body) : null;
   }
@@ -262,8 +221,7 @@ export class SessionStorage {
    * batch's arrivals on from `seen`'s last: no RETURNING, which costs SQLite a result table).
    * A new session's first event comes with the state it starts from (before the event): a new
    * table keeps it in the event's row, and the state is not written again until it changes in a
-   * way the events cannot replay. Returns whether it kept it (false: an older table: the caller
-   * writes the state).
+   * way the events cannot replay. Returns whether it kept it (false: not the table's first event).
    */
   insertEvent(event: WebEvent, arrival: number, start?: object): boolean {
     const fresh = !this.ready;
@@ -301,11 +259,16 @@ export class SessionStorage {
   }
 
   private body(event: WebEvent): string {
-    return JSON.stringify(this.common ? compact(event, this.common) : event);
+    return JSON.stringify(compact(event, this.shared()));
   }
 
   private event(row: Row): WebEvent {
-    return expand(JSON.parse(row.body) as Partial<WebEvent>, row.event_id, this.common);
+    return expand(JSON.parse(row.body) as Partial<WebEvent>, row.event_id, this.shared());
+  }
+
+  private shared(): Common {
+    if (!this.common) throw new Error('the session object stores or reads an event before its state');
+    return this.common;
   }
 
   /** Events stored after `arrival` (0: all of them), in arrival order, at most `limit`. */

@@ -1,6 +1,6 @@
 import type { SessionRecord } from '../events/session-record';
 import type { Shared } from '../storage/records';
-import { nextWatch, type TriggerMessage, type TriggerState } from '../triggers/session-triggers';
+import { nextWatch, type TriggerState } from '../triggers/session-triggers';
 import { closesAt, objectExpiresAt, type Retention } from './record';
 
 /**
@@ -11,9 +11,9 @@ export interface SessionState {
   record: SessionRecord;
   /**
    * When this object stored the session's first event (ms): D1 tells this life of the session id
-   * from one before it, whose object was deleted (absent in rows from before incarnations: 0).
+   * from one before it, whose object was deleted.
    */
-  incarnation?: number;
+  incarnation: number;
   timeoutS: number;
   /** Bumped by every change of the session or of its events. */
   version: number;
@@ -26,20 +26,19 @@ export interface SessionState {
   /** Where the events are written: D1 (the session row too) and, when there is one, the lake. */
   d1: Outlet;
   lake: Outlet;
-  /** The D1 shard its rows go to (absent before its first write; a v3 row's are on the home shard). */
+  /** The D1 shard its rows go to (absent before its first write). */
   shard?: string;
   /** Shards still holding its rows from before a move (its customer linked, shards added): emptied once the new one holds them all. */
   leaving?: string[];
-  /** The device and geo its events share, fixed by its first event (absent in rows from before: then by the first written to D1), left out of its stored rows and of D1's. */
-  shared?: Shared;
+  /** The device and geo its events share, fixed by its first event, left out of its stored rows and of D1's. */
+  shared: Shared;
   /** The version of the closed session the lake's sessions stream last got (absent: none yet). */
   sessionArchived?: number;
   /**
    * The last arrival the lake has a record of, in any version: an event after it goes as version
-   * 0, one before it as the session's `rewrites` (absent in states from before it: every record
-   * then takes `rewrites`).
+   * 0, one before it as the session's `rewrites`.
    */
-  lakeSeen?: number;
+  lakeSeen: number;
   /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
   alarmAt: number | null;
   /** A secret key's event is stored here: a public key's customer then links nothing (docs/security.md). Replayed from the events. */
@@ -102,56 +101,3 @@ export function nextAlarm(s: SessionState, retention: Retention, now: number, pe
 
 /** How soon fired triggers the queue refused are offered again. */
 export const OUTBOX_RETRY_MS = 10_000;
-
-/** State rows as schema v2 objects wrote them (different names; the outbox and whole events inside). */
-interface StateV2 {
-  record: Omit<SessionRecord, 'last_received_at' | 'claimed_customer_id'> & Partial<Pick<SessionRecord, 'last_received_at' | 'claimed_customer_id'>>;
-  timeoutS: number;
-  counter: number;
-  applied?: number;
-  flushed: number;
-  flushedArrivals?: number;
-  rewriteAt?: number;
-  flushAttempts: number;
-  flushAt: number | null;
-  alarmAt: number | null;
-  triggers?: { rules: TriggerState['rules']; watches: Record<string, { due: number; anchor: { event_id: string } }>; fired: string[]; outbox: LegacyMessage[] };
-}
-type LegacyMessage = Omit<TriggerMessage, 'event_ids'> & { events: { event_id: string }[] };
-
-/**
- * A stored state row as this version reads it, with the messages a v2 row held in its outbox.
- * A v2 row's record gets the fields added since (`last_received_at`, `claimed_customer_id`), and
- * its events go to the lake, if there is one, at the next alarm.
- */
-export function readState(raw: unknown, lastArrival: number): { state: SessionState; outbox: TriggerMessage[] } {
-  const row = raw as SessionState | StateV2;
-  if ('version' in row) return { state: row, outbox: [] };
-  const t = row.triggers;
-  const state: SessionState = {
-    record: {
-      ...row.record,
-      last_received_at: row.record.last_received_at ?? row.record.last_event_at,
-      claimed_customer_id: row.record.claimed_customer_id ?? null,
-    },
-    timeoutS: row.timeoutS,
-    version: row.counter,
-    appliedArrival: row.applied ?? lastArrival,
-    flushedVersion: row.flushed,
-    rewrites: 0,
-    d1: { arrival: (row.rewriteAt ?? 0) > row.flushed ? 0 : (row.flushedArrivals ?? 0), attempts: row.flushAttempts, at: row.flushAt },
-    lake: { arrival: 0, attempts: 0, at: row.flushAt },
-    alarmAt: row.alarmAt,
-    ...(t
-      ? {
-          triggers: {
-            rules: t.rules,
-            fired: t.fired,
-            watches: Object.fromEntries(Object.entries(t.watches).map(([id, w]) => [id, { due: w.due, anchorId: w.anchor.event_id }])),
-          },
-        }
-      : {}),
-  };
-  const outbox = (t?.outbox ?? []).map(({ events, ...m }) => ({ ...m, event_ids: events.map((e) => e.event_id) }));
-  return { state, outbox };
-}

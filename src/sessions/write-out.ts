@@ -2,8 +2,8 @@ import type { Tunables } from '../config';
 import type { WebEvent } from '../events/schema';
 import * as feed from '../monitor/feed';
 import { type LakeSessionStream, type LakeStream, lakeBatches, lakeOf, lakeRecord, lakeSessionRecord, lakeSessionsOf } from '../storage/lake';
-import { deleteSessions, sharedOf, writeSession } from '../storage/records';
-import { HOME_SHARD, shardFor, shardNamed } from '../storage/shards';
+import { deleteSessions, writeSession } from '../storage/records';
+import { shardFor, shardNamed } from '../storage/shards';
 import { attribute, flushBackoffMs } from './record';
 import type { SessionStorage } from './session-storage';
 import { lakeBehind, lakeDue, type Outlet, type Pending, type SessionState } from './state';
@@ -149,14 +149,14 @@ export class WriteOut {
       async (rows, complete) => {
         // Version 0 the first time an event goes (docs/lake.md), the session's rewrites after.
         const seen = state.lakeSeen;
-        const versionOf = (arrival: number) => (seen !== undefined && arrival > seen ? 0 : state.rewrites);
+        const versionOf = (arrival: number) => (arrival > seen ? 0 : state.rewrites);
         for (const batch of lakeBatches(rows.map((r) => lakeRecord(attribute(r.event, state.record), versionOf(r.arrival), archivedAt))))
           await lake.send(batch);
-        if (seen !== undefined) state.lakeSeen = Math.max(seen, rows.at(-1)?.arrival ?? 0);
+        state.lakeSeen = Math.max(seen, rows.at(-1)?.arrival ?? 0);
         // Once its events are there, the closed session as it is now (its version: one record per change).
         const version = state.version;
         if (complete && this.lakeSessions && state.record.status === 'closed' && state.sessionArchived !== version) {
-          await this.lakeSessions.send([lakeSessionRecord(state.record, state.incarnation ?? 0, version, archivedAt)]);
+          await this.lakeSessions.send([lakeSessionRecord(state.record, state.incarnation, version, archivedAt)]);
           state.sessionArchived = version;
         }
       },
@@ -175,7 +175,7 @@ export class WriteOut {
     const rewrites = state.rewrites;
     const record = { ...state.record };
     const target = shardFor(this.env, record).name;
-    state.shard ??= state.flushedVersion > 0 ? HOME_SHARD : target;
+    state.shard ??= target;
     if (state.shard !== target) {
       state.leaving = [...(state.leaving ?? []), state.shard];
       state.shard = target;
@@ -189,17 +189,16 @@ export class WriteOut {
       now,
       async (rows, complete) => {
         const events = record.customer_id === null ? [] : rows.map((r) => ({ ...attribute(r.event, record), arrival: r.arrival }));
-        if (events[0]) state.shared ??= sharedOf(events[0]);
         // The session row holds what its event rows share only when it has event rows (a customer).
         const shared = record.customer_id === null ? undefined : state.shared;
-        await writeSession(shard.db, record, events, { incarnation: state.incarnation ?? 0, shared });
+        await writeSession(shard.db, record, events, { incarnation: state.incarnation, shared });
         // The console's D1 write lag: from the last event's arrival to its write.
         feed.count(record.source_id, 'd1_writes');
         feed.count(record.source_id, 'd1_lag_ms', Math.max(0, Date.now() - Date.parse(record.last_received_at ?? record.last_event_at)));
         if (!complete) return;
         const self = [{ source_id: record.source_id, session_id: record.session_id }];
         for (const name of state.leaving ?? [])
-          if (name !== target) await deleteSessions(shardNamed(this.env, name).db, self, 'incarnation = ?2', state.incarnation ?? 0);
+          if (name !== target) await deleteSessions(shardNamed(this.env, name).db, self, 'incarnation = ?2', state.incarnation);
         delete state.leaving;
         if (state.rewrites === rewrites) state.flushedVersion = upTo;
       },
