@@ -24,6 +24,9 @@ export default defineConfig(async () => {
                   LINK_SIGNING_KEY: 'test-link-signing-key',
                   RECEIVER_URL: inject('receiverUrl'),
                   OTHER_RECEIVER_URLS: inject('otherReceiverUrls'),
+                  // The session simulation's depth and seed (test/session-simulation.test.ts), from the environment.
+                  SIM_OBJECT_RUNS: process.env.SIM_OBJECT_RUNS ?? '',
+                  SIM_SEED: process.env.SIM_SEED ?? '',
                   TRIGGER_RETRY_BASE_S: '0',
                   ALLOW_INSECURE_WEBHOOKS: 'true',
                 },
