@@ -72,8 +72,7 @@ app.route('/', tracker);
 app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorJson(c, error);
-  if (error instanceof SessionsUnavailable)
-    return errorJson(c, new ApiError(503, 'unavailable', `${error.message}; retry: stored events are deduplicated`, undefined, { 'Retry-After': '1' }));
+  if (error instanceof SessionsUnavailable) return errorJson(c, new ApiError(503, 'unavailable', error.message, undefined, { 'Retry-After': '1' }));
   if (error instanceof HTTPException && error.status < 500) return errorJson(c, new ApiError(error.status, 'bad_request', error.message));
   console.error(
     JSON.stringify({ message: 'unhandled error', route: c.req.routePath, error: String(error), stack: error instanceof Error ? error.stack : undefined }),

@@ -148,3 +148,24 @@ describe('the customer id out of URLs', () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe('an erasure the lake refuses', () => {
+  it('answers 503 with Retry-After, erases nothing, and leaves the lake reading the events as live (found by the simulation)', async () => {
+    const source = await createSource();
+    const customer = unique('cust-lake');
+    const sessionId = unique('s');
+    await postEvents(source.secret_key, [event(sessionId, 'user_login', -1, { customer_id: customer })]);
+    // The events' tombstones get through; the session's own does not.
+    await env.LAKE_SESSIONS.refuse(source.id, true);
+    const refused = await erase(customer, source.secret_key);
+    await env.LAKE_SESSIONS.refuse(source.id, false);
+    expect(refused).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+    expect((await readSession(source.id, sessionId, source.secret_key)).body.session.customer_id).toBe(customer);
+    await runAlarm(source.id, sessionId); // the close: the lake gets the events, above the tombstones sent
+    const latest = new Map<string, { version: number; erased: boolean }>();
+    for (const r of await env.LAKE.records(source.id)) if ((latest.get(r.event_id)?.version ?? -1) < r.version) latest.set(r.event_id, r);
+    expect([...latest.values()].map((r) => r.erased)).toEqual([false]);
+    // Retried once the lake is back, it erases.
+    expect((await erase(customer, source.secret_key)).body).toMatchObject({ sessions: 1, complete: true });
+  });
+});

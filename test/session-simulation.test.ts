@@ -1,8 +1,8 @@
 /**
  * The session object under a model (fast-check `commands`): random sequences of batches (new
  * events, repeats, late and out-of-order times, customers proven by the secret key, a second
- * customer), alarms, restarts (the instance discarded for real: `ctx.abort()`, its pending writes
- * and timers gone), and D1 and the lake refusing for a while, against real SQLite storage, real
+ * customer), campaign links, erasures, alarms, restarts (the instance discarded for real:
+ * `ctx.abort()`, its pending writes and timers gone), and D1 and the lake refusing for a while, against real SQLite storage, real
  * local D1 and the recording lake. A model that is obviously right says what must hold:
  *
  * - after every step, the live read holds every accepted event exactly once, in session order,
@@ -22,13 +22,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebEvent } from '../src/events/schema';
 import type { SessionObject } from '../src/sessions/session-object';
 import type { SessionState } from '../src/sessions/state';
-import { type CreatedSource, createSource, event, postEvents, unique } from './fixtures/api';
+import { type CreatedSource, call, createSource, event, postEvents, unique } from './fixtures/api';
 import { alarmOf, d1Events, d1Session, failD1For, readSession, sessionStub } from './fixtures/sessions';
 
 const RUNS = Number(env.SIM_OBJECT_RUNS || 200);
 /** A seed of its own each run unless given: printed, so a failure replays (`SIM_SEED=… npm run sim`). */
 const SEED = env.SIM_SEED ? Number(env.SIM_SEED) : Date.now() % 2 ** 31;
-const CUSTOMERS = ['sim-c1', 'sim-c2'] as const;
 
 /** One accepted event as the model keeps it. */
 interface Kept {
@@ -44,13 +43,18 @@ interface Model {
   events: Kept[];
   customer: string | null;
   d1Failing: boolean;
-  lakeFailing: boolean;
+  /** The lake's streams refusing now. */
+  lakeDown: { events: boolean; sessions: boolean };
+  /** Events of an earlier life of the session that an erasure took: the lake's last word on each is a tombstone. */
+  erased: string[];
 }
 
 /** The real system under test: one session of one source, and how to undo an injected D1 failure. */
 interface Real {
   source: CreatedSource;
   sessionId: string;
+  /** This sequence's two customers (the source is shared: an erasure finds a customer on all of it). */
+  customers: [string, string];
   restoreD1: (() => Promise<unknown>) | null;
 }
 
@@ -93,7 +97,7 @@ class Batch implements fc.AsyncCommand<Model, Real> {
         ...event(r.sessionId, 'page_view', 0, {
           occurred_at: new Date(now - s.minutesBack * 60_000).toISOString(),
           ...(s.seq === null ? {} : { seq: s.seq }),
-          ...(s.customer === null ? {} : { customer_id: CUSTOMERS[s.customer] }),
+          ...(s.customer === null ? {} : { customer_id: r.customers[s.customer] }),
         }),
         ...(repeated ? { event_id: repeated } : {}),
       };
@@ -136,6 +140,43 @@ class Alarm implements fc.AsyncCommand<Model, Real> {
   toString = () => 'Alarm';
 }
 
+/** A campaign link's click (rule 6): the session's customer, unless it has one. */
+class Link implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly customer: 0 | 1) {}
+  check = (m: Readonly<Model>) => m.events.length > 0;
+  async run(m: Model, r: Real) {
+    await sessionStub(r.source.id, r.sessionId).linkCustomer(r.customers[this.customer], 'campaign_link');
+    m.customer ??= r.customers[this.customer];
+    await checkLive(m, r);
+  }
+  toString = () => `Link(${this.customer})`;
+}
+
+/**
+ * The session's customer erased through the API, once D1 knows the session (an erasure finds a
+ * session through D1: docs/privacy.md, "What it cannot see"; otherwise this step is a no-op).
+ */
+class Erase implements fc.AsyncCommand<Model, Real> {
+  check = (m: Readonly<Model>) => m.customer !== null && !m.d1Failing;
+  async run(m: Model, r: Real) {
+    await writesAfterAnswer(r);
+    if ((await d1Session(r.source.id, r.sessionId))?.customer_id !== m.customer) return;
+    const res = await call(`/api/v1/customers/${m.customer}`, { method: 'DELETE', token: r.source.secret_key });
+    if (m.lakeDown.events || m.lakeDown.sessions) {
+      // The lake refuses the tombstones: nothing is deleted, and the answer says to retry.
+      expect([res.status, res.headers.get('retry-after'), ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, '1', 'unavailable']);
+      return checkLive(m, r);
+    }
+    expect(await res.json()).toMatchObject({ complete: true, sessions: 1 });
+    // The whole session goes, events that named another customer (a conflict) too.
+    m.erased.push(...m.events.map((e) => e.id));
+    m.events = [];
+    m.customer = null;
+    await checkLive(m, r);
+  }
+  toString = () => 'Erase';
+}
+
 class Restart implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => m.events.length > 0;
   async run(m: Model, r: Real) {
@@ -151,7 +192,10 @@ class D1Down implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => m.d1Failing !== this.down;
   async run(m: Model, r: Real) {
     if (this.down) r.restoreD1 = await failD1For(r.sessionId);
-    else await restore(r);
+    else {
+      await r.restoreD1?.();
+      r.restoreD1 = null;
+    }
     m.d1Failing = this.down;
   }
   toString = () => `D1${this.down ? 'Down' : 'Up'}`;
@@ -165,11 +209,16 @@ class LakeDown implements fc.AsyncCommand<Model, Real> {
     readonly down: boolean,
     readonly streams: Streams,
   ) {}
-  check = (m: Readonly<Model>) => m.lakeFailing !== this.down;
+  check = () => true;
   async run(m: Model, r: Real) {
-    if (this.streams !== 'sessions') await env.LAKE.refuse(r.source.id, this.down);
-    if (this.streams !== 'events') await env.LAKE_SESSIONS.refuse(r.source.id, this.down);
-    m.lakeFailing = this.down;
+    if (this.streams !== 'sessions') {
+      await env.LAKE.refuse(r.source.id, this.down);
+      m.lakeDown.events = this.down;
+    }
+    if (this.streams !== 'events') {
+      await env.LAKE_SESSIONS.refuse(r.source.id, this.down);
+      m.lakeDown.sessions = this.down;
+    }
   }
   toString = () => `Lake${this.down ? 'Down' : 'Up'}(${this.streams})`;
 }
@@ -184,6 +233,8 @@ const commands = [
   fc.array(sent, { minLength: 1, maxLength: 4 }).map((s) => new Batch(s)),
   fc.constant(new Alarm()),
   fc.constant(new Restart()),
+  fc.constantFrom<0 | 1>(0, 1).map((c) => new Link(c)),
+  fc.constant(new Erase()),
   fc.boolean().map((down) => new D1Down(down)),
   fc.tuple(fc.boolean(), fc.constantFrom<Streams>('events', 'sessions', 'both')).map(([down, streams]) => new LakeDown(down, streams)),
 ];
@@ -196,10 +247,18 @@ async function restore(r: Real) {
   await env.LAKE_SESSIONS.refuse(r.source.id, false);
 }
 
+type Inside = { state: SessionState | null; out: { writing: Promise<void> | null; lakeLacks(s: SessionState): boolean } };
+
+/** Waits for the object's writes after the answer (D1's), which run on after the call returned. */
+const writesAfterAnswer = (r: Real) =>
+  runInDurableObject(sessionStub(r.source.id, r.sessionId), async (instance: SessionObject) => {
+    await (instance as unknown as Inside).out.writing;
+  });
+
 /** Whether the object has written everything out (D1 and the lake hold its closed session), once its writes after the answer are done. */
 const writtenOut = (r: Real) =>
   runInDurableObject(sessionStub(r.source.id, r.sessionId), async (instance: SessionObject) => {
-    const o = instance as unknown as { state: SessionState | null; out: { writing: Promise<void> | null; lakeLacks(s: SessionState): boolean } };
+    const o = instance as unknown as Inside;
     await o.out.writing;
     const state = o.state;
     return state !== null && state.record.status === 'closed' && state.version === state.flushedVersion && !o.out.lakeLacks(state);
@@ -225,8 +284,11 @@ async function settle(m: Model, r: Real) {
   for (const rec of await env.LAKE.records(r.source.id))
     if (rec.session_id === r.sessionId && (latest.get(rec.event_id)?.version ?? -1) <= rec.version)
       latest.set(rec.event_id, rec as unknown as WebEvent & { version: number });
-  expect([...latest.keys()].sort()).toEqual(m.events.map((e) => e.id).sort());
+  const erased = new Set(m.erased);
+  expect([...latest.keys()].filter((id) => !erased.has(id)).sort()).toEqual(m.events.map((e) => e.id).sort());
   for (const e of m.events) expect(latest.get(e.id)!.customer_id, e.id).toBe(attributed(e, m));
+  // What an erasure took: its last record in the lake is a tombstone (or it never reached the lake).
+  for (const id of erased) if (latest.has(id)) expect((latest.get(id) as unknown as { erased: boolean }).erased, id).toBe(true);
 }
 
 describe('the session object against its model', () => {
@@ -242,8 +304,8 @@ describe('the session object against its model', () => {
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 12 }), async (cmds) => {
         steps += [...cmds].length;
-        const real: Real = { source, sessionId: unique('sim'), restoreD1: null };
-        const model: Model = { events: [], customer: null, d1Failing: false, lakeFailing: false };
+        const real: Real = { source, sessionId: unique('sim'), customers: [unique('c1'), unique('c2')], restoreD1: null };
+        const model: Model = { events: [], customer: null, d1Failing: false, lakeDown: { events: false, sessions: false }, erased: [] };
         try {
           await fc.asyncModelRun(() => ({ model, real }), cmds);
           await settle(model, real);

@@ -30,7 +30,7 @@ export type SessionApi = { [K in SessionMethods]: (...args: Parameters<SessionOb
 export const sessionObject = (env: Env, sourceId: string, sessionId: string) =>
   env.SESSIONS.getByName(sessionObjectName(sourceId, sessionId)) as unknown as SessionApi;
 
-/** Raised when a session object could not store its events; the caller answers 503 and the client retries. */
+/** Raised when session objects could not do what was asked (store events, erase); the answer is a 503 saying so, and the client retries. */
 export class SessionsUnavailable extends Error {}
 
 interface SessionGroup {
@@ -104,7 +104,7 @@ export async function ingestBatch(
   const failed = (await Promise.allSettled(calls)).filter((r) => r.status === 'rejected');
   if (failed.length) {
     console.error(JSON.stringify({ message: 'session objects failed', source: source.id, errors: failed.map((f) => String(f.reason)) }));
-    throw new SessionsUnavailable(`${failed.length} of ${calls.length} sessions could not store their events`);
+    throw new SessionsUnavailable(`${failed.length} of ${calls.length} sessions could not store their events; retry: stored events are deduplicated`);
   }
   await linkLandings(env, source, bySession);
   monitor(source, arrival.channel, raws, results, bySession);

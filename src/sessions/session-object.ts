@@ -171,8 +171,9 @@ export class SessionObject extends DurableObject<Env> {
     await this.out.writing; // a write out under way would put back what D1 just lost
     const state = this.state;
     if (!state) return null;
-    await this.sendTombstones(state, this.store.eventsAfter(0));
-    await this.out.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation, state.version + 1, new Date().toISOString(), true)]);
+    await this.sendTombstones(state, this.store.eventsAfter(0), async () => {
+      await this.out.lakeSessions?.send([lakeSessionRecord(state.record, state.incarnation, state.version + 1, new Date().toISOString(), true)]);
+    });
     return this.forget();
   }
 
@@ -194,12 +195,26 @@ export class SessionObject extends DurableObject<Env> {
     return naming.length;
   }
 
-  /** Erased events' last version to the lake, when there is one: a tombstone each, for lake readers to drop them. */
-  private async sendTombstones(state: SessionState, rows: { event: WebEvent }[]): Promise<void> {
+  /**
+   * Erased events' last version to the lake, when there is one: a tombstone each, for lake readers
+   * to drop them; then `after` (the session's own tombstone). Should a send fail, nothing is
+   * erased, and every event goes to the lake again two versions up, above the tombstones that did
+   * get there: a reader keeps them (a failed erasure left tombstones of live events before).
+   */
+  private async sendTombstones(state: SessionState, rows: { arrival: number; event: WebEvent }[], after?: () => Promise<void>): Promise<void> {
     const lake = this.out.lake;
-    if (!lake) return;
-    const erasedAt = new Date().toISOString();
-    for (const batch of lakeBatches(rows.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await lake.send(batch);
+    try {
+      const erasedAt = new Date().toISOString();
+      if (lake) for (const batch of lakeBatches(rows.map((r) => tombstone(r.event, state.rewrites + 1, erasedAt)))) await lake.send(batch);
+      await after?.();
+    } catch (error) {
+      state.rewrites += 2;
+      state.lake.arrival = 0;
+      // Not as version 0 (the tombstone's is above it): as the session's rewrites, like an event the lake has seen.
+      state.lakeSeen = Math.max(state.lakeSeen, ...rows.map((r) => r.arrival));
+      await this.save();
+      throw error;
+    }
   }
 
   /** Deletes everything the object holds (retention, once the next tiers hold it all; or an erasure). */

@@ -189,6 +189,6 @@ async function unavailableOnFailure<T>(call: Promise<T>): Promise<T> {
     return await call;
   } catch (error) {
     console.error(JSON.stringify({ message: 'visitor sessions failed', error: String(error) }));
-    throw new SessionsUnavailable('the sessions of a visitor could not be found or linked');
+    throw new SessionsUnavailable('the sessions of a visitor could not be found or linked; retry: stored events are deduplicated');
   }
 }
