@@ -139,6 +139,20 @@ describe('Segment HTTP Tracking API', () => {
     const late = (await (await segmentBatch(source.secret_key, [at(50), at(19)])).json()) as Results;
     expect(late.results.map((r) => r.session_id)).toEqual([a, c]);
   });
+
+  it('a retry goes back to the session it went to, however a later session has grown toward it since (found by the simulation)', async () => {
+    const source = await createSource({ session_timeout_s: 3600 });
+    const anonymousId = unique('anon');
+    const at = (m: number) => ({ type: 'track', messageId: unique('m'), anonymousId, timestamp: iso(m), event: 'tick' });
+    const first = (await (await segmentBatch(source.secret_key, [at(0)])).json()) as Results;
+    // 62 minutes back: its own session; 2 minutes back: the first one's, whose reach then covers 62 minutes back.
+    const batch = [at(62), at(2)];
+    const sent = (await (await segmentBatch(source.secret_key, batch)).json()) as Results;
+    expect(sent.results[1]!.session_id).toBe(first.results[0]!.session_id);
+    expect(sent.results[0]!.session_id).not.toBe(first.results[0]!.session_id);
+    const retried = (await (await segmentBatch(source.secret_key, batch)).json()) as Results;
+    expect(retried.results.map((r) => [r.status, r.session_id])).toEqual(sent.results.map((r) => ['duplicate', r.session_id]));
+  });
 });
 
 describe('PostHog capture', () => {

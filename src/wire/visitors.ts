@@ -107,7 +107,9 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** The session a message of time `t` joins (renewing it), or a new one (`fresh`: when one may be made; else null). */
   private place(spans: Span[], t: number, timeout: number, prefix: string, fresh: boolean): { id: string; changed: boolean } | null {
-    const span = spans.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
+    // The session whose messages surround it first: a retry goes back where it went, however its
+    // neighbours have grown since (a later session's reach may cover it by then).
+    const span = spans.findLast((s) => t >= s.start && t <= s.last) ?? spans.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
     if (span) {
       let changed = false;
       if (t > span.last) {
