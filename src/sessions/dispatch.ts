@@ -33,6 +33,16 @@ export const sessionObject = (env: Env, sourceId: string, sessionId: string) =>
 /** Raised when session objects could not do what was asked (store events, erase); the answer is a 503 saying so, and the client retries. */
 export class SessionsUnavailable extends Error {}
 
+/** Awaits calls to Durable Objects: a failure is logged as `what` and raised as SessionsUnavailable (`why`: the 503's message). */
+export async function unavailableOnFailure<T>(calls: Promise<T>, what: string, why: string): Promise<T> {
+  try {
+    return await calls;
+  } catch (error) {
+    console.error(JSON.stringify({ message: what, error: String(error) }));
+    throw new SessionsUnavailable(why);
+  }
+}
+
 interface SessionGroup {
   indexes: number[];
   events: WebEvent[];

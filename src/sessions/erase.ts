@@ -4,11 +4,13 @@ import { lakeBatches, lakeOf, lakeSessionRecord, lakeSessionsOf, tombstone } fro
 import { deleteSessions, type SessionKey, sessionFromD1 } from '../storage/records';
 import { onEveryShard } from '../storage/shards';
 import { listSources } from '../storage/sources';
-import { SessionsUnavailable, sessionObject } from './dispatch';
+import { sessionObject, unavailableOnFailure } from './dispatch';
 
 /** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */
 const SESSIONS_PER_CALL = 500;
 const PARALLEL_OBJECTS = 50;
+/** A session object that could not erase (the lake refused its tombstones: nothing was deleted): a 503, and the caller erases again. */
+const ERASE_FAILED = ['erasure failed', 'a session could not be erased now (the lake or the session refused); retry: an erasure is idempotent'] as const;
 
 export interface ErasureReport {
   customer_id: string;
@@ -52,7 +54,7 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
   let events = 0;
   for (let i = 0; i < keys.length; i += PARALLEL_OBJECTS) {
     const batch = keys.slice(i, i + PARALLEL_OBJECTS);
-    const held = await unavailableOnFailure(Promise.all(batch.map((k) => sessionObject(env, k.source_id, k.session_id).erase())));
+    const held = await unavailableOnFailure(Promise.all(batch.map((k) => sessionObject(env, k.source_id, k.session_id).erase())), ...ERASE_FAILED);
     events += held.reduce<number>((a, b) => a + (b ?? 0), 0);
     // A session whose object is gone (identified, past its 60 days): the lake's tombstones come from D1.
     for (const [j, k] of batch.entries()) if (held[j] === null) events += await tombstonesFromD1(env, k);
@@ -74,6 +76,7 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
   for (let i = 0; i < others.length; i += PARALLEL_OBJECTS) {
     await unavailableOnFailure(
       Promise.all(others.slice(i, i + PARALLEL_OBJECTS).map((k) => sessionObject(env, k.source_id, k.session_id).eraseEventsOf(customerId))),
+      ...ERASE_FAILED,
     );
   }
   const traces = await deleteCustomerTraces(env, customerId, scope);
@@ -115,17 +118,4 @@ async function tombstonesFromD1(env: Env, key: SessionKey): Promise<number> {
     after = page.next ?? undefined;
   } while (after);
   return found;
-}
-
-/**
- * A session object that could not erase (the lake refused its tombstones: nothing was deleted):
- * a 503, and the caller erases again (an erasure is idempotent).
- */
-async function unavailableOnFailure<T>(calls: Promise<T>): Promise<T> {
-  try {
-    return await calls;
-  } catch (error) {
-    console.error(JSON.stringify({ message: 'erasure failed', error: String(error) }));
-    throw new SessionsUnavailable('a session could not be erased now (the lake or the session refused); retry: an erasure is idempotent');
-  }
 }

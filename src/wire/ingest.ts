@@ -1,7 +1,7 @@
 import { SESSIONS_PER_REQUEST } from '../events/limits';
 import type { Arrival } from '../events/normalize';
 import type { Channel } from '../events/schema';
-import { type IngestResult, ingestBatch, SessionsUnavailable, sessionObject, tooManySessions } from '../sessions/dispatch';
+import { type IngestResult, ingestBatch, sessionObject, tooManySessions, unavailableOnFailure } from '../sessions/dispatch';
 import { verifyCustomer } from '../sources/identity';
 import type { EventSource } from '../storage/sources';
 import { anonymousVisitor, customerVisitor, isRefusal, type Mapped, type WireEvent } from './mapping';
@@ -19,6 +19,9 @@ const LINKING = new Set(['identify', 'alias', 'user_login', 'user_registration']
  * it, with no mark that it is one). A server's messages from either join the device's sessions.
  */
 const followersOf = (customer: string, device: string) => [customerVisitor(customer), anonymousVisitor(customer)].filter((v) => v !== device);
+
+/** A visitor object that failed: the request is answered 503, and the client's retry is stored once (its events are duplicates then, and an identify links again). */
+const VISITORS_FAILED = ['visitor sessions failed', 'the sessions of a visitor could not be found or linked; retry: stored events are deduplicated'] as const;
 
 /** A proven identify: this customer is the visitor it came from. */
 interface Link {
@@ -148,6 +151,7 @@ async function assignSessions(
       const customer = partner ? links.find((l) => l.visitor === visitor)?.customer : undefined;
       const found = await unavailableOnFailure(
         visitorObject(env, source.id, visitor).sessionsFor(visitor, times, source.sessionTimeoutS, { customer, partner, room }),
+        ...VISITORS_FAILED,
       );
       list.forEach((e, i) => {
         e.input.session_id = found.sessions[i];
@@ -177,18 +181,6 @@ async function linkVisitors(env: Env, source: EventSource, links: readonly Link[
         for (const follower of followersOf(customer, visitor)) await visitorObject(env, source.id, follower).follow(source.id, visitor);
       }),
     ),
+    ...VISITORS_FAILED,
   );
-}
-
-/**
- * A Durable Object that failed: the request is answered 503 and the client retries (its stored
- * events are duplicates then, and an identify links again).
- */
-async function unavailableOnFailure<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (error) {
-    console.error(JSON.stringify({ message: 'visitor sessions failed', error: String(error) }));
-    throw new SessionsUnavailable('the sessions of a visitor could not be found or linked; retry: stored events are deduplicated');
-  }
 }
