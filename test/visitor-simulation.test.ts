@@ -53,12 +53,11 @@ async function send(r: Real, batch: unknown[]) {
   return ((await res.json()) as { results: { status: string; session_id: string }[] }).results;
 }
 
-/**
- * The rule, plainly: the latest span a time falls inside takes it; else the latest it falls within
- * the timeout of (which grows); else a new one.
- */
+/** The rule, plainly: of the spans within the timeout of a time, the nearest takes it (the later of two as near), and grows; else a new one. */
 function place(spans: Span[], t: number): Span {
-  const span = spans.findLast((s) => t >= s.start && t <= s.last) ?? spans.findLast((s) => t >= s.start - TIMEOUT_MS && t <= s.last + TIMEOUT_MS);
+  const gap = (s: Span) => Math.max(s.start - t, t - s.last, 0);
+  const within = spans.filter((s) => gap(s) <= TIMEOUT_MS);
+  const span = within.reduce<Span | undefined>((best, s) => (!best || gap(s) <= gap(best) ? s : best), undefined);
   if (span) {
     span.start = Math.min(span.start, t);
     span.last = Math.max(span.last, t);

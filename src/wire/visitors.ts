@@ -107,9 +107,9 @@ export class VisitorObject extends DurableObject<Env> {
 
   /** The session a message of time `t` joins (renewing it), or a new one (`fresh`: when one may be made; else null). */
   private place(spans: Span[], t: number, timeout: number, prefix: string, fresh: boolean): { id: string; changed: boolean } | null {
-    // The session whose messages surround it first: a retry goes back where it went, however its
-    // neighbours have grown since (a later session's reach may cover it by then).
-    const span = spans.findLast((s) => t >= s.start && t <= s.last) ?? spans.findLast((s) => t >= s.start - timeout && t <= s.last + timeout);
+    // The nearest session in reach (the later one of two as near): a retry, its time corrected by a
+    // few milliseconds more or less, goes back where it went, however its neighbours have grown since.
+    const span = nearest(spans, t, timeout);
     if (span) {
       let changed = false;
       if (t > span.last) {
@@ -228,6 +228,16 @@ export class VisitorObject extends DurableObject<Env> {
     for (const s of spans) if (ids.includes(s.id)) s.customer = customer;
     await this.ctx.storage.put('spans', spans);
   }
+}
+
+/** How far a time is from a session's messages (0: between its first and last). */
+const distance = (s: Span, t: number) => (t < s.start ? s.start - t : t > s.last ? t - s.last : 0);
+
+/** The session nearest to `t` among those within `timeout` of it; of two as near, the later. Spans are in start order. */
+function nearest(spans: readonly Span[], t: number, timeout: number): Span | undefined {
+  let best: Span | undefined;
+  for (const s of spans) if (distance(s, t) <= timeout && (!best || distance(s, t) <= distance(best, t))) best = s;
+  return best;
 }
 
 /** The visitor's object. */
