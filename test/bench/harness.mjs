@@ -29,16 +29,11 @@ export function bundle(cwd = root) {
   return out;
 }
 
-/** What Miniflare needs from wrangler.toml (of this checkout, or another at `dir`): compatibility settings, [vars], objects. */
-export async function wranglerConfig(dir = root) {
+/** What Miniflare needs from wrangler.toml: compatibility settings and [vars]. */
+export async function wranglerConfig() {
   const { unstable_readConfig } = await import('wrangler');
-  const c = unstable_readConfig({ config: path.join(dir, 'wrangler.toml') });
-  return {
-    compatibilityDate: c.compatibility_date,
-    compatibilityFlags: c.compatibility_flags ?? [],
-    vars: { ...c.vars },
-    objects: (c.durable_objects?.bindings ?? []).map((b) => [b.name, b.class_name]),
-  };
+  const c = unstable_readConfig({ config: path.join(root, 'wrangler.toml') });
+  return { compatibilityDate: c.compatibility_date, compatibilityFlags: c.compatibility_flags ?? [], vars: { ...c.vars } };
 }
 
 /** Starts server.mjs on core 0; resolves with its READY payload, a command channel and `stop`. */
@@ -121,12 +116,12 @@ export async function drain(pid, flushDelayS, maxS = 40) {
   return { cpu_s: cpuSeconds(pid) - start, wall_s: (performance.now() - began) / 1000 };
 }
 
-/** Applies the *.sql of `dir` (migrations/ of this checkout) in order to a D1 database of a Miniflare instance (statement by statement). */
-export async function applyMigrations(db, dir = path.join(root, 'migrations')) {
-  for (const file of readdirSync(dir)
+/** Applies migrations/*.sql in order to a D1 database of a Miniflare instance (statement by statement). */
+export async function applyMigrations(db) {
+  for (const file of readdirSync(path.join(root, 'migrations'))
     .filter((f) => f.endsWith('.sql'))
     .sort()) {
-    const sql = readFileSync(path.join(dir, file), 'utf8').replace(/--.*$/gm, '');
+    const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
     for (const stmt of sql
       .split(';')
       .map((s) => s.trim())
