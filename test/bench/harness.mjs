@@ -1,7 +1,7 @@
 // The pieces the benchmarks share: bundle the worker, apply the D1 migrations, start server.mjs (Miniflare with
 // the floors and ours) on core 0, run load.mjs (autocannon) on core 1, read workerd's CPU time.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,11 +29,38 @@ export function bundle(cwd = root) {
   return out;
 }
 
-/** What Miniflare needs from wrangler.toml: compatibility settings and [vars]. */
-export async function wranglerConfig() {
+const git = (...args) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+
+/**
+ * The worker at commit `ref`, bundled from a temporary git worktree (node_modules: this checkout's),
+ * with that commit's wrangler settings and a copy of its migrations; the worktree is removed after.
+ */
+export async function bundleAt(ref) {
+  const commit = git('rev-parse', '--verify', `${ref}^{commit}`);
+  const tree = mkdtempSync(path.join(tmpdir(), `we-at-${commit.slice(0, 8)}-`));
+  git('worktree', 'add', '--detach', tree, commit);
+  try {
+    symlinkSync(path.join(root, 'node_modules'), path.join(tree, 'node_modules'));
+    const bundleDir = bundle(tree);
+    const migrationsDir = mkdtempSync(path.join(tmpdir(), 'we-migrations-'));
+    cpSync(path.join(tree, 'migrations'), migrationsDir, { recursive: true });
+    return { commit, bundleDir, migrationsDir, ...(await wranglerConfig(tree)) };
+  } finally {
+    git('worktree', 'remove', '--force', tree);
+    if (existsSync(tree)) rmSync(tree, { recursive: true, force: true });
+  }
+}
+
+/** What Miniflare needs from wrangler.toml (of this checkout, or another at `dir`): compatibility settings, [vars], objects. */
+export async function wranglerConfig(dir = root) {
   const { unstable_readConfig } = await import('wrangler');
-  const c = unstable_readConfig({ config: path.join(root, 'wrangler.toml') });
-  return { compatibilityDate: c.compatibility_date, compatibilityFlags: c.compatibility_flags ?? [], vars: { ...c.vars } };
+  const c = unstable_readConfig({ config: path.join(dir, 'wrangler.toml') });
+  return {
+    compatibilityDate: c.compatibility_date,
+    compatibilityFlags: c.compatibility_flags ?? [],
+    vars: { ...c.vars },
+    objects: (c.durable_objects?.bindings ?? []).map((b) => [b.name, b.class_name]),
+  };
 }
 
 /** Starts server.mjs on core 0; resolves with its READY payload, a command channel and `stop`. */
@@ -72,12 +99,39 @@ export function startServer(config) {
   });
 }
 
-/** workerd's CPU time so far (user + system, all threads), in seconds. */
-export function cpuSeconds(pid) {
+/**
+ * A fresh directory for D1 and the objects to persist to: on tmpfs (/dev/shm) where there is one,
+ * so the disk's write-back for other processes stays out of workerd's CPU; BENCH_PERSIST_DIR elsewhere.
+ */
+export function persistDirFor(name) {
+  const base = process.env.BENCH_PERSIST_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+  return mkdtempSync(path.join(base, `we-${name}-`));
+}
+
+/** A process's CPU time so far (all threads), in seconds: user and system apart. */
+export function cpuTimes(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
     .replace(/^.*\) /s, '')
     .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK };
+}
+
+/** workerd's CPU time so far (user + system, all threads), in seconds. */
+export function cpuSeconds(pid) {
+  const { user, sys } = cpuTimes(pid);
+  return user + sys;
+}
+
+/** Waits until workerd is idle (at most a clock tick of CPU in 300 ms): a run's tail of queued work ends before the next. */
+export async function settle(pid, maxS = 10) {
+  const began = performance.now();
+  let last = cpuSeconds(pid);
+  while (performance.now() - began < maxS * 1000) {
+    await sleep(300);
+    const now = cpuSeconds(pid);
+    if (now - last <= 1.5 / CLK_TCK) return;
+    last = now;
+  }
 }
 
 /** One autocannon run (load.mjs) in its own process, on the core this process passes on. */
@@ -99,6 +153,33 @@ export function load(server, scenario, pool, run) {
 }
 
 /**
+ * One measured run at the maximum, after `prerollS` of the same load unmeasured: workerd's CPU over the run, per event; then, for our worker, the
+ * drain (drain()) so its flush does not fall into the next run, and for a floor (or with `flushDelayS`
+ * null: no flush due within the bench) the end of its queued work. `target` is the server, or a copy
+ * of it whose `urls.ours` and `sources` point at another build.
+ */
+export async function cpuRun(server, target, scenario, pool, run, flushDelayS, prerollS = 1) {
+  // Unmeasured, just before: whatever ran or idled before (a drain, another worker) is behind it.
+  if (prerollS > 0) await load(target, scenario, pool, { ...run, duration: prerollS, idPrefix: `${run.idPrefix}-pre` });
+  const cpu0 = cpuTimes(server.workerdPid);
+  const r = await load(target, scenario, pool, run);
+  const cpu1 = cpuTimes(server.workerdPid);
+  const flush = scenario.worker === 'ours' && flushDelayS !== null ? await drain(server.workerdPid, flushDelayS) : { cpu_s: 0, wall_s: 0 };
+  if (scenario.worker !== 'ours' || flushDelayS === null) await settle(server.workerdPid);
+  const events = Math.max(1, r.ok * scenario.events);
+  const cpu = cpu1.user + cpu1.sys - cpu0.user - cpu0.sys;
+  return {
+    ...r,
+    cpu_s: cpu,
+    cpu_sys_s: cpu1.sys - cpu0.sys,
+    flush_cpu_s: flush.cpu_s,
+    flush_wall_s: flush.wall_s,
+    cpu_us_per_event: (cpu / events) * 1e6,
+    flush_cpu_us_per_event: (flush.cpu_s / events) * 1e6,
+  };
+}
+
+/**
  * Waits until workerd is idle again: the session objects write D1 FLUSH_DELAY_S after their
  * events, so the flush of a run's events happens after the run. Returns the CPU seconds spent.
  */
@@ -116,12 +197,12 @@ export async function drain(pid, flushDelayS, maxS = 40) {
   return { cpu_s: cpuSeconds(pid) - start, wall_s: (performance.now() - began) / 1000 };
 }
 
-/** Applies migrations/*.sql in order to a D1 database of a Miniflare instance (statement by statement). */
-export async function applyMigrations(db) {
-  for (const file of readdirSync(path.join(root, 'migrations'))
+/** Applies the *.sql of `dir` (migrations/ of this checkout) in order to a D1 database of a Miniflare instance (statement by statement). */
+export async function applyMigrations(db, dir = path.join(root, 'migrations')) {
+  for (const file of readdirSync(dir)
     .filter((f) => f.endsWith('.sql'))
     .sort()) {
-    const sql = readFileSync(path.join(root, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
+    const sql = readFileSync(path.join(dir, file), 'utf8').replace(/--.*$/gm, '');
     for (const stmt of sql
       .split(';')
       .map((s) => s.trim())

@@ -1,42 +1,50 @@
 // Ingest benchmark (issue 6): our worker beside two floors, in one workerd, in one run.
-// Run: npm run bench (about 7 minutes; loopback only; stops by itself).
+// Run: npm run bench:ingest (about 15 minutes; loopback only; stops by itself), or npm run bench for all.
 //
 // - Bundles the worker as `wrangler deploy --dry-run` does and runs it with floor 0 (bare 204) and
 //   floor 1 (worker → Durable Object → one SQLite insert) in one Miniflare, each worker on its own
 //   direct socket: no dev proxy or Miniflare entry worker in the request path. workerd on core 0.
 // - Each measurement is one autocannon process on core 1 (load.mjs); requests pick a session from
 //   a pool of POOL sessions and carry fresh event ids.
-// - Three repetitions, scenarios interleaved inside each; medians are reported.
+// - CPU and the maximum: BENCH_ROUNDS rounds; in each, every scenario of ours runs back to back
+//   with its floor (scenarios.mjs `vs`), which goes first alternating round by round, so drift on
+//   this shared machine hits both. Each round gives one ratio of CPU per event; the report gives
+//   their median with its spread (ratios.mjs), and beside it what compare.mjs can tell apart (its
+//   newest A/A run). Then BENCH_REPS repetitions of latency and overload, at the median maximum.
 // - Writes test/bench/results/ingest-<time>.json and prints the markdown tables (report.mjs).
 //
-// Environment: BENCH_REPS (3), BENCH_MAX_S (4), BENCH_LATENCY_S (3), BENCH_OVERLOAD_S (2),
+// Environment: BENCH_ROUNDS (9), BENCH_REPS (3), BENCH_MAX_S (3), BENCH_LATENCY_S (3), BENCH_OVERLOAD_S (2),
 // BENCH_LAG_S (30), BENCH_POOL (1000), BENCH_ONLY (comma-separated scenario keys), BENCH_SKIP_WEIGHT=1.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
   ADMIN_TOKEN,
   bundle,
   clockTicks,
+  cpuRun,
   cpuSeconds,
   drain,
   load as loadRun,
   log,
   ORIGIN,
+  persistDirFor,
   pinToLoadCore,
   root,
   startServer,
   wranglerConfig,
 } from './harness.mjs';
 import { measureLag } from './lag.mjs';
+import { latestAA } from './ratios.mjs';
 import { printReport, summarize } from './report.mjs';
-import { SCENARIOS } from './scenarios.mjs';
+import { byKey, SCENARIOS } from './scenarios.mjs';
 import { ourTracker, peerTrackers, sizes } from './weight.mjs';
 
 const env = (name, fallback) => Number(process.env[name] ?? fallback);
 const SETTINGS = {
+  rounds: env('BENCH_ROUNDS', 9),
   reps: env('BENCH_REPS', 3),
-  maxS: env('BENCH_MAX_S', 4),
+  maxS: env('BENCH_MAX_S', 3),
   latencyS: env('BENCH_LATENCY_S', 3),
   overloadS: env('BENCH_OVERLOAD_S', 2),
   lagS: env('BENCH_LAG_S', 30),
@@ -52,6 +60,8 @@ async function main() {
   const tag = startedAt.getTime().toString(36);
   const only = process.env.BENCH_ONLY?.split(',');
   const scenarios = SCENARIOS.filter((s) => s.available(root) && (only ? only.includes(s.key) : !s.optional));
+  // The floor each of ours is compared with runs too, named or not.
+  for (const s of [...scenarios]) if (s.vs && !scenarios.some((f) => f.key === s.vs)) scenarios.splice(scenarios.indexOf(s), 0, byKey(s.vs));
   const missing = SCENARIOS.filter((s) => !s.available(root) && !s.optional).map((s) => s.key);
   log(`scenarios: ${scenarios.map((s) => s.key).join(', ')}${missing.length ? `; not measured (endpoint missing): ${missing.join(', ')}` : ''}`);
 
@@ -59,7 +69,7 @@ async function main() {
   const bundleDir = bundle();
   const wrangler = await wranglerConfig();
   const flushDelayS = Number(wrangler.vars.FLUSH_DELAY_S ?? 5);
-  const persistDir = mkdtempSync(path.join(os.tmpdir(), 'we-bench-'));
+  const persistDir = persistDirFor('bench');
   const server = await startServer({ ...wrangler, bundleDir, persistDir, adminToken: ADMIN_TOKEN, origin: ORIGIN });
   if (!server.workerdPid) throw new Error('workerd process not found');
   log(`workerd pid ${server.workerdPid} on core 0; workers at ${Object.values(server.urls).join(' ')}`);
@@ -103,21 +113,42 @@ async function main() {
     for (const s of scenarios) await load(server, s, { connections: 10, duration: 2, idPrefix: `${tag}w${s.key}` });
     await drain(server.workerdPid, flushDelayS);
 
-    for (let rep = 0; rep < SETTINGS.reps; rep++) {
-      const max = {};
-      for (const s of scenarios) {
-        const cpu0 = cpuSeconds(server.workerdPid);
-        const r = await load(server, s, { connections: SETTINGS.connections, duration: SETTINGS.maxS, idPrefix: `${tag}${rep}m${s.key}` });
-        const cpu = cpuSeconds(server.workerdPid) - cpu0;
-        const flush = s.worker === 'ours' ? await drain(server.workerdPid, flushDelayS) : { cpu_s: 0, wall_s: 0 };
-        max[s.key] = r;
-        runs.push({ rep, scenario: s.key, phase: 'max', ...r, cpu_s: cpu, flush_cpu_s: flush.cpu_s, flush_wall_s: flush.wall_s });
-        log(
-          `rep ${rep + 1} max ${s.key}: ${r.req_per_s.toFixed(0)} req/s, ${r.events_per_s.toFixed(0)} events/s, ${((cpu / Math.max(1, r.ok * s.events)) * 1e6).toFixed(1)} µs CPU/event (+${((flush.cpu_s / Math.max(1, r.ok * s.events)) * 1e6).toFixed(1)} flush)`,
-        );
+    // Units of a round: each of ours with its floor, and the floors no scenario of ours needs, alone.
+    const ours = scenarios.filter((s) => s.vs);
+    const units = [...ours.map((s) => [byKey(s.vs), s]), ...scenarios.filter((f) => !f.vs && !ours.some((s) => s.vs === f.key)).map((f) => [f])];
+    for (let round = 0; round < SETTINGS.rounds; round++) {
+      const turn = round % units.length;
+      for (const unit of [...units.slice(turn), ...units.slice(0, turn)]) {
+        const cpu = {};
+        for (const s of round % 2 ? [...unit].reverse() : unit) {
+          const r = await cpuRun(
+            server,
+            server,
+            s,
+            SETTINGS.pool,
+            { connections: SETTINGS.connections, duration: SETTINGS.maxS, idPrefix: `${tag}${round}m${s.key}` },
+            flushDelayS,
+          );
+          runs.push({ rep: round, round, pair: unit.at(-1).key, scenario: s.key, phase: 'max', ...r });
+          cpu[s.key] = r.cpu_us_per_event;
+          log(
+            `round ${round + 1} max ${s.key}: ${r.req_per_s.toFixed(0)} req/s, ${r.events_per_s.toFixed(0)} events/s, ${r.cpu_us_per_event.toFixed(1)} µs CPU/event (+${r.flush_cpu_us_per_event.toFixed(1)} flush)`,
+          );
+        }
+        if (unit.length === 2) log(`round ${round + 1} ${unit[1].key} ÷ ${unit[0].key}: ${(cpu[unit[1].key] / cpu[unit[0].key]).toFixed(3)} CPU per event`);
       }
+    }
+
+    const maxRate = (s) => {
+      const rates = runs
+        .filter((r) => r.phase === 'max' && r.scenario === s.key)
+        .map((r) => r.req_per_s)
+        .sort((a, b) => a - b);
+      return Math.max(1, Math.round(rates[Math.floor(rates.length / 2)] ?? 1));
+    };
+    for (let rep = 0; rep < SETTINGS.reps; rep++) {
       for (const s of scenarios) {
-        const rate = Math.max(1, Math.round(max[s.key].req_per_s));
+        const rate = maxRate(s);
         const half = await load(server, s, {
           connections: SETTINGS.connections,
           duration: SETTINGS.latencyS,
@@ -169,9 +200,10 @@ async function main() {
       settings: { ...SETTINGS, flush_delay_s: flushDelayS, clk_tck: clockTicks },
       not_measured: missing,
       refused,
-      scenarios: scenarios.map((s) => ({ key: s.key, label: s.label, worker: s.worker, events: s.events, floor: !!s.floor })),
+      scenarios: scenarios.map((s) => ({ key: s.key, label: s.label, worker: s.worker, events: s.events, floor: !!s.floor, vs: s.vs })),
       runs,
       first_touch: firstTouch,
+      aa: latestAA(),
       lag,
       weight,
     };

@@ -1,4 +1,5 @@
 // Medians, ratios and the issue's targets from one bench run, and the markdown tables printed.
+import { formatShare, formatSpread, spread } from './ratios.mjs';
 
 const median = (xs) => {
   const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
@@ -30,6 +31,16 @@ export function summarize(results) {
       overload_req_per_s: median(over.map((r) => r.req_per_s)),
       overload_p99_ms: median(over.map((r) => r.p99_ms)),
     };
+  }
+  // Round by round: each scenario of ours against the floor it ran beside (ingest.mjs).
+  for (const s of results.scenarios.filter((sc) => sc.vs)) {
+    const pairs = results.runs.filter((r) => r.phase === 'max' && r.pair === s.key);
+    const ratios = [...new Set(pairs.map((r) => r.round))].map((round) => {
+      const of = (key) => pairs.find((r) => r.round === round && r.scenario === key)?.cpu_us_per_event;
+      return of(s.key) / of(s.vs);
+    });
+    rows[s.key].cpu_vs_floor = { vs: s.vs, ...spread(ratios) };
+    rows[s.key].cpu_vs_floor_detectable = results.aa?.detectable?.[s.key] ?? null;
   }
   const f1 = rows.floor1;
   const b1 = rows.beacon1;
@@ -86,9 +97,11 @@ export function printReport(results) {
   const { rows, targets } = results.summary;
   const s = results.settings;
   const out = [];
-  out.push(`\n### Ingest: medians of ${s.reps} interleaved runs (${results.machine.cores} cores, ${results.machine.cpus})\n`);
   out.push(
-    `workerd on core 0, autocannon on core 1; ${s.connections} connections for the max, ${s.pool} sessions per scenario; latency at half the max rate, paced; overload at 2× the max with ${s.overloadConnections} connections.\n`,
+    `\n### Ingest: medians of ${s.rounds ?? s.reps} rounds at the max, ${s.reps} of latency and overload (${results.machine.cores} cores, ${results.machine.cpus})\n`,
+  );
+  out.push(
+    `workerd on core 0, autocannon on core 1; ${s.connections} connections for the max (${s.maxS} s a run), ${s.pool} sessions per scenario; latency at half the max rate, paced; overload at 2× the max with ${s.overloadConnections} connections.\n`,
   );
   out.push(
     '| scenario | events/req | req/s | events/s | req/s × floor 1 | events/s × floor 1 | events/s × beacon-1 | p50 ms | p99 ms | p99 × floor 1 | CPU µs/event | + D1 flush µs/event | failed at 2× | req/s at 2× |',
@@ -97,6 +110,20 @@ export function printReport(results) {
   for (const r of Object.values(rows)) {
     out.push(
       `| ${r.label} | ${r.events_per_request} | ${n(r.req_per_s)} | ${n(r.events_per_s)} | ${x(r.req_vs_floor1)} | ${x(r.events_vs_floor1, 1)} | ${x(r.events_vs_beacon1, 1)} | ${n(r.p50_ms, 2)} | ${n(r.p99_ms, 2)} | ${x(r.p99_vs_floor1)} | ${n(r.cpu_us_per_event, 1)} | ${r.flush_cpu_us_per_event ? n(r.flush_cpu_us_per_event, 1) : '–'} | ${pct(r.overload_failed_share)} | ${n(r.overload_req_per_s)} |`,
+    );
+  }
+  const paired = Object.values(rows).filter((r) => r.cpu_vs_floor);
+  if (paired.length) {
+    out.push(`\n### CPU per event against the floor, round by round (${s.rounds} rounds, each side ${s.maxS} s, alternating)\n`);
+    out.push('| scenario | against | ours ÷ floor: median of the rounds (spread) | compare.mjs can show |');
+    out.push('|---|---|---|---:|');
+    for (const r of paired) out.push(`| ${r.label} | ${r.cpu_vs_floor.vs} | ${formatSpread(r.cpu_vs_floor)} | ${formatShare(r.cpu_vs_floor_detectable)} |`);
+    out.push(
+      `\nThese rounds are whole runs back to back (a drain after each of ours), for the other columns' sake: read their 95 % interval. To judge a change, compare two builds (\`npm run bench -- --against <commit>\`): its turns of 0.5 s ${
+        results.aa
+          ? `can show ${formatShare(Object.values(results.aa.detectable ?? {}).reduce((a, b) => Math.max(a, b ?? 0), 0))} by its newest A/A run (${results.aa.file})`
+          : 'have no A/A run yet (`npm run bench -- --against HEAD --now HEAD`)'
+      }.`,
     );
   }
   const touches = Object.entries(results.first_touch ?? {});

@@ -4,6 +4,8 @@
 // (`request(ctx, session, ids, now)`); load.mjs calls it for every request, lag.mjs for the D1-lag
 // markers. `available(root)` is false while the endpoint does not exist in src/ yet (the bench
 // then reports it as not measured). `optional` scenarios run only when BENCH_ONLY names them.
+// `vs`: the floor our scenario's CPU per event is compared with, round by round (floor 1 for one
+// event per request, floor 1 at 100 per request for batches: the platform's batching ceiling).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { sampleEvent, toWire } from './sample-event.mjs';
@@ -11,11 +13,13 @@ import { sampleEvent, toWire } from './sample-event.mjs';
 const eventsFor = (n, session, ids, now) => Array.from({ length: n }, (_, i) => sampleEvent(i, session, ids(), now));
 const json = { 'content-type': 'application/json' };
 const exists = (root, file) => existsSync(path.join(root, file));
+const floorFor = (n) => (n === 1 ? 'floor1' : 'floor1x100');
 
 /** REST: `POST /api/v1/web-events` with the partner source's secret key. */
 const rest = (n) => ({
   worker: 'ours',
   events: n,
+  vs: floorFor(n),
   source: 'server',
   pool: 'partner',
   available: (root) => exists(root, 'src/http/web-events.ts'),
@@ -36,6 +40,7 @@ const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
 const beacon = (n) => ({
   worker: 'ours',
   events: n,
+  vs: floorFor(n),
   source: 'website',
   pool: 'web',
   available: (root) => exists(root, 'src/http/tracker.ts'),
@@ -51,6 +56,7 @@ const beacon = (n) => ({
 const sdk = (n) => ({
   worker: 'ours',
   events: n,
+  vs: floorFor(n),
   source: 'mobile_app',
   pool: 'app',
   available: (root) => exists(root, 'src/http/sdk.ts'),

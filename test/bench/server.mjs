@@ -12,17 +12,20 @@ const config = JSON.parse(process.argv[2]);
 const floors = path.join(import.meta.dirname, 'floors');
 const direct = [{ host: '127.0.0.1', port: 0 }];
 
-/** A build of the worker: ours, or (console bench) the one before a change, from `config.beforeBundleDir`. */
-const worker = (name, bundleDir, db, objects) => ({
+/**
+ * A build of the worker: ours, or the one it is compared with (`config.beforeBundleDir`: the console bench's build
+ * before a change, compare.mjs's other commit), with that build's own settings where given (`config.before`).
+ */
+const worker = (name, bundleDir, db, objects, own = {}) => ({
   name,
   modules: true,
   modulesRoot: bundleDir,
   scriptPath: path.join(bundleDir, 'index.js'),
-  compatibilityDate: config.compatibilityDate,
-  compatibilityFlags: config.compatibilityFlags,
+  compatibilityDate: own.compatibilityDate ?? config.compatibilityDate,
+  compatibilityFlags: own.compatibilityFlags ?? config.compatibilityFlags,
   d1Databases: { DB: db },
   durableObjects: Object.fromEntries(objects.map(([binding, className]) => [binding, { className, useSQLite: true, unsafePreventEviction: true }])),
-  bindings: { ...config.vars, ADMIN_TOKEN: config.adminToken, LINK_SIGNING_KEY: 'bench-link-signing-key' },
+  bindings: { ...(own.vars ?? config.vars), ADMIN_TOKEN: config.adminToken, LINK_SIGNING_KEY: 'bench-link-signing-key' },
   unsafeDirectSockets: direct,
 });
 const OBJECTS = [
@@ -37,8 +40,8 @@ const mf = new Miniflare(
     logRequests: false,
     ...(config.inspectorPort ? { inspectorPort: config.inspectorPort } : {}),
     workers: [
-      worker('ours', config.bundleDir, 'bench', OBJECTS),
-      ...(config.beforeBundleDir ? [worker('before', config.beforeBundleDir, 'bench-before', config.beforeObjects ?? OBJECTS.slice(0, 1))] : []),
+      worker('ours', config.bundleDir, 'bench', config.objects ?? OBJECTS),
+      ...(config.beforeBundleDir ? [worker('before', config.beforeBundleDir, 'bench-before', config.beforeObjects ?? OBJECTS.slice(0, 1), config.before)] : []),
       { name: 'floor0', modules: true, scriptPath: path.join(floors, 'floor0.js'), compatibilityDate: config.compatibilityDate, unsafeDirectSockets: direct },
       {
         name: 'floor1',
@@ -101,16 +104,16 @@ try {
     ...(config.beforeBundleDir ? { before: String(await mf.unsafeGetDirectURL('before')) } : {}),
   };
   const origin = config.origin;
-  const sourcesOf = async (name) => {
-    await applyMigrations(await mf.getD1Database('DB', name));
+  const sourcesOf = async (name, migrationsDir) => {
+    await applyMigrations(await mf.getD1Database('DB', name), migrationsDir);
     return {
       website: await createSource(urls[name], { id: 'bench-web', name: 'Bench shop', kind: 'website', allowed_origins: [origin] }),
       mobile_app: await createSource(urls[name], { id: 'bench-app', name: 'Bench app', kind: 'mobile_app' }),
       server: await createSource(urls[name], { id: 'bench-partner', name: 'Bench partner', kind: 'server' }),
     };
   };
-  const sources = await sourcesOf('ours');
-  const before = config.beforeBundleDir ? { before: { sources: await sourcesOf('before') } } : {};
+  const sources = await sourcesOf('ours', config.migrationsDir);
+  const before = config.beforeBundleDir ? { before: { sources: await sourcesOf('before', config.before?.migrationsDir) } } : {};
   process.stdout.write(`READY ${JSON.stringify({ urls, sources, ...before, workerdPid: workerdPid() })}\n`);
 } catch (error) {
   console.error(error);
