@@ -16,6 +16,7 @@ import { triggers } from './http/triggers';
 import { webEvents } from './http/web-events';
 import { wire } from './http/wire';
 import { SessionsUnavailable } from './sessions/dispatch';
+import { isD1Error, StoreUnavailable } from './storage/outage';
 
 /** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
 export const app = new OpenAPIHono<AppEnv>();
@@ -72,7 +73,13 @@ app.route('/', tracker);
 app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorJson(c, error);
-  if (error instanceof SessionsUnavailable) return errorJson(c, new ApiError(503, 'unavailable', error.message, undefined, { 'Retry-After': '1' }));
+  if (error instanceof SessionsUnavailable || error instanceof StoreUnavailable)
+    return errorJson(c, new ApiError(503, 'unavailable', error.message, undefined, { 'Retry-After': '1' }));
+  // D1 refusing where nothing stands in for it (a read, an admin change): an outage, not a bug.
+  if (isD1Error(error)) {
+    console.error(JSON.stringify({ message: 'D1 unavailable', route: c.req.routePath, error: String(error) }));
+    return errorJson(c, new ApiError(503, 'unavailable', 'the database cannot answer now; retry', undefined, { 'Retry-After': '5' }));
+  }
   if (error instanceof HTTPException && error.status < 500) return errorJson(c, new ApiError(error.status, 'bad_request', error.message));
   console.error(
     JSON.stringify({ message: 'unhandled error', route: c.req.routePath, error: String(error), stack: error instanceof Error ? error.stack : undefined }),

@@ -178,7 +178,15 @@ async function linkLandings(env: Env, source: EventSource, bySession: Map<string
       customerId: claims.cus,
       expiresAt: new Date(claims.exp * 1000).toISOString(),
     };
-    if (!(await claimLanding(env.DB, landing))) continue;
+    // The events are stored: a D1 that refuses the claim is a 503, and the retry links (its events are duplicates).
+    if (
+      !(await unavailableOnFailure(
+        claimLanding(env.DB, landing),
+        'landing claim failed',
+        'the campaign link could not be claimed now (D1); retry: stored events are deduplicated',
+      ))
+    )
+      continue;
     await sessionObject(env, source.id, sessionId).linkCustomer(claims.cus, 'campaign_link');
   }
 }

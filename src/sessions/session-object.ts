@@ -75,8 +75,11 @@ export class SessionObject extends DurableObject<Env> {
     if (state.appliedArrival !== applied) this.out.schedule(state, Date.now(), 'later');
   }
 
-  /** Stores a batch of this session's events (already normalized), one status per event. */
-  async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] = []): Promise<IngestStatus[]> {
+  /**
+   * Stores a batch of this session's events (already normalized), one status per event. `rules`:
+   * the source's active trigger rules, null when unknown (D1 down: the session keeps those it had).
+   */
+  async ingest(events: WebEvent[], timeoutS: number, rules: ActiveRule[] | null = []): Promise<IngestStatus[]> {
     const now = Date.now();
     // A session silent past retention, all of it in the next tiers, starts afresh.
     if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.out.pending(this.state)))
@@ -106,9 +109,10 @@ export class SessionObject extends DurableObject<Env> {
       if (fresh) before = carried ? unreplayable(state) : null;
       stored.add(event.event_id);
       const applied = this.applyEvent(state, event, arrival, now);
-      if (rules.length || state.triggers?.rules.length) {
+      const active = rules ?? state.triggers?.rules ?? [];
+      if (active.length || state.triggers?.rules.length) {
         const triggers = (state.triggers ??= newTriggerState());
-        triggers.rules = rules;
+        triggers.rules = active;
         onEvent(triggers, applied, state.record, now, fired);
       }
       statuses.push('accepted');

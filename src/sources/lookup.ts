@@ -1,3 +1,4 @@
+import { isD1Error, STALE_WHILE_D1_DOWN_MS, StoreUnavailable } from '../storage/outage';
 import { type EventSource, findSourceByPublicKey, findSourceBySecretHash, getSource } from '../storage/sources';
 import { hashSecret, isPublicKey, isSecretKey } from './keys';
 import { Lru } from './lru';
@@ -9,6 +10,9 @@ import { Lru } from './lru';
  *
  * Found sources and misses live in separate bounded LRUs, so a flood of unknown keys can neither
  * evict the sources in use nor grow the isolate. A string that is not a key at all never reaches D1.
+ *
+ * While D1 cannot be read, the last answer serves for up to STALE_WHILE_D1_DOWN_MS past its time:
+ * ingest goes on through an outage. A key this isolate never looked up is a 503 then.
  */
 const TTL_MS = 60_000;
 
@@ -19,7 +23,16 @@ async function cached(key: string, load: (now: string) => Promise<EventSource | 
   const now = Date.now();
   const hit = found.get(key, now) ?? missed.get(key, now);
   if (hit !== undefined) return hit;
-  const source = await load(new Date(now).toISOString());
+  let source: EventSource | null;
+  try {
+    source = await load(new Date(now).toISOString());
+  } catch (error) {
+    if (!isD1Error(error)) throw error;
+    const stale = found.stale(key, now, STALE_WHILE_D1_DOWN_MS) ?? missed.stale(key, now, STALE_WHILE_D1_DOWN_MS);
+    console.warn(JSON.stringify({ message: 'source lookup failed', stale: stale !== undefined, error: String(error) }));
+    if (stale !== undefined) return stale;
+    throw new StoreUnavailable('event sources cannot be read now (D1)');
+  }
   if (!source) {
     missed.set(key, null, now + TTL_MS);
     return null;

@@ -11,6 +11,12 @@ export class Lru<V> {
     return hit.value;
   }
 
+  /** An entry expired less than `staleMs` ago (or not expired): what serves while its source of truth cannot be read. */
+  stale(key: string, now: number, staleMs: number): V | undefined {
+    const hit = this.entries.get(key);
+    return hit && hit.until + staleMs > now ? hit.value : undefined;
+  }
+
   set(key: string, value: V, until: number): void {
     this.entries.delete(key);
     this.entries.set(key, { value, until });
