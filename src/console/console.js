@@ -134,15 +134,19 @@ function setupFor(source, secretKey) {
     return el(
       'div',
       {},
-      el('p', {}, 'Paste this in every page, before </head>:'),
-      el('pre', { id: 'snippet' }, `<script async src="${origin}/t.js" data-source="${source.public_key}"></script>`),
+      el('p', {}, 'Paste this in every page, before </head> (the first line keeps calls made before the script loads):'),
+      el(
+        'pre',
+        { id: 'snippet' },
+        `<script>window.webevents = window.webevents || function(){(webevents.q = webevents.q || []).push(arguments)}</script>\n<script async src="${origin}/t.js" data-source="${source.public_key}"></script>`,
+      ),
     );
   if (source.kind === 'mobile_app')
     return el(
       'div',
       {},
       el('p', {}, 'In the app (web-events/sdk):'),
-      el('pre', { id: 'snippet' }, `const client = new WebEventsClient({ endpoint: '${origin}', publicKey: '${source.public_key}' });`),
+      el('pre', { id: 'snippet' }, `const client = new WebEventsClient({ endpoint: '${origin}', sourceKey: '${source.public_key}' });`),
     );
   return el(
     'div',
