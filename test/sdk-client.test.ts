@@ -1,6 +1,6 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { MemoryStorage, WebEventsClient } from 'web-events/sdk';
+import { MemoryStorage, WebEventsClient } from '../src/sdk';
 import { customerHash } from '../src/sources/identity';
 import { createSource, unique } from './fixtures/api';
 import { readSession } from './fixtures/sessions';

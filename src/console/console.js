@@ -145,7 +145,7 @@ function setupFor(source, secretKey) {
     return el(
       'div',
       {},
-      el('p', {}, 'In the app (web-events/sdk):'),
+      el('p', {}, 'In the app (npm install @web-events/sdk):'),
       el('pre', { id: 'snippet' }, `const client = new WebEventsClient({ endpoint: '${origin}', sourceKey: '${source.public_key}' });`),
     );
   return el(

@@ -1,6 +1,6 @@
-import type { EventInput } from '../events/schema';
 import { backoffMs, retryAfterMs } from './retry';
 import { MemoryStorage, type SdkStorage } from './storage';
+import type { EventContext, EventParams, SdkEvent } from './types';
 
 export interface ClientOptions {
   /** The collector's origin, e.g. https://collector.example */
@@ -24,8 +24,8 @@ export interface ClientOptions {
 }
 
 export interface EventData {
-  context?: EventInput['context'];
-  params?: EventInput['params'];
+  context?: EventContext;
+  params?: EventParams;
 }
 export interface EventOptions {
   customerId?: string | null;
@@ -35,7 +35,7 @@ export interface EventOptions {
 
 interface Queued {
   key: string;
-  event: EventInput & { event_id: string; session_id: string };
+  event: SdkEvent;
 }
 interface Session {
   id: string;
@@ -84,7 +84,7 @@ export class WebEventsClient {
       const item: Queued = {
         key: options.sourceKey ?? this.o.sourceKey,
         event: {
-          event_id: crypto.randomUUID(),
+          event_id: uuid(this.random),
           session_id: session.id,
           name,
           occurred_at: new Date(this.now()).toISOString(),
@@ -193,7 +193,7 @@ export class WebEventsClient {
     const now = this.now();
     const current = await this.load<Session>(SESSION);
     if (current && (current.owned || now - current.last < (this.o.sessionTimeoutMs ?? 3_600_000))) return { ...current, last: now };
-    return { id: crypto.randomUUID(), seq: 0, last: now, owned: false };
+    return { id: uuid(this.random), seq: 0, last: now, owned: false };
   }
 
   private queue = async () => (await this.load<Queued[]>(QUEUE)) ?? [];
@@ -214,4 +214,20 @@ export class WebEventsClient {
     this.busy = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * A version 4 UUID: the runtime's where it has one; else (React Native without a polyfill) from
+ * `getRandomValues`, else from `random`: an event id need be unique, not secret.
+ */
+function uuid(random: () => number): string {
+  const c = (globalThis as { crypto?: Partial<Crypto> }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (c?.getRandomValues) c.getRandomValues(bytes);
+  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(random() * 256);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
