@@ -268,9 +268,10 @@ const writtenOut = (r: Real) =>
 async function settle(m: Model, r: Real) {
   await restore(r);
   if (!m.events.length) return;
-  for (let i = 0; !(await writtenOut(r)); i++) {
+  const until = Date.now() + 15_000;
+  while (!(await writtenOut(r))) {
     // An alarm is due (a save after the answer may still be arming it: then a moment later).
-    if (i === 50) throw new Error('the session was never written out');
+    if (Date.now() > until) throw new Error('the session was never written out');
     if (!(await runAlarmUnlessRetention(r))) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   await checkLive(m, r);

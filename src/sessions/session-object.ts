@@ -10,7 +10,7 @@ import type { ActiveRule } from '../triggers/rules';
 import { fireDue, newTriggerState, onClose, onEvent, type TriggerMessage } from '../triggers/session-triggers';
 import { addToRecord, attribute, closesAt, deanonymizedBy, objectExpiresAt, openSession } from './record';
 import { commonOf, SessionStorage } from './session-storage';
-import { newOutlet, nextAlarm, type SessionState, settled } from './state';
+import { newOutlet, nextAlarm, type SessionState, settled, unreplayable } from './state';
 import { WriteOut } from './write-out';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'session_full';
@@ -23,14 +23,6 @@ export interface SessionPage {
 /** Fired triggers put on the queue per call (the queue takes 100 messages per send). */
 const SEND_CHUNK = 100;
 const SENDS_PER_CALL = 10;
-
-/**
- * What of a state the stored events cannot replay: when it changes, the state is written. (An
- * event that only adds to the record leaves the stored state behind; the constructor replays it,
- * and schedules the writes out that such an event scheduled.)
- */
-const unreplayable = (s: SessionState) =>
-  `${s.record.customer_id}|${s.record.status}|${s.record.identity_conflicts}|${s.timeoutS}|${s.d1.arrival}|${s.rewrites}`;
 
 /**
  * One session (`<source_id>:<session_id>`): every event of it passes through here, so ordering,
@@ -123,7 +115,7 @@ export class SessionObject extends DurableObject<Env> {
       state.timeoutS = timeoutS;
       const writeNow = this.out.schedule(state, now);
       // Most events only add to the record: the row can wait (replay).
-      await this.save(before === null || state.triggers !== undefined || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
+      await this.save(before === null || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
       if (fired.length) {
         await this.sendOutbox();
         await this.save('if-alarm-moved'); // the queue took them: no retry is due
@@ -236,7 +228,7 @@ export class SessionObject extends DurableObject<Env> {
     await this.out.writing; // a write out under way first: this run sees what it did
     const state = this.state;
     if (!state) return;
-    const before = stateRow(state);
+    const before = unreplayable(state);
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
     // docs/design.md rules 7 and 8: nothing is deleted that the next tiers lack; while a write fails, the session stays.
     if (now >= objectExpiresAt(state.record, this.settings.retention) && settled(state, this.out.pending(state))) {
@@ -264,7 +256,7 @@ export class SessionObject extends DurableObject<Env> {
     await this.out.due(state, now);
     await this.sendOutbox();
     // An alarm that fired early (its due time had moved later) changed nothing: it re-arms only.
-    await this.save(stateRow(state) === before ? 'if-alarm-moved' : 'always');
+    await this.save(unreplayable(state) === before ? 'if-alarm-moved' : 'always');
     this.ctx.waitUntil(feed.flushMonitors(this.env));
   }
 
@@ -370,9 +362,6 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 }
-
-/** The state as its row holds it, but for the alarm time: what an alarm run compares to know it changed something. */
-const stateRow = (s: SessionState) => JSON.stringify({ ...s, alarmAt: null });
 
 function newState(event: WebEvent, timeoutS: number, now: number): SessionState {
   return {

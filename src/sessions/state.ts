@@ -47,6 +47,28 @@ export interface SessionState {
   triggers?: TriggerState;
 }
 
+/**
+ * What of a state a restart must find stored: the one save decision (the object writes its state
+ * when this changes, and only then). The rest comes back by itself: the record's counts, times and
+ * landing facts, `version`, `appliedArrival` and `partner` by replaying the stored events; D1's
+ * progress (`flushedVersion`, `d1.arrival`) by writing D1 again, which changes no row (rows read
+ * cost a thousandth of rows written), and its shard from the record at that write (a move since
+ * the last save found from the stored shard); when the next writes are due (`at`) by the
+ * schedule; the alarm from the runtime. Everything else is here: the customer and how they came,
+ * the close, the conflicts, the timeout, the rewrites, failures in a row (their backoff), the
+ * lake's progress (a record sent again is a duplicate there), the triggers.
+ */
+export function unreplayable(s: SessionState): string {
+  const { record, version, appliedArrival, flushedVersion, d1, lake, alarmAt, partner, shard, leaving, ...kept } = s;
+  const { customer_id, deanonymized_at, deanonymized_by, status, closed_at, identity_conflicts } = record;
+  return JSON.stringify([
+    [customer_id, deanonymized_at, deanonymized_by, status, closed_at, identity_conflicts],
+    d1.attempts,
+    [lake.arrival, lake.attempts],
+    kept,
+  ]);
+}
+
 /** A tier the object writes its events to, and how far it has got. */
 export interface Outlet {
   /** It holds the events up to this arrival as they are now (0 after a change to every event: a customer linked). */

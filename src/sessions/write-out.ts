@@ -6,7 +6,7 @@ import { deleteSessions, writeSession } from '../storage/records';
 import { shardFor, shardNamed } from '../storage/shards';
 import { attribute, flushBackoffMs } from './record';
 import type { SessionStorage } from './session-storage';
-import { lakeBehind, lakeDue, type Outlet, type Pending, type SessionState } from './state';
+import { lakeBehind, lakeDue, type Outlet, type Pending, type SessionState, unreplayable } from './state';
 
 /** Events written to D1 in one flush at most; a longer backlog is written in several, back to back. */
 const FLUSH_EVENTS = 1000;
@@ -79,7 +79,7 @@ export class WriteOut {
    */
   now(state: SessionState, current: () => SessionState | null, save: (row: 'always' | 'if-alarm-moved') => Promise<void>): void {
     const delay = this.settings.flushDelayMs;
-    const before = kept(state);
+    const before = unreplayable(state);
     const rounds = async () => {
       for (let round = 0; current() === state; round++) {
         const lacking = this.lacking(state);
@@ -94,7 +94,7 @@ export class WriteOut {
       }
     };
     void this.writer(rounds)
-      .then(() => save(kept(state) === before ? 'if-alarm-moved' : 'always'))
+      .then(() => save(unreplayable(state) === before ? 'if-alarm-moved' : 'always'))
       .catch((error) => console.error(JSON.stringify({ message: 'write out failed', error: String(error) })));
   }
 
@@ -238,9 +238,3 @@ export class WriteOut {
     }
   }
 }
-
-/**
- * What of a write out the stored state must keep: the lake's progress (a record sent again is a
- * duplicate) and failures (their backoff). D1's progress need not be kept (see `now`).
- */
-const kept = (s: SessionState) => JSON.stringify([s.lake, s.sessionArchived, s.d1.attempts]);
