@@ -37,6 +37,8 @@ export class SessionObject extends DurableObject<Env> {
   private state: SessionState | null = null;
   /** The alarm time this instance last set (undefined: unknown, so the next save sets it). */
   private armed: number | null | undefined = undefined;
+  /** `unreplayable` of the state as stored (undefined: none, or stale: the next save writes it). */
+  private saved: string | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -46,6 +48,7 @@ export class SessionObject extends DurableObject<Env> {
       const state = this.store.readState() as SessionState | null;
       if (!state) return;
       this.store.common = commonOf(state.record, state.shared);
+      this.saved = unreplayable(state);
       this.replay(state);
       // The alarm as the runtime holds it: a save that would set it the same sets nothing, and a
       // state that never recorded it (a new session's, from its first event) knows it.
@@ -76,8 +79,6 @@ export class SessionObject extends DurableObject<Env> {
     // A session silent past retention, all of it in the next tiers, starts afresh.
     if (this.state && now >= objectExpiresAt(this.state.record, this.settings.retention) && settled(this.state, this.out.pending(this.state)))
       await this.forget();
-    // What of the state its stored rows cannot replay (null: nothing stored yet, so the state is written).
-    let before = this.state && unreplayable(this.state);
     const statuses: IngestStatus[] = [];
     const fired: TriggerMessage[] = [];
     // The event_id decides: a repeat (an earlier batch's, or this one's) is not stored.
@@ -98,7 +99,7 @@ export class SessionObject extends DurableObject<Env> {
       const state = (this.state ??= this.begin(event, timeoutS, now));
       // A new session's first row keeps the state it starts from: it replays from there.
       const carried = this.store.insertEvent(event, ++arrival, fresh ? state : undefined);
-      if (fresh) before = carried ? unreplayable(state) : null;
+      if (fresh) this.saved = carried ? unreplayable(state) : undefined;
       stored.add(event.event_id);
       const applied = this.applyEvent(state, event, arrival, now);
       const active = rules ?? state.triggers?.rules ?? [];
@@ -114,11 +115,11 @@ export class SessionObject extends DurableObject<Env> {
       this.store.addToOutbox(fired);
       state.timeoutS = timeoutS;
       const writeNow = this.out.schedule(state, now);
-      // Most events only add to the record: the row can wait (replay).
-      await this.save(before === null || unreplayable(state) !== before ? 'always' : 'if-alarm-moved');
+      // Most events only add to the record: the stored state can wait (replay).
+      await this.save();
       if (fired.length) {
         await this.sendOutbox();
-        await this.save('if-alarm-moved'); // the queue took them: no retry is due
+        await this.save(); // the queue took them: no retry is due
       }
       if (writeNow) this.writeNow(state);
     }
@@ -187,6 +188,7 @@ export class SessionObject extends DurableObject<Env> {
     this.store.deleteEvents(naming.map((r) => r.arrival));
     state.record.event_count -= naming.length;
     state.version += 1;
+    this.saved = undefined; // the stored state counts events that are gone: no replay brings that back
     await this.save();
     return naming.length;
   }
@@ -219,6 +221,7 @@ export class SessionObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.state = null;
     this.armed = undefined;
+    this.saved = undefined;
     this.store.forgot();
     return held;
   }
@@ -228,7 +231,6 @@ export class SessionObject extends DurableObject<Env> {
     await this.out.writing; // a write out under way first: this run sees what it did
     const state = this.state;
     if (!state) return;
-    const before = unreplayable(state);
     const now = Math.max(Date.now(), state.alarmAt ?? 0);
     // docs/design.md rules 7 and 8: nothing is deleted that the next tiers lack; while a write fails, the session stays.
     if (now >= objectExpiresAt(state.record, this.settings.retention) && settled(state, this.out.pending(state))) {
@@ -256,7 +258,7 @@ export class SessionObject extends DurableObject<Env> {
     await this.out.due(state, now);
     await this.sendOutbox();
     // An alarm that fired early (its due time had moved later) changed nothing: it re-arms only.
-    await this.save(unreplayable(state) === before ? 'if-alarm-moved' : 'always');
+    await this.save();
     this.ctx.waitUntil(feed.flushMonitors(this.env));
   }
 
@@ -314,26 +316,32 @@ export class SessionObject extends DurableObject<Env> {
     this.out.now(
       state,
       () => this.state,
-      (row) => this.save(row),
+      () => this.save(),
     );
   }
 
   /**
-   * Re-arms the one alarm to the earliest due task, and writes the state: `always`, or
-   * `if-alarm-moved` earlier only the alarm (what changed, the stored events replay: see `replay`).
+   * Re-arms the one alarm to the earliest due task, and writes the state when what a restart
+   * must find stored changed since it was (`unreplayable`, state.ts: the one save decision); what
+   * else changed, the stored events replay (see `replay`).
    */
-  private async save(writeRow: 'always' | 'if-alarm-moved' = 'always'): Promise<void> {
+  private async save(): Promise<void> {
     const state = this.state;
     if (!state) return;
+    const kept = unreplayable(state);
+    const writeRow = kept !== this.saved;
     const due = nextAlarm(state, this.settings.retention, Date.now(), this.out.pending(state));
     // What only puts the due time later (an event, for an open session's close) leaves the alarm
     // where it is: when it fires early, it finds nothing due and re-arms itself (docs/cost.md).
     const armed = this.armed;
     const keep = typeof armed === 'number' && (due === null || due >= armed);
-    if (keep && writeRow === 'if-alarm-moved') return;
+    if (keep && !writeRow) return;
     const at = keep ? armed : due;
     state.alarmAt = at;
-    if (writeRow === 'always') this.store.writeState(state);
+    if (writeRow) {
+      this.store.writeState(state);
+      this.saved = kept;
+    }
     if (at === armed) return;
     this.armed = at;
     try {

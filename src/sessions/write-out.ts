@@ -6,7 +6,7 @@ import { deleteSessions, writeSession } from '../storage/records';
 import { shardFor, shardNamed } from '../storage/shards';
 import { attribute, flushBackoffMs } from './record';
 import type { SessionStorage } from './session-storage';
-import { lakeBehind, lakeDue, type Outlet, type Pending, type SessionState, unreplayable } from './state';
+import { lakeBehind, lakeDue, type Outlet, type Pending, type SessionState } from './state';
 
 /** Events written to D1 in one flush at most; a longer backlog is written in several, back to back. */
 const FLUSH_EVENTS = 1000;
@@ -77,9 +77,8 @@ export class WriteOut {
    * alone and succeeded: an object restarted before its next save writes D1 again what D1 holds,
    * which writes no row (docs/cost.md), where a save per write out is one row each time.
    */
-  now(state: SessionState, current: () => SessionState | null, save: (row: 'always' | 'if-alarm-moved') => Promise<void>): void {
+  now(state: SessionState, current: () => SessionState | null, save: () => Promise<void>): void {
     const delay = this.settings.flushDelayMs;
-    const before = unreplayable(state);
     const rounds = async () => {
       for (let round = 0; current() === state; round++) {
         const lacking = this.lacking(state);
@@ -94,7 +93,7 @@ export class WriteOut {
       }
     };
     void this.writer(rounds)
-      .then(() => save(unreplayable(state) === before ? 'if-alarm-moved' : 'always'))
+      .then(save)
       .catch((error) => console.error(JSON.stringify({ message: 'write out failed', error: String(error) })));
   }
 
