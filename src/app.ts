@@ -15,8 +15,7 @@ import { tracker } from './http/tracker';
 import { triggers } from './http/triggers';
 import { webEvents } from './http/web-events';
 import { wire } from './http/wire';
-import { SessionsUnavailable } from './sessions/dispatch';
-import { isD1Error, StoreUnavailable } from './storage/outage';
+import { isD1Error, Unavailable } from './storage/outage';
 
 /** The Hono app: one sub-app per resource, one error handler, the OpenAPI document. */
 export const app = new OpenAPIHono<AppEnv>();
@@ -73,8 +72,7 @@ app.route('/', tracker);
 app.notFound((c) => errorJson(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorJson(c, error);
-  if (error instanceof SessionsUnavailable || error instanceof StoreUnavailable)
-    return errorJson(c, new ApiError(503, 'unavailable', error.message, undefined, { 'Retry-After': '1' }));
+  if (error instanceof Unavailable) return errorJson(c, new ApiError(503, 'unavailable', error.message, undefined, { 'Retry-After': '1' }));
   // D1 refusing where nothing stands in for it (a read, an admin change): an outage, not a bug.
   if (isD1Error(error)) {
     console.error(JSON.stringify({ message: 'D1 unavailable', route: c.req.routePath, error: String(error) }));

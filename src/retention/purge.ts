@@ -11,7 +11,7 @@ const RUN_BUDGET_MS = 10 * 60_000;
 /** Dead letters are kept for operators this long. */
 const DEAD_LETTER_DAYS = 30;
 /** An erasure's own record outlives any message that could name its customer: a queue keeps one at most 14 days. */
-export const ERASURE_RECORD_DAYS = 15;
+const ERASURE_RECORD_DAYS = 15;
 const DAY_MS = 86_400_000;
 
 /**

@@ -8,6 +8,7 @@ import { tokenInUrl, verifyLink } from '../links/token';
 import * as feed from '../monitor/feed';
 import { timedHashExpiry, verifyCustomer } from '../sources/identity';
 import { claimLanding } from '../storage/links';
+import { Unavailable, unavailableOnFailure } from '../storage/outage';
 import type { EventSource } from '../storage/sources';
 import { rulesOf } from '../triggers/lookup';
 import type { SessionObject } from './session-object';
@@ -29,19 +30,6 @@ export type SessionApi = { [K in SessionMethods]: (...args: Parameters<SessionOb
  */
 export const sessionObject = (env: Env, sourceId: string, sessionId: string) =>
   env.SESSIONS.getByName(sessionObjectName(sourceId, sessionId)) as unknown as SessionApi;
-
-/** Raised when session objects could not do what was asked (store events, erase); the answer is a 503 saying so, and the client retries. */
-export class SessionsUnavailable extends Error {}
-
-/** Awaits calls to Durable Objects: a failure is logged as `what` and raised as SessionsUnavailable (`why`: the 503's message). */
-export async function unavailableOnFailure<T>(calls: Promise<T>, what: string, why: string): Promise<T> {
-  try {
-    return await calls;
-  } catch (error) {
-    console.error(JSON.stringify({ message: what, error: String(error) }));
-    throw new SessionsUnavailable(why);
-  }
-}
 
 interface SessionGroup {
   indexes: number[];
@@ -114,7 +102,7 @@ export async function ingestBatch(
   const failed = (await Promise.allSettled(calls)).filter((r) => r.status === 'rejected');
   if (failed.length) {
     console.error(JSON.stringify({ message: 'session objects failed', source: source.id, errors: failed.map((f) => String(f.reason)) }));
-    throw new SessionsUnavailable(`${failed.length} of ${calls.length} sessions could not store their events; retry: stored events are deduplicated`);
+    throw new Unavailable(`${failed.length} of ${calls.length} sessions could not store their events; retry: stored events are deduplicated`);
   }
   await linkLandings(env, source, bySession);
   monitor(source, arrival.channel, raws, results, bySession);

@@ -1,10 +1,11 @@
 import type { OrderCursor } from '../events/session-record';
 import { customerSessionKeys, deleteCustomerTraces, erasureKey, recordErasure, sessionsWithEventsOf } from '../storage/erasure';
 import { lakeBatches, lakeOf, lakeSessionRecord, lakeSessionsOf, tombstone } from '../storage/lake';
+import { unavailableOnFailure } from '../storage/outage';
 import { deleteSessions, type SessionKey, sessionFromD1 } from '../storage/records';
 import { onEveryShard } from '../storage/shards';
 import { listSources } from '../storage/sources';
-import { sessionObject, unavailableOnFailure } from './dispatch';
+import { sessionObject } from './dispatch';
 
 /** Sessions erased per call: a customer with more is finished by calling again (it is idempotent). */
 const SESSIONS_PER_CALL = 500;
@@ -43,10 +44,11 @@ export async function eraseCustomer(env: Env, customerId: string, scope: string 
   const keys = await customerSessionKeys(env, customerId, scope, SESSIONS_PER_CALL);
   const sourceIds = scope ? [scope] : (await listSources(env.DB)).map((s) => s.id);
   // Recorded first: a trigger message of theirs delivered from now on is dropped, not sent or dead-lettered.
+  const customerKey = await erasureKey(env.LINK_SIGNING_KEY, { customer: customerId });
   await recordErasure(
     env.DB,
     [
-      ...(await Promise.all(sourceIds.map(async (sourceId) => ({ sourceId, key: await erasureKey(env.LINK_SIGNING_KEY, { customer: customerId }) })))),
+      ...sourceIds.map((sourceId) => ({ sourceId, key: customerKey })),
       ...(await Promise.all(keys.map(async (k) => ({ sourceId: k.source_id, key: await erasureKey(env.LINK_SIGNING_KEY, { session: k.session_id }) })))),
     ],
     new Date().toISOString(),

@@ -61,12 +61,7 @@ export class SessionObject extends DurableObject<Env> {
   /** Applies the events stored after the state was last written, and schedules their writes out. */
   private replay(state: SessionState): void {
     const applied = state.appliedArrival;
-    for (const { arrival, event } of this.store.eventsAfter(applied)) {
-      addToRecord(state.record, event);
-      if (event.channel === 'api') state.partner = true;
-      state.version += 1;
-      state.appliedArrival = arrival;
-    }
+    for (const { arrival, event } of this.store.eventsAfter(applied)) addStored(state, event, arrival);
     if (state.appliedArrival !== applied) this.out.schedule(state, Date.now(), 'later');
   }
 
@@ -289,12 +284,9 @@ export class SessionObject extends DurableObject<Env> {
     } else if (customer) {
       this.identify(state, customer, deanonymizedBy(event.name), now);
     }
-    if (event.channel === 'api') state.partner = true;
     const stored: WebEvent = flags.length === event.flags.length ? event : { ...event, customer_id: customer, claimed_customer_id: claim, flags };
     if (stored !== event) this.store.replaceEvent(arrival, stored);
-    addToRecord(record, stored);
-    state.version += 1;
-    state.appliedArrival = arrival;
+    addStored(state, stored, arrival);
     return stored;
   }
 
@@ -369,6 +361,14 @@ export class SessionObject extends DurableObject<Env> {
       this.store.removeFromOutbox(head.at(-1)!.id);
     }
   }
+}
+
+/** What a stored event adds to its session's state, as it comes and when replayed: the record, the marks, the counters. */
+function addStored(state: SessionState, event: WebEvent, arrival: number): void {
+  addToRecord(state.record, event);
+  if (event.channel === 'api') state.partner = true;
+  state.version += 1;
+  state.appliedArrival = arrival;
 }
 
 function newState(event: WebEvent, timeoutS: number, now: number): SessionState {

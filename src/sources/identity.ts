@@ -65,7 +65,7 @@ export async function verifyCustomer(secret: string, customerId: string, hash: s
   return verifyHex(secret, `${timed[1]}.${customerId}`, timed[2]!, 'SHA-384');
 }
 
-async function verifyHex(secret: string, message: string, hex: string, hash: Hash): Promise<boolean> {
-  const bytes = Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+async function verifyHex(secret: string, message: string, digest: string, hash: Hash): Promise<boolean> {
+  const bytes = Uint8Array.from(digest.match(/../g) ?? [], (h) => parseInt(h, 16));
   return crypto.subtle.verify('HMAC', await keyOf(secret, hash), bytes, new TextEncoder().encode(message));
 }

@@ -1,4 +1,4 @@
-import { isD1Error, STALE_WHILE_D1_DOWN_MS, StoreUnavailable } from '../storage/outage';
+import { isD1Error, STALE_WHILE_D1_DOWN_MS, Unavailable } from '../storage/outage';
 import { type EventSource, findSourceByPublicKey, findSourceBySecretHash, getSource } from '../storage/sources';
 import { hashSecret, isPublicKey, isSecretKey } from './keys';
 import { Lru } from './lru';
@@ -31,7 +31,7 @@ async function cached(key: string, load: (now: string) => Promise<EventSource | 
     const stale = found.stale(key, now, STALE_WHILE_D1_DOWN_MS) ?? missed.stale(key, now, STALE_WHILE_D1_DOWN_MS);
     console.warn(JSON.stringify({ message: 'source lookup failed', stale: stale !== undefined, error: String(error) }));
     if (stale !== undefined) return stale;
-    throw new StoreUnavailable('event sources cannot be read now (D1)');
+    throw new Unavailable('event sources cannot be read now (D1)');
   }
   if (!source) {
     missed.set(key, null, now + TTL_MS);

@@ -1,8 +1,9 @@
 import { SESSIONS_PER_REQUEST } from '../events/limits';
 import type { Arrival } from '../events/normalize';
 import type { Channel } from '../events/schema';
-import { type IngestResult, ingestBatch, sessionObject, tooManySessions, unavailableOnFailure } from '../sessions/dispatch';
+import { type IngestResult, ingestBatch, sessionObject, tooManySessions } from '../sessions/dispatch';
 import { verifyCustomer } from '../sources/identity';
+import { unavailableOnFailure } from '../storage/outage';
 import type { EventSource } from '../storage/sources';
 import { anonymousVisitor, customerVisitor, isRefusal, type Mapped, type WireEvent } from './mapping';
 import { type Placement, visitorObject } from './visitors';
