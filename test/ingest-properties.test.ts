@@ -18,14 +18,13 @@
  * the smallest input that fails *after* the runs before it. fast-check prints the seed and the
  * path on failure: pass them to the `fc.assert` options (`{ seed, path }`) to replay it.
  */
-import { runDurableObjectAlarm } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_WITH_SESSION } from '../src/storage/records';
 import { shards } from '../src/storage/shards';
 import { ADMIN_TOKEN, type CreatedSource, call, createSource, unique } from './fixtures/api';
-import { d1Session, sessionStub } from './fixtures/sessions';
+import { d1Session, runAlarmOf, sessionStub } from './fixtures/sessions';
 
 // ---------------------------------------------------------------------------------------------
 // Runs. Inputs per run: a batch counts its events, every other body counts one.
@@ -1122,8 +1121,8 @@ describe('every ingest route, the admin and the segment bodies, under generated 
     // close, when the lake gets it.
     for (const { source, sessionId } of touched.values()) {
       try {
-        await runDurableObjectAlarm(sessionStub(source.id, sessionId));
-        if ((await d1Session(source.id, sessionId))?.status !== 'closed') await runDurableObjectAlarm(sessionStub(source.id, sessionId));
+        await runAlarmOf(sessionStub(source.id, sessionId));
+        if ((await d1Session(source.id, sessionId))?.status !== 'closed') await runAlarmOf(sessionStub(source.id, sessionId));
       } catch (error) {
         problems.push(`alarm of ${source.id}/${JSON.stringify(sessionId)} threw: ${String(error)}`);
       }

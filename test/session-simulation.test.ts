@@ -15,15 +15,15 @@
  * It prints the sequences, the steps and the seed; fast-check shrinks a failure and prints its seed
  * and path to replay it.
  */
-import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebEvent } from '../src/events/schema';
+import { type Life, type Setup, settled } from '../src/sessions/lifecycle';
 import type { SessionObject } from '../src/sessions/session-object';
-import type { SessionState } from '../src/sessions/state';
 import { type CreatedSource, call, createSource, event, postEvents, unique } from './fixtures/api';
-import { alarmOf, d1Events, d1Session, failD1For, readSession, sessionStub } from './fixtures/sessions';
+import { alarmOf, d1Events, d1Session, failD1For, readSession, runAlarmOf, sessionStub } from './fixtures/sessions';
 
 const RUNS = Number(env.SIM_OBJECT_RUNS || 200);
 /** A seed of its own each run unless given: printed, so a failure replays (`SIM_SEED=… npm run sim`). */
@@ -127,7 +127,7 @@ async function runAlarmUnlessRetention(r: Real): Promise<boolean> {
   const at = await alarmOf(r.source.id, r.sessionId);
   // Past a day: retention's, due once everything is held downstream (the model keeps no clock; retention has its own tests).
   if (at === null || at > Date.now() + 86_400_000) return false;
-  await runDurableObjectAlarm(sessionStub(r.source.id, r.sessionId));
+  await runAlarmOf(sessionStub(r.source.id, r.sessionId));
   return true;
 }
 
@@ -247,21 +247,20 @@ async function restore(r: Real) {
   await env.LAKE_SESSIONS.refuse(r.source.id, false);
 }
 
-type Inside = { state: SessionState | null; out: { writing: Promise<void> | null; lakeLacks(s: SessionState): boolean } };
+type Inside = { life: Life; setup: Setup; idle(): Promise<void> };
 
 /** Waits for the object's writes after the answer (D1's), which run on after the call returned. */
 const writesAfterAnswer = (r: Real) =>
   runInDurableObject(sessionStub(r.source.id, r.sessionId), async (instance: SessionObject) => {
-    await (instance as unknown as Inside).out.writing;
+    await (instance as unknown as Inside).idle();
   });
 
 /** Whether the object has written everything out (D1 and the lake hold its closed session), once its writes after the answer are done. */
 const writtenOut = (r: Real) =>
   runInDurableObject(sessionStub(r.source.id, r.sessionId), async (instance: SessionObject) => {
     const o = instance as unknown as Inside;
-    await o.out.writing;
-    const state = o.state;
-    return state !== null && state.record.status === 'closed' && state.version === state.flushedVersion && !o.out.lakeLacks(state);
+    await o.idle();
+    return o.life.state?.record.status === 'closed' && settled(o.life, o.setup);
   });
 
 /** Everything back up, then the alarms (the close, the writes out) until the object has written everything out. */

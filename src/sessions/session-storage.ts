@@ -187,17 +187,13 @@ export class SessionStorage {
   }
 
   /** Writes the state where it is kept: its first event's row, or row 0 (one row written either way). */
-  writeState(state: object): void {
+  writeState(state: string): void {
     if (this.stateAt !== undefined) {
-      this.sql.exec('UPDATE events SET session_state = ? WHERE arrival = ?', JSON.stringify(state), this.stateAt);
+      this.sql.exec('UPDATE events SET session_state = ? WHERE arrival = ?', state, this.stateAt);
       return;
     }
     this.ensure();
-    this.sql.exec(
-      "INSERT INTO events (arrival, event_id, body) VALUES (?1, '', ?2) ON CONFLICT (arrival) DO UPDATE SET body = ?2",
-      STATE_ROW,
-      JSON.stringify(state),
-    );
+    this.sql.exec("INSERT INTO events (arrival, event_id, body) VALUES (?1, '', ?2) ON CONFLICT (arrival) DO UPDATE SET body = ?2", STATE_ROW, state);
   }
 
   /**
@@ -219,21 +215,18 @@ export class SessionStorage {
   /**
    * Stores a new event at `arrival` (the caller has checked it is not stored yet, and numbers a
    * batch's arrivals on from `seen`'s last: no RETURNING, which costs SQLite a result table).
-   * A new session's first event comes with the state it starts from (before the event): a new
-   * table keeps it in the event's row, and the state is not written again until it changes in a
-   * way the events cannot replay. Returns whether it kept it (false: not the table's first event).
+   * A new session's first event comes with the state it starts from (before the event, as JSON):
+   * its row keeps it, and the state is not written again until it changes in a way the events
+   * cannot replay.
    */
-  insertEvent(event: WebEvent, arrival: number, start?: object): boolean {
-    const fresh = !this.ready;
+  insertEvent(event: WebEvent, arrival: number, start?: string): void {
     this.ensure();
-    const kept = start !== undefined && fresh;
-    if (kept) {
+    if (start !== undefined) {
       const sql = 'INSERT INTO events (arrival, event_id, body, session_state) VALUES (?, ?, ?, ?)';
-      this.sql.exec(sql, arrival, event.event_id, this.body(event), JSON.stringify(start));
+      this.sql.exec(sql, arrival, event.event_id, this.body(event), start);
       this.stateAt = arrival;
     } else this.sql.exec('INSERT INTO events (arrival, event_id, body) VALUES (?, ?, ?)', arrival, event.event_id, this.body(event));
     this.remember(event, arrival);
-    return kept;
   }
 
   private remember(event: WebEvent, arrival: number): void {
@@ -252,10 +245,6 @@ export class SessionStorage {
       .toArray();
     this.known = rows.length > KNOWN_IDS ? null : { ids: new Set(rows.map((r) => r.event_id)), last: rows.reduce((n, r) => Math.max(n, r.arrival), 0) };
     return this.known;
-  }
-
-  replaceEvent(arrival: number, event: WebEvent): void {
-    this.sql.exec('UPDATE events SET body = ? WHERE arrival = ?', this.body(event), arrival);
   }
 
   private body(event: WebEvent): string {

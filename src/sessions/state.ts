@@ -1,7 +1,6 @@
 import type { SessionRecord } from '../events/session-record';
 import type { Shared } from '../storage/records';
-import { nextWatch, type TriggerState } from '../triggers/session-triggers';
-import { closesAt, objectExpiresAt, type Retention } from './record';
+import type { TriggerState } from '../triggers/session-triggers';
 
 /**
  * What a session object keeps beside its events, in one row. Versions count changes to the
@@ -39,8 +38,6 @@ export interface SessionState {
    * 0, one before it as the session's `rewrites`.
    */
   lakeSeen: number;
-  /** When the alarm is armed for: an alarm run early (a test's) acts as at that time. */
-  alarmAt: number | null;
   /** A secret key's event is stored here: a public key's customer then links nothing (docs/security.md). Replayed from the events. */
   partner?: true;
   /** Campaign triggers of this session (absent while the source has none). */
@@ -59,7 +56,7 @@ export interface SessionState {
  * lake's progress (a record sent again is a duplicate there), the triggers.
  */
 export function unreplayable(s: SessionState): string {
-  const { record, version, appliedArrival, flushedVersion, d1, lake, alarmAt, partner, shard, leaving, ...kept } = s;
+  const { record, version, appliedArrival, flushedVersion, d1, lake, partner, shard, leaving, ...kept } = s;
   const { customer_id, deanonymized_at, deanonymized_by, status, closed_at, identity_conflicts } = record;
   return JSON.stringify([
     [customer_id, deanonymized_at, deanonymized_by, status, closed_at, identity_conflicts],
@@ -80,46 +77,3 @@ export interface Outlet {
 }
 
 export const newOutlet = (): Outlet => ({ arrival: 0, attempts: 0, at: null });
-
-/** What waits to leave the object besides D1's writes: fired triggers, and events the lake lacks (when there is a lake). */
-export interface Pending {
-  outbox: boolean;
-  lake: boolean;
-}
-
-/**
- * Whether the lake lacks an event (in its current version), or, when it takes session records
- * (`sessions`), the closed session as it is now.
- */
-export const lakeBehind = (s: SessionState, sessions: boolean) =>
-  s.appliedArrival > s.lake.arrival || (sessions && s.record.status === 'closed' && s.sessionArchived !== s.version);
-
-/**
- * When the lake's next send is due: its time, or with none set, at the close of an open session
- * (an anonymous one writes out then) and at once for a closed one (one from before the sessions
- * stream was bound).
- */
-export const lakeDue = (s: SessionState, now: number) => s.lake.at ?? (s.record.status === 'open' ? Infinity : now);
-
-/** Everything reached the next tier (D1, the lake, the queue): the object may delete what it holds. */
-export const settled = (s: SessionState, pending: Pending) => s.version === s.flushedVersion && !pending.outbox && !pending.lake;
-
-/**
- * When the object's one alarm is due: the earliest of the D1 write, the lake send, the
- * inactivity close, the retention delete (only once everything reached the next tier), an
- * absence trigger, and a retry of fired triggers the queue did not take. Null when nothing is due.
- */
-export function nextAlarm(s: SessionState, retention: Retention, now: number, pending: Pending): number | null {
-  const due = Math.min(
-    s.version > s.flushedVersion ? (s.d1.at ?? Infinity) : Infinity,
-    pending.lake ? lakeDue(s, now) : Infinity,
-    s.record.status === 'open' ? closesAt(s.record, s.timeoutS) : Infinity,
-    settled(s, pending) ? objectExpiresAt(s.record, retention) : Infinity,
-    s.triggers ? nextWatch(s.triggers) : Infinity,
-    pending.outbox ? now + OUTBOX_RETRY_MS : Infinity,
-  );
-  return Number.isFinite(due) ? due : null;
-}
-
-/** How soon fired triggers the queue refused are offered again. */
-export const OUTBOX_RETRY_MS = 10_000;
